@@ -1,0 +1,25 @@
+"""The ``backline`` command: one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from backline.cli import calls, clients, db, numbers, run, settings
+
+app = typer.Typer(
+    name="backline",
+    help="The fallback URL for Twilio voice numbers: forward diverted calls, tell the team.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(numbers.app, name="numbers")
+app.add_typer(clients.app, name="clients")
+app.add_typer(settings.app, name="settings")
+app.add_typer(calls.app, name="calls")
+app.add_typer(db.app, name="db")
+run.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,138 @@
+"""One configuration object, read from the environment; CLI flags may override fields.
+
+Every field is documented in docs/configuration.md (a test fails when one is not). The answer
+path imports this module, so it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from backline.core.validation import InvalidValue, e164, http_url
+
+__all__ = ["ENVIRONMENT", "Config", "ConfigError", "normalise_database_url"]
+
+
+class ConfigError(ValueError):
+    """A setting has a value backline cannot use; the message names the variable."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept database URLs as people write them and give SQLAlchemy's spelling.
+
+    ``postgres://`` (Heroku, many dashboards) and ``postgresql://`` both mean PostgreSQL through
+    psycopg2, the driver the answer path uses because it imports in a tenth of psycopg 3's time.
+    """
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    if url.startswith("sqlite:///") or url == "sqlite://":
+        return url
+    raise ConfigError(
+        f"BACKLINE_DATABASE_URL {url!r} is not supported: use sqlite:///path/to/file.db "
+        f"or postgresql://user:password@host:5432/database"
+    )
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} is out of range ({low} to {high})")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value (use 1 or 0)")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Process configuration. ``env`` names the variable each field is read from."""
+
+    database_url: str = field(default="", metadata={"env": "BACKLINE_DATABASE_URL"})
+    twilio_auth_token: str = field(default="", metadata={"env": "BACKLINE_TWILIO_AUTH_TOKEN"})
+    public_url: str = field(default="", metadata={"env": "BACKLINE_PUBLIC_URL"})
+    state_dir: Path = field(default=Path(".backline"), metadata={"env": "BACKLINE_STATE_DIR"})
+    insecure_demo: bool = field(default=False, metadata={"env": "BACKLINE_INSECURE_DEMO"})
+    snapshot_refresh_seconds: float = field(
+        default=2.0, metadata={"env": "BACKLINE_SNAPSHOT_REFRESH_SECONDS"}
+    )
+    db_timeout_seconds: float = field(default=2.0, metadata={"env": "BACKLINE_DB_TIMEOUT_SECONDS"})
+    last_resort_forward_to: str = field(
+        default="", metadata={"env": "BACKLINE_LAST_RESORT_FORWARD_TO"}
+    )
+    log_level: str = field(default="INFO", metadata={"env": "BACKLINE_LOG_LEVEL"})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        state_dir = Path(env.get("BACKLINE_STATE_DIR", "") or ".backline")
+        database_url = env.get("BACKLINE_DATABASE_URL", "") or f"sqlite:///{state_dir}/backline.db"
+        token = env.get("BACKLINE_TWILIO_AUTH_TOKEN", "") or env.get("TWILIO_AUTH_TOKEN", "")
+        public_url = env.get("BACKLINE_PUBLIC_URL", "")
+        if public_url:
+            try:
+                public_url = http_url(public_url, what="BACKLINE_PUBLIC_URL").rstrip("/")
+            except InvalidValue as error:
+                raise ConfigError(str(error)) from None
+        last_resort = env.get("BACKLINE_LAST_RESORT_FORWARD_TO", "").strip()
+        if last_resort:
+            try:
+                last_resort = e164(last_resort, what="BACKLINE_LAST_RESORT_FORWARD_TO")
+            except InvalidValue as error:
+                raise ConfigError(str(error)) from None
+        level = env.get("BACKLINE_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"BACKLINE_LOG_LEVEL={level!r} is not DEBUG, INFO, WARNING or ERROR")
+        return cls(
+            database_url=normalise_database_url(database_url),
+            twilio_auth_token=token.strip(),
+            public_url=public_url,
+            state_dir=state_dir,
+            insecure_demo=_bool(env, "BACKLINE_INSECURE_DEMO"),
+            snapshot_refresh_seconds=_float(env, "BACKLINE_SNAPSHOT_REFRESH_SECONDS", 2.0, 0.2,
+                                            3600),
+            db_timeout_seconds=_float(env, "BACKLINE_DB_TIMEOUT_SECONDS", 2.0, 0.1, 30),
+            last_resort_forward_to=last_resort,
+            log_level=level,
+        )
+
+    def with_overrides(self, **changes: object) -> Config:
+        known = {f.name for f in fields(self)}
+        return replace(self, **{k: v for k, v in changes.items() if k in known and v is not None})
+
+    def check_can_serve(self) -> None:
+        """Refuse to answer real calls without a way to tell Twilio from a forger."""
+        if self.insecure_demo:
+            return
+        missing = []
+        if not self.twilio_auth_token:
+            missing.append("BACKLINE_TWILIO_AUTH_TOKEN (or TWILIO_AUTH_TOKEN)")
+        if not self.public_url:
+            missing.append("BACKLINE_PUBLIC_URL")
+        if missing:
+            raise ConfigError(
+                "cannot check Twilio signatures without " + " and ".join(missing)
+                + "; set them, or run the insecure demo with --insecure-demo"
+            )
+
+
+# The environment variables backline reads, for the documentation test and `backline config`.
+ENVIRONMENT: tuple[str, ...] = tuple(str(f.metadata["env"]) for f in fields(Config)) + (
+    "TWILIO_AUTH_TOKEN",
+)

@@ -1,0 +1,166 @@
+"""One source of truth for what a valid number, destination, language, voice or URL is.
+
+The CLI, the imports and the answer path all call these functions, so a value that one of them
+accepts is accepted by all of them. Every check raises :class:`InvalidValue` with a sentence that
+says what is wrong and what would be right.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+__all__ = [
+    "CALLER_ID_POLICIES",
+    "MODES",
+    "RING_TIMEOUT_RANGE",
+    "InvalidValue",
+    "caller_id_policy",
+    "destination",
+    "e164",
+    "http_url",
+    "is_e164",
+    "language",
+    "message",
+    "mode",
+    "ring_timeout",
+    "voice",
+]
+
+
+class InvalidValue(ValueError):
+    """A value a person typed (or a file held) is not acceptable; the message says why."""
+
+
+# E.164: a "+", a country code that does not start with 0, at most 15 digits in all.
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+# SIP URIs as Twilio's <Sip> noun takes them; no whitespace, no markup characters.
+_SIP = re.compile(r"sips?:[^\s<>\"']+@[^\s<>\"']+", re.IGNORECASE)
+# BCP-47 as Twilio uses it for <Say language>: "ja-JP", "en-US", "cmn-CN", "en-IN".
+_LANGUAGE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
+# Twilio's classic voices, Amazon Polly voices ("Polly.Mizuki", "Polly.Takumi-Neural") and
+# Google voices ("Google.ja-JP-Standard-A", "Google.ja-JP-Neural2-B").
+_VOICE = re.compile(
+    r"man|woman|alice"
+    r"|Polly\.[A-Z][A-Za-z]+(-Neural|-Generative|-LongForm)?"
+    r"|Google\.[a-z]{2,3}-[A-Z]{2}-[A-Za-z0-9]+-[A-Z]"
+)
+
+MODES = ("simultaneous", "sequential")
+# Twilio's <Dial timeout> accepts 5 to 600 seconds.
+RING_TIMEOUT_RANGE = (5, 600)
+# "twilio-number" shows the called Twilio number (the only caller ID Japanese carriers do not
+# withhold), "caller" passes the original caller's number through, or an explicit E.164 number.
+CALLER_ID_POLICIES = ("twilio-number", "caller")
+# <Say> is capped by Twilio at 4,096 characters; an apology that long would not be heard anyway.
+MESSAGE_MAX_LENGTH = 1000
+
+
+def is_e164(value: str) -> bool:
+    return _E164.fullmatch(value) is not None
+
+
+def e164(value: str, *, what: str = "number") -> str:
+    """Return the E.164 form of ``value`` or raise, saying what is wrong."""
+    cleaned = value.strip()
+    if is_e164(cleaned):
+        return cleaned
+    compact = re.sub(r"[\s\-().]", "", cleaned)
+    if is_e164(compact):
+        # Spaces, dashes and brackets are common when numbers are copied from a page.
+        return compact
+    if compact.startswith("0"):
+        raise InvalidValue(
+            f"{what} {value!r} is not in E.164 form: drop the leading 0 and add the country "
+            f"code, for example +81{compact[1:]} for a Japanese number"
+        )
+    if compact.isdigit():
+        raise InvalidValue(f"{what} {value!r} is not in E.164 form: it must start with + and "
+                           f"the country code, for example +{compact}")
+    raise InvalidValue(f"{what} {value!r} is not in E.164 form (+ followed by up to 15 digits)")
+
+
+def destination(value: str) -> str:
+    """A forwarding destination: an E.164 phone number or a ``sip:`` URI."""
+    cleaned = value.strip()
+    if cleaned.lower().startswith(("sip:", "sips:")):
+        if _SIP.fullmatch(cleaned):
+            return cleaned
+        raise InvalidValue(f"destination {value!r} is not a valid SIP URI (sip:user@host)")
+    return e164(cleaned, what="destination")
+
+
+def mode(value: str) -> str:
+    cleaned = value.strip().lower()
+    if cleaned in MODES:
+        return cleaned
+    raise InvalidValue(f"mode {value!r} is not one of: {', '.join(MODES)}")
+
+
+def ring_timeout(value: int | str) -> int:
+    low, high = RING_TIMEOUT_RANGE
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(f"ring timeout {value!r} is not a whole number of seconds") from None
+    if not low <= seconds <= high:
+        raise InvalidValue(f"ring timeout {seconds} is out of range: Twilio rings for {low} to "
+                           f"{high} seconds")
+    return seconds
+
+
+def language(value: str) -> str:
+    cleaned = value.strip()
+    if _LANGUAGE.fullmatch(cleaned):
+        return cleaned
+    # Accept the common lower-case spelling ("ja-jp") and normalise it.
+    parts = cleaned.split("-")
+    if len(parts) == 2 and _LANGUAGE.fullmatch(f"{parts[0].lower()}-{parts[1].upper()}"):
+        return f"{parts[0].lower()}-{parts[1].upper()}"
+    raise InvalidValue(f"language {value!r} is not a language tag such as ja-JP or en-US")
+
+
+def voice(value: str) -> str:
+    cleaned = value.strip()
+    if _VOICE.fullmatch(cleaned):
+        return cleaned
+    raise InvalidValue(
+        f"voice {value!r} is not a Twilio voice: use man, woman, alice, Polly.<Name> "
+        f"(for example Polly.Mizuki) or Google.<language>-<type>-<letter> "
+        f"(for example Google.ja-JP-Standard-A)"
+    )
+
+
+def message(value: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise InvalidValue("message is empty: give the words callers should hear")
+    if len(cleaned) > MESSAGE_MAX_LENGTH:
+        raise InvalidValue(f"message is {len(cleaned)} characters long; keep it under "
+                           f"{MESSAGE_MAX_LENGTH}")
+    return cleaned
+
+
+def caller_id_policy(value: str) -> str:
+    cleaned = value.strip()
+    if cleaned.lower() in CALLER_ID_POLICIES:
+        return cleaned.lower()
+    try:
+        return e164(cleaned, what="caller ID")
+    except InvalidValue:
+        raise InvalidValue(
+            f"caller ID {value!r} is not one of {', '.join(CALLER_ID_POLICIES)} "
+            f"or an E.164 number"
+        ) from None
+
+
+def http_url(value: str, *, what: str = "URL") -> str:
+    cleaned = value.strip()
+    parts = urlsplit(cleaned)
+    if parts.scheme not in ("http", "https"):
+        raise InvalidValue(f"{what} {value!r} must start with https:// (or http://)")
+    if not parts.hostname:
+        raise InvalidValue(f"{what} {value!r} has no host name")
+    if any(c.isspace() for c in cleaned):
+        raise InvalidValue(f"{what} {value!r} contains white space")
+    return cleaned

@@ -1,0 +1,191 @@
+"""The answer path's SQL. Every write is idempotent, so Twilio's retries and journal replays
+can repeat it safely: the same CallSid (or CallSid + step) is written once and its first answer
+is returned again.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from backline.core.models import Defaults, Route
+from backline.store.database import Connection, Database
+from backline.store.records import CallRecord, LegRecord, Record
+
+__all__ = ["apply", "load_table"]
+
+_INSERT_CALL = """
+INSERT INTO calls (call_sid, account_sid, to_number, from_number, direction, error_code,
+                   error_url, client, route_kind, destinations, outcome, duration, answer,
+                   created_at, updated_at)
+VALUES (:call_sid, :account_sid, :to_number, :from_number, :direction, :error_code,
+        :error_url, :client, :route_kind, :destinations, :outcome, NULL, :answer, :at, :at)
+ON CONFLICT (call_sid) DO NOTHING
+RETURNING call_sid
+"""
+_INSERT_LEG = """
+INSERT INTO legs (call_sid, step, destinations, dial_call_sid, status, duration, answer,
+                  created_at)
+VALUES (:call_sid, :step, :destinations, :dial_call_sid, :status, :duration, :answer, :at)
+ON CONFLICT (call_sid, step) DO NOTHING
+RETURNING step
+"""
+# A leg only ever moves a call forward: an outcome is never overwritten by a later, stale leg
+# (a replayed journal entry for step 0 after step 1 was recorded, say).
+_UPDATE_OUTCOME = """
+UPDATE calls SET outcome = :outcome, duration = :duration, updated_at = :at
+WHERE call_sid = :call_sid AND (outcome = 'forwarding' OR updated_at < :at)
+"""
+_INSERT_EVENT = """
+INSERT INTO events (id, call_sid, kind, payload, created_at, fanned_out)
+VALUES (:id, :call_sid, :kind, :payload, :at, :fanned_out)
+ON CONFLICT (id) DO NOTHING
+"""
+
+
+def _event(db: Database, cursor: Any, call_sid: str, kind: str, at: str,
+           payload: dict[str, Any]) -> None:
+    cursor.execute(db.sql(_INSERT_EVENT), {
+        "id": f"{call_sid}:{kind}",
+        "call_sid": call_sid,
+        "kind": kind,
+        "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        "at": at,
+        "fanned_out": False,
+    })
+
+
+def _apply_call(db: Database, cursor: Any, record: CallRecord) -> str | None:
+    destinations = json.dumps(list(record.destinations))
+    cursor.execute(db.sql(_INSERT_CALL), {
+        "call_sid": record.call_sid,
+        "account_sid": record.account_sid,
+        "to_number": record.to_number,
+        "from_number": record.from_number,
+        "direction": record.direction,
+        "error_code": record.error_code,
+        "error_url": record.error_url,
+        "client": record.client,
+        "route_kind": record.route_kind,
+        "destinations": destinations,
+        "outcome": record.outcome,
+        "answer": record.answer,
+        "at": record.at,
+    })
+    if cursor.fetchone() is None:
+        cursor.execute(db.sql("SELECT answer FROM calls WHERE call_sid = :sid"),
+                       {"sid": record.call_sid})
+        row = cursor.fetchone()
+        return str(row[0]) if row else None
+    common = {
+        "call_sid": record.call_sid,
+        "to": record.to_number,
+        "from": record.from_number,
+        "client": record.client,
+        "destinations": list(record.destinations),
+        "at": record.at,
+    }
+    _event(db, cursor, record.call_sid, "diverted", record.at, {
+        **common,
+        "route_kind": record.route_kind,
+        "error_code": record.error_code,
+        "error_url": record.error_url,
+    })
+    if record.final:
+        _event(db, cursor, record.call_sid, "outcome", record.at,
+               {**common, "outcome": record.outcome, "duration": None})
+    return None
+
+
+def _apply_leg(db: Database, cursor: Any, record: LegRecord) -> str | None:
+    cursor.execute(db.sql(_INSERT_LEG), {
+        "call_sid": record.call_sid,
+        "step": record.step,
+        "destinations": json.dumps(list(record.destinations)),
+        "dial_call_sid": record.dial_call_sid,
+        "status": record.status,
+        "duration": record.duration,
+        "answer": record.answer,
+        "at": record.at,
+    })
+    if cursor.fetchone() is None:
+        cursor.execute(db.sql("SELECT answer FROM legs WHERE call_sid = :sid AND step = :step"),
+                       {"sid": record.call_sid, "step": record.step})
+        row = cursor.fetchone()
+        return str(row[0]) if row else None
+    cursor.execute(db.sql(_UPDATE_OUTCOME), {
+        "call_sid": record.call_sid,
+        "outcome": record.outcome,
+        "duration": record.duration,
+        "at": record.at,
+    })
+    if record.final:
+        _event(db, cursor, record.call_sid, "outcome", record.at, {
+            "call_sid": record.call_sid,
+            "to": record.to_number,
+            "from": record.from_number,
+            "client": record.client,
+            "destinations": list(record.destinations),
+            "outcome": record.outcome,
+            "duration": record.duration,
+            "at": record.at,
+        })
+    return None
+
+
+def apply(db: Database, connection: Connection, records: list[Record]) -> list[str | None]:
+    """Write ``records`` in one transaction (the caller commits).
+
+    Returns, per record, ``None`` when it was new, or the answer first given when Twilio had
+    already sent the same request.
+    """
+    cursor = connection.cursor()
+    results: list[str | None] = []
+    for record in records:
+        if isinstance(record, CallRecord):
+            results.append(_apply_call(db, cursor, record))
+        else:
+            results.append(_apply_leg(db, cursor, record))
+    return results
+
+
+_ROUTES = """
+SELECT n.number, n.destinations, n.mode, n.ring_timeout, n.caller_id, n.message, n.language,
+       n.voice, n.enabled, c.name
+FROM numbers n LEFT JOIN clients c ON c.id = n.client_id
+"""
+
+
+def load_table(db: Database, connection: Connection) -> tuple[dict[str, Route], Defaults]:
+    """Read the whole table of numbers and the global settings (hundreds of rows: cheap)."""
+    cursor = connection.cursor()
+    cursor.execute(_ROUTES)
+    routes: dict[str, Route] = {}
+    for number, destinations, mode, timeout, caller_id, message, language, voice, enabled, \
+            client in cursor.fetchall():
+        routes[number] = Route(
+            number=number,
+            destinations=tuple(json.loads(destinations)),
+            mode=mode,
+            ring_timeout=int(timeout),
+            caller_id=caller_id,
+            message=message,
+            language=language,
+            voice=voice,
+            client=client,
+            enabled=bool(enabled),
+        )
+    cursor.execute("SELECT key, value FROM settings")
+    return routes, defaults_from_settings(dict(cursor.fetchall()))
+
+
+def defaults_from_settings(values: dict[str, str]) -> Defaults:
+    built_in = Defaults()
+    timeout = values.get("default_ring_timeout")
+    return Defaults(
+        message=values.get("default_message") or built_in.message,
+        language=values.get("default_language") or built_in.language,
+        voice=values.get("default_voice") or built_in.voice,
+        catch_all=values.get("catch_all") or None,
+        ring_timeout=int(timeout) if timeout else built_in.ring_timeout,
+    )

@@ -1,0 +1,108 @@
+"""The tables, described once. Alembic migrations are written against this module.
+
+Timestamps are ISO-8601 UTC strings (``2026-11-24T05:00:00.123456Z``): they sort correctly as
+text, read the same on SQLite and PostgreSQL, and the answer path can write them through plain
+DB-API drivers without type adapters.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    false,
+    true,
+)
+
+metadata = MetaData()
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("number", String(20), primary_key=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="SET NULL"), nullable=True),
+    # Ordered destinations as a JSON list of E.164 numbers or sip: URIs.
+    Column("destinations", Text, nullable=False),
+    Column("mode", String(16), nullable=False, server_default="simultaneous"),
+    Column("ring_timeout", Integer, nullable=False, server_default="30"),
+    Column("caller_id", String(40), nullable=False, server_default="twilio-number"),
+    Column("message", Text, nullable=True),
+    Column("language", String(16), nullable=True),
+    Column("voice", String(64), nullable=True),
+    Column("enabled", Boolean, nullable=False, server_default=true()),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("account_sid", String(64), nullable=False, server_default=""),
+    Column("to_number", String(64), nullable=False),
+    Column("from_number", String(64), nullable=False, server_default=""),
+    Column("direction", String(32), nullable=False, server_default=""),
+    Column("error_code", String(16), nullable=False, server_default=""),
+    Column("error_url", Text, nullable=False, server_default=""),
+    Column("client", String(200), nullable=True),
+    Column("route_kind", String(16), nullable=False),
+    Column("destinations", Text, nullable=False, server_default="[]"),
+    Column("outcome", String(16), nullable=False),
+    Column("duration", Integer, nullable=True),
+    # The TwiML given to Twilio, returned again when Twilio retries the same CallSid.
+    Column("answer", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_calls_created_at", "created_at"),
+)
+
+# No foreign key to calls: a leg recorded directly may reach the database before its call is
+# replayed from a journal, and recording must never be refused for the order things arrive in.
+legs = Table(
+    "legs",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("destinations", Text, nullable=False, server_default="[]"),
+    Column("dial_call_sid", String(64), nullable=False, server_default=""),
+    Column("status", String(16), nullable=False),
+    Column("duration", Integer, nullable=True),
+    Column("answer", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# What happened, for the notification dispatcher: one "diverted" and one "outcome" event per
+# call at most (the id is "<CallSid>:<kind>"), written in the same transaction as the call.
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("call_sid", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("fanned_out", Boolean, nullable=False, server_default=false()),
+    Index("ix_events_pending", "fanned_out", "created_at"),
+)

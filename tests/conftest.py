@@ -1,0 +1,108 @@
+"""Shared fixtures: a real database of each kind, signed Twilio requests, a fresh config.
+
+``database_url`` runs a test once on SQLite and once on the PostgreSQL server at 127.0.0.1:5432
+(``BACKLINE_TEST_POSTGRES_URL`` overrides it). Without a server the PostgreSQL half is skipped,
+unless ``BACKLINE_TEST_REQUIRE_POSTGRES=1`` (set by CI) turns that into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backline.config import Config
+from backline.store.migrate import upgrade
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TEST_DATABASE = "backline_test"
+AUTH_TOKEN = "12345678901234567890123456789012"
+PUBLIC_URL = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/Prod"
+TABLES_IN_DELETE_ORDER = ("events", "legs", "calls", "numbers", "clients", "settings")
+
+
+def _postgres_url() -> str | None:
+    """Create the test database once; return its URL, or None when no server answers."""
+    import psycopg2
+
+    try:
+        admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=3)
+    except psycopg2.OperationalError:
+        return None
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEST_DATABASE,))
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE DATABASE {TEST_DATABASE}")
+    admin.close()
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return f"postgresql+psycopg2://{base.split('://', 1)[1]}/{TEST_DATABASE}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = _postgres_url()
+    if url is None:
+        if os.environ.get("BACKLINE_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but {POSTGRES_ADMIN_URL} does not answer")
+        pytest.skip(f"no PostgreSQL server at {POSTGRES_ADMIN_URL}")
+    upgrade(url)
+    return url
+
+
+def _empty_postgres(url: str) -> None:
+    import psycopg2
+
+    from backline.store.database import Database
+
+    db = Database(url)
+    connection = db.connect()
+    cursor = connection.cursor()
+    cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    present = {row[0] for row in cursor.fetchall()} - {"alembic_version"}
+    if present:
+        cursor.execute("TRUNCATE " + ", ".join(sorted(present)) + " RESTART IDENTITY CASCADE")
+    connection.commit()
+    connection.close()
+    del psycopg2
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/backline.db"
+        upgrade(url)
+        yield url
+    else:
+        url = request.getfixturevalue("postgres_url")
+        _empty_postgres(url)
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A migrated SQLite database, for tests about behaviour that does not depend on the kind."""
+    url = f"sqlite:///{tmp_path}/backline.db"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def make_config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def build(database_url: str, **changes: object) -> Config:
+        base = Config(
+            database_url=database_url,
+            twilio_auth_token=AUTH_TOKEN,
+            public_url=PUBLIC_URL,
+            state_dir=tmp_path / "state",
+            snapshot_refresh_seconds=0.2,
+            db_timeout_seconds=1.0,
+        )
+        return base.with_overrides(**changes)
+
+    return build
