@@ -120,6 +120,13 @@ class Plan:
     route_kind: RouteKind
     client: str | None = None
     destinations: tuple[str, ...] = field(default=())
+    sequential: bool = False
+
+    def leg_destinations(self, step: int) -> tuple[str, ...]:
+        """What step ``step`` of this forwarding dialled."""
+        if self.sequential:
+            return self.destinations[step : step + 1]
+        return self.destinations
 
     @property
     def dial(self) -> Dial | None:

@@ -109,7 +109,8 @@ def _dial_step(effective: _Effective, step: int) -> Dial:
 
 
 def _plan(effective: _Effective, verbs: tuple[Dial | Say | Hangup, ...], outcome: Outcome) -> Plan:
-    return Plan(verbs, outcome, effective.kind, effective.client, effective.destinations)
+    return Plan(verbs, outcome, effective.kind, effective.client, effective.destinations,
+                effective.sequential)
 
 
 def plan_first(call: Call, route: Route | None, defaults: Defaults) -> Plan:

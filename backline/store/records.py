@@ -1,5 +1,7 @@
 """What the answer path records: one row per diverted call, one per dial leg.
 
+Values from the request are clipped to the column sizes here, so that an odd request can never
+make a record that the database refuses (and that would then block the journal's replay).
 Records are plain values so the same record can be written to the database, kept in the local
 journal as JSON while the database is down, and replayed later with the same effect.
 """
@@ -42,13 +44,13 @@ class CallRecord:
     @classmethod
     def build(cls, call: Call, plan: Plan, answer: str, at: str) -> CallRecord:
         return cls(
-            call_sid=call.call_sid,
-            account_sid=call.account_sid,
-            to_number=call.to,
-            from_number=call.from_,
-            direction=call.direction,
-            error_code=call.error_code,
-            error_url=call.error_url,
+            call_sid=call.call_sid[:64],
+            account_sid=call.account_sid[:64],
+            to_number=call.to[:64],
+            from_number=call.from_[:64],
+            direction=call.direction[:32],
+            error_code=call.error_code[:16],
+            error_url=call.error_url[:2000],
             client=plan.client,
             route_kind=plan.route_kind,
             destinations=plan.destinations,
@@ -76,6 +78,24 @@ class LegRecord:
     @property
     def key(self) -> str:
         return f"leg:{self.call_sid}:{self.step}"
+
+    @classmethod
+    def build(cls, *, call: Call, step: int, plan: Plan, status: str, dial_call_sid: str,
+              duration: int | None, answer: str, at: str) -> LegRecord:
+        return cls(
+            call_sid=call.call_sid[:64],
+            step=step,
+            to_number=call.to[:64],
+            from_number=call.from_[:64],
+            client=plan.client,
+            destinations=plan.leg_destinations(step),
+            dial_call_sid=dial_call_sid[:64],
+            status=status[:16],
+            duration=duration,
+            outcome=plan.outcome,
+            answer=answer,
+            at=at,
+        )
 
     @property
     def final(self) -> bool:

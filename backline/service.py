@@ -1,0 +1,87 @@
+"""The running parts of one backline process, wired once and shared by every front end
+(uvicorn via ``backline.web.app``, the Lambda handlers, ``backline simulate``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from backline.config import Config
+from backline.store.database import Database
+from backline.store.journal import Journal
+from backline.store.recorder import Recorder
+from backline.store.snapshot import SnapshotKeeper
+from backline.web.twilio import Answerer
+
+__all__ = ["Service"]
+
+log = logging.getLogger("backline.service")
+
+
+class Service:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.database = Database(config.database_url, timeout=config.db_timeout_seconds)
+        self.snapshot = SnapshotKeeper(self.database, config.state_dir,
+                                       config.last_resort_forward_to)
+        self.journal = Journal(config.state_dir / "journal.db")
+        self.recorder = Recorder(self.database, self.journal, timeout=config.db_timeout_seconds)
+        self.answerer = Answerer(config, self.snapshot, self.recorder)
+        # Other long-running parts (the notification dispatcher) register start/stop pairs here.
+        self.components: list[tuple[Callable[[], None], Callable[[], None]]] = []
+        self._stopping = threading.Event()
+        self._refresher: threading.Thread | None = None
+
+    def start(self, *, background: bool = True) -> None:
+        """Load the snapshot (before any answer); with ``background``, start the loops."""
+        if self.config.insecure_demo:
+            log.warning("INSECURE DEMO MODE: Twilio signatures are NOT checked; anyone who can "
+                        "reach this server can make it place calls")
+        snapshot = self.snapshot.start()
+        log.info("answering from %s: %d number(s)", snapshot.source, len(snapshot.routes))
+        if not background:
+            return
+        self.recorder.start()
+        self._stopping.clear()
+        self._refresher = threading.Thread(target=self._refresh_loop, name="backline-snapshot",
+                                           daemon=True)
+        self._refresher.start()
+        for start, _stop in self.components:
+            start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for _start, stop in reversed(self.components):
+            stop()
+        if self._refresher is not None:
+            self._refresher.join(timeout=5)
+            self._refresher = None
+        self.recorder.stop()
+
+    def _refresh_loop(self) -> None:
+        while not self._stopping.wait(self.config.snapshot_refresh_seconds):
+            was_error = self.snapshot.last_error
+            if not self.snapshot.refresh() and was_error is None:
+                log.warning("cannot refresh the table of numbers (%s); answering from the "
+                            "snapshot loaded at %s", self.snapshot.last_error,
+                            time.ctime(self.snapshot.current.loaded_at))
+
+    def health(self) -> dict[str, Any]:
+        current = self.snapshot.current
+        database_up = self.snapshot.last_error is None and self.recorder.database_up
+        return {
+            # Degraded still answers calls: a load balancer must not take the fallback away
+            # because the database is down, so /healthz stays 200 either way.
+            "status": "ok" if database_up and not self.journal.pending else "degraded",
+            "snapshot": {
+                "source": current.source,
+                "numbers": len(current.routes),
+                "age_seconds": round(time.time() - current.loaded_at, 1),
+            },
+            "database": "up" if database_up else "down",
+            "database_error": self.snapshot.last_error or self.recorder.last_error,
+            "journal_pending": self.journal.pending,
+        }

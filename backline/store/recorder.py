@@ -1,0 +1,184 @@
+"""Durable first, then answer: the recorder writes each call before its answer leaves.
+
+* Group commit. Concurrent answers hand their records to one writer thread, which writes
+  whatever has queued up in a single transaction: one fsync for many calls during a storm.
+* Never wait on a broken database. A write that fails opens a breaker for ``retry_seconds``;
+  meanwhile records go straight to the local journal. A write that takes longer than the
+  timeout (a stalled server) is journaled by the waiting answer itself.
+* Order is kept. While the journal holds records, new records join it; the writer replays the
+  journal into the database oldest first before it writes there again. Replays are idempotent
+  (same keys), so a record written twice, once to each place, is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+from backline.store import calls
+from backline.store.database import Connection, Database
+from backline.store.journal import Journal
+from backline.store.records import Record
+
+__all__ = ["Recorder"]
+
+log = logging.getLogger("backline.recorder")
+
+_BATCH_MAX = 256
+_REPLAY_BATCH = 200
+
+
+class Recorder:
+    def __init__(self, database: Database, journal: Journal, *, timeout: float,
+                 retry_seconds: float = 5.0) -> None:
+        self.database = database
+        self.journal = journal
+        self.timeout = timeout
+        self.retry_seconds = retry_seconds
+        self._connection: Connection | None = None
+        self._down_until = 0.0
+        self._last_error: str | None = None
+        self._io = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[Record, Future[str | None]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+
+    # -- state, for /healthz and the tests ---------------------------------------------------
+    @property
+    def database_up(self) -> bool:
+        return time.monotonic() >= self._down_until and self._last_error is None
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    # -- recording ---------------------------------------------------------------------------
+    def record_sync(self, record: Record) -> str | None:
+        """Record one call or leg from a synchronous caller (the Lambda handler, the CLI)."""
+        with self._io:
+            return self._write([record])[0]
+
+    async def record(self, record: Record) -> str | None:
+        """Record from the event loop through the group-commit writer, within the timeout."""
+        if self._thread is None:
+            return await asyncio.to_thread(self.record_sync, record)
+        future: Future[str | None] = Future()
+        self._queue.put((record, future))
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        except TimeoutError:
+            self._mark_down("the database did not answer within "
+                            f"{self.timeout:g} s")
+            log.warning("database write timed out; journaling %s locally", record.key)
+            return (await asyncio.to_thread(self.journal.append, [record]))[0]
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="backline-recorder",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=self.timeout + 5)
+        with self._io:
+            self._drop_connection()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                if self.journal.pending and time.monotonic() >= self._down_until:
+                    with self._io:
+                        self._replay_locked()
+                continue
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < _BATCH_MAX:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(more)
+            try:
+                with self._io:
+                    results = self._write([record for record, _ in batch])
+            except BaseException as error:  # the journal itself failed: tell every waiter
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    # -- the two places a record can go (callers hold self._io) --------------------------------
+    def _write(self, records: list[Record]) -> list[str | None]:
+        if self.journal.pending and time.monotonic() >= self._down_until:
+            self._replay_locked()
+        if not self.journal.pending and time.monotonic() >= self._down_until:
+            try:
+                connection = self._connect()
+                results = calls.apply(self.database, connection, records)
+                connection.commit()
+                self._last_error = None
+                return results
+            except Exception as error:
+                self._mark_down(f"{type(error).__name__}: {error}".strip())
+                self._drop_connection()
+                log.warning("database write failed (%s); journaling %d record(s) locally",
+                            self._last_error, len(records))
+        return self.journal.append(records)
+
+    def replay(self) -> int:
+        """Move journaled records into the database; returns how many were replayed."""
+        with self._io:
+            return self._replay_locked()
+
+    def _replay_locked(self, budget: int = 2000) -> int:
+        replayed = 0
+        while self.journal.pending and replayed < budget:
+            entries = self.journal.oldest(_REPLAY_BATCH)
+            try:
+                connection = self._connect()
+                calls.apply(self.database, connection, [record for _, record in entries])
+                connection.commit()
+            except Exception as error:
+                self._mark_down(f"{type(error).__name__}: {error}".strip())
+                self._drop_connection()
+                return replayed
+            self.journal.remove_through(entries[-1][0])
+            replayed += len(entries)
+            self._last_error = None
+        if replayed:
+            log.info("replayed %d journaled record(s) into the database", replayed)
+        return replayed
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self.database.connect()
+        return self._connection
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # a broken connection may refuse even to close
+                log.debug("closing a broken connection failed", exc_info=True)
+            self._connection = None
+
+    def _mark_down(self, reason: str) -> None:
+        self._last_error = reason
+        self._down_until = time.monotonic() + self.retry_seconds

@@ -1,0 +1,129 @@
+"""The in-memory table of numbers that every answer is read from.
+
+Static stability: the answer never waits on the database. The snapshot is loaded before the first
+answer and refreshed in the background; if the database cannot be read, the last good snapshot
+stays in force. Each good load is also saved to a local file, so a process that starts while the
+database is down answers from the table as it last saw it, and failing that from the built-in
+last resort (the default apology, or BACKLINE_LAST_RESORT_FORWARD_TO).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from backline.core.models import Defaults, Route
+from backline.store.calls import load_table
+from backline.store.database import Database
+
+__all__ = ["Snapshot", "SnapshotKeeper"]
+
+log = logging.getLogger("backline.snapshot")
+
+Source = Literal["database", "local-copy", "built-in"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    routes: Mapping[str, Route]
+    defaults: Defaults
+    source: Source
+    loaded_at: float = field(default_factory=time.time)
+
+    def route_for(self, number: str) -> Route | None:
+        return self.routes.get(number)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "routes": [asdict(route) for route in self.routes.values()],
+                "defaults": asdict(self.defaults),
+                "loaded_at": self.loaded_at,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Snapshot:
+        data: dict[str, Any] = json.loads(text)
+        routes = {}
+        for item in data["routes"]:
+            item["destinations"] = tuple(item["destinations"])
+            routes[item["number"]] = Route(**item)
+        return cls(routes, Defaults(**data["defaults"]), "local-copy", data["loaded_at"])
+
+
+def built_in_snapshot(last_resort_forward_to: str = "") -> Snapshot:
+    return Snapshot({}, Defaults(catch_all=last_resort_forward_to or None), "built-in")
+
+
+class SnapshotKeeper:
+    """Holds the current snapshot; ``refresh()`` replaces it atomically when a load succeeds."""
+
+    def __init__(self, database: Database, state_dir: Path, last_resort_forward_to: str = "") -> None:
+        self.database = database
+        self.copy_path = state_dir / "snapshot.json"
+        self.last_resort_forward_to = last_resort_forward_to
+        self.current: Snapshot = built_in_snapshot(last_resort_forward_to)
+        self.last_error: str | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> Snapshot:
+        """Load before the first answer: database, else the local copy, else built-in."""
+        if self.refresh():
+            return self.current
+        try:
+            self.current = Snapshot.from_json(self.copy_path.read_text(encoding="utf-8"))
+            log.warning("database unreachable (%s); answering from the local copy saved at %s",
+                        self.last_error, time.ctime(self.current.loaded_at))
+        except FileNotFoundError:
+            log.error("database unreachable (%s) and no local copy; answering with the "
+                      "built-in last resort", self.last_error)
+        except (ValueError, KeyError, TypeError) as error:
+            log.error("local copy %s is unreadable (%s); answering with the built-in last "
+                      "resort", self.copy_path, error)
+        return self.current
+
+    def refresh(self) -> bool:
+        """Try to load the table; keep the current snapshot on any failure."""
+        with self._lock:
+            try:
+                connection = self.database.connect()
+                try:
+                    routes, defaults = load_table(self.database, connection)
+                finally:
+                    connection.close()
+            except Exception as error:
+                self.last_error = f"{type(error).__name__}: {error}".strip()
+                return False
+            if not defaults.catch_all and self.last_resort_forward_to:
+                defaults = Defaults(defaults.message, defaults.language, defaults.voice,
+                                    self.last_resort_forward_to, defaults.ring_timeout)
+            fresh = Snapshot(routes, defaults, "database")
+            changed = (fresh.routes, fresh.defaults) != (self.current.routes, self.current.defaults)
+            self.current = fresh
+            self.last_error = None
+            if changed or not self.copy_path.exists():
+                self._save_copy(fresh)
+            return True
+
+    def _save_copy(self, snapshot: Snapshot) -> None:
+        try:
+            self.copy_path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.copy_path.with_suffix(".tmp")
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(snapshot.to_json())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.copy_path)
+        except OSError as error:
+            # A read-only or full disk must not stop answers; the in-memory snapshot still works.
+            log.warning("could not save the local copy of the table to %s: %s",
+                        self.copy_path, error)

@@ -1,0 +1,1 @@
+"""The ASGI app. ``twilio`` is the answer path and stays lean; ``app`` wires the parts."""
