@@ -6,13 +6,22 @@ change the structure of the answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from backline.core.models import BUILT_IN_LANGUAGE, BUILT_IN_MESSAGE, BUILT_IN_VOICE, Dial, Plan, Say
 
-__all__ = ["LAST_RESORT_TWIML", "render"]
+__all__ = ["LAST_RESORT_TWIML", "render", "xml_safe"]
+
+# Characters XML 1.0 cannot carry at all, escaped or not. The builder escapes markup but passes
+# these through, which would make the whole answer unparseable for Twilio.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_safe(text: str) -> str:
+    return _NOT_XML.sub("", text)
 
 
 def render(plan: Plan, action_url: Callable[[int], str]) -> str:
@@ -34,7 +43,7 @@ def render(plan: Plan, action_url: Callable[[int], str]) -> str:
                 else:
                     dial.number(target)
         elif isinstance(verb, Say):
-            response.say(verb.text, language=verb.language, voice=verb.voice)
+            response.say(xml_safe(verb.text), language=verb.language, voice=verb.voice)
         else:
             response.hangup()
     return str(response.to_xml())

@@ -135,6 +135,8 @@ def message(value: str) -> str:
     cleaned = value.strip()
     if not cleaned:
         raise InvalidValue("message is empty: give the words callers should hear")
+    if any(ord(c) < 32 and c not in "\t\n\r" for c in cleaned):
+        raise InvalidValue("message contains control characters; use plain text")
     if len(cleaned) > MESSAGE_MAX_LENGTH:
         raise InvalidValue(f"message is {len(cleaned)} characters long; keep it under "
                            f"{MESSAGE_MAX_LENGTH}")

@@ -14,7 +14,15 @@ from backline.config import Config
 from backline.service import Service
 from backline.web.twilio import FALLBACK_PATH, STATUS_PATH, TwilioEndpoints
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "twilio_routes"]
+
+
+def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
+    """Twilio's two endpoints; GET and POST, as either may be configured in the console."""
+    return [
+        Route(FALLBACK_PATH, endpoints.fallback, methods=["GET", "POST"]),
+        Route(STATUS_PATH, endpoints.dial_status, methods=["GET", "POST"]),
+    ]
 
 
 def create_app(config: Config | None = None, *, service: Service | None = None) -> Starlette:
@@ -33,11 +41,7 @@ def create_app(config: Config | None = None, *, service: Service | None = None) 
             service.stop()
 
     app = Starlette(
-        routes=[
-            Route(FALLBACK_PATH, endpoints.fallback, methods=["GET", "POST"]),
-            Route(STATUS_PATH, endpoints.dial_status, methods=["GET", "POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
+        routes=[*twilio_routes(endpoints), Route("/healthz", healthz, methods=["GET"])],
         lifespan=lifespan,
     )
     app.state.service = service
