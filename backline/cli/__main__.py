@@ -1,0 +1,3 @@
+from backline.cli import main
+
+main()

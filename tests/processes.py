@@ -1,0 +1,117 @@
+"""Real processes for tests: a private PostgreSQL cluster the test may stop, and `backline
+serve` listening on a loopback port."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root; CI machines often are root.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *args]
+    return args
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster on its own port, so a test can stop and restart it."""
+
+    def __init__(self) -> None:
+        binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+        initdb = shutil.which("initdb") or (binaries and f"{binaries[-1]}/initdb")
+        if not initdb:
+            pytest.skip("PostgreSQL server binaries (initdb) are not installed")
+        self.bin = Path(initdb).parent
+        # Its own directory under the system temporary directory: the server's user must be
+        # able to reach it, which a root-owned pytest tmp_path does not allow.
+        self.root = Path(tempfile.mkdtemp(prefix="backline-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        subprocess.run(_as_postgres([f"{self.bin}/initdb", "-D", str(self.data), "-U",
+                                     "postgres", "-A", "trust", "--no-sync"]),
+                       check=True, capture_output=True)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        subprocess.run(_as_postgres([
+            f"{self.bin}/pg_ctl", "-D", str(self.data), "-w", "-l", str(self.root / "log"),
+            "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start"]), check=True, capture_output=True)
+
+    def stop(self) -> None:
+        subprocess.run(_as_postgres([f"{self.bin}/pg_ctl", "-D", str(self.data), "-w", "-m",
+                                     "immediate", "stop"]), check=False, capture_output=True)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Server:
+    """`backline serve` in a child process, as an operator runs it."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / f"serve-{self.port}.log"
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "backline.cli", "serve", "--port", str(self.port), *args],
+            env=full_env, cwd=cwd, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"backline serve exited:\n{self.log.read_text()}")
+            try:
+                self.health()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"backline serve did not start:\n{self.log.read_text()}")
+
+    def health(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.base + "/healthz", timeout=5) as response:  # noqa: S310
+            return dict(json.load(response))
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        request = urllib.request.Request(self.base + path, data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+                return int(response.status), response.read().decode()
+        except urllib.error.HTTPError as error:
+            return int(error.code), error.read().decode()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
