@@ -1,0 +1,83 @@
+"""The recorder: group commit, journal fallback and idempotent replay, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from backline.core.models import Call, Defaults, Route
+from backline.core.planner import plan_after_leg, plan_first
+from backline.store.database import Database, utc_now
+from backline.store.journal import Journal
+from backline.store.records import CallRecord, LegRecord
+from backline.store.recorder import Recorder
+from tests.support import new_call_sid
+from tests.web.conftest import query
+
+ROUTE = Route("+815031234567", ("+81312345678",))
+
+
+def call_record(sid: str | None = None) -> CallRecord:
+    call = Call(call_sid=sid or new_call_sid(), to=ROUTE.number, from_="+819012345678",
+                error_code="11200")
+    return CallRecord.build(call, plan_first(call, ROUTE, Defaults()), "<Response/>", utc_now())
+
+
+def leg_record(sid: str, status: str, duration: int | None = None) -> LegRecord:
+    call = Call(call_sid=sid, to=ROUTE.number)
+    plan = plan_after_leg(call, ROUTE, Defaults(), 0, status)
+    return LegRecord.build(call=call, step=0, plan=plan, status=status, dial_call_sid="CAleg",
+                           duration=duration, answer="<Response><Hangup/></Response>",
+                           at=utc_now())
+
+
+def test_concurrent_answers_are_each_written_once(database_url: str, tmp_path: Path) -> None:
+    recorder = Recorder(Database(database_url), Journal(tmp_path / "journal.db"), timeout=10)
+    recorder.start()
+    records = [call_record() for _ in range(300)]
+
+    async def storm() -> list[str | None]:
+        # Each record twice, as when Twilio retries during a storm.
+        return await asyncio.gather(*(recorder.record(r) for r in records + records))
+
+    try:
+        results = asyncio.run(storm())
+    finally:
+        recorder.stop()
+    assert results.count(None) == 300  # first writes are new...
+    assert set(results) == {None, "<Response/>"}  # ...repeats get the first answer back
+    assert query(database_url, "SELECT count(*) FROM calls") == [(300,)]
+    assert query(database_url, "SELECT count(*) FROM events") == [(300,)]
+    assert recorder.journal.pending == 0
+
+
+def test_unreachable_database_goes_to_the_journal(tmp_path: Path) -> None:
+    db = Database("postgresql+psycopg2://postgres@127.0.0.1:9/none", timeout=1)
+    recorder = Recorder(db, Journal(tmp_path / "journal.db"), timeout=1)
+    record = call_record()
+    assert recorder.record_sync(record) is None
+    assert recorder.record_sync(record) == "<Response/>"  # a retry during the outage
+    assert recorder.journal.pending == 1
+    assert not recorder.database_up
+
+
+def test_replay_is_idempotent_and_completes_the_call(database_url: str, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    recorder = Recorder(Database(database_url), journal, timeout=5)
+    record = call_record()
+    # The call reached the database, but its leg and a duplicate of the call were journaled
+    # (a write that timed out and then went through anyway).
+    assert recorder.record_sync(record) is None
+    journal.append([record, leg_record(record.call_sid, "completed", 61)])
+    assert recorder.replay() == 2
+    assert journal.pending == 0
+    assert query(database_url, "SELECT outcome, duration FROM calls") == [("answered", 61)]
+    assert query(database_url, "SELECT count(*) FROM events") == [(2,)]
+    assert recorder.replay() == 0
+
+
+def test_journal_survives_a_restart(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal.db")
+    journal.append([call_record(), call_record()])
+    journal.close()
+    assert Journal(tmp_path / "journal.db").pending == 2
