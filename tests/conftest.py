@@ -19,7 +19,9 @@ from backline.store.migrate import upgrade
 POSTGRES_ADMIN_URL = os.environ.get(
     "BACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-TEST_DATABASE = "backline_test"
+# One database per test run, so that two runs on one server (a developer's and CI's, or two
+# terminals) never empty each other's tables.
+TEST_DATABASE = f"backline_test_{os.getpid()}"
 AUTH_TOKEN = "12345678901234567890123456789012"
 PUBLIC_URL = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/Prod"
 TABLES_IN_DELETE_ORDER = ("events", "legs", "calls", "numbers", "clients", "settings")
@@ -43,15 +45,26 @@ def _postgres_url() -> str | None:
     return f"postgresql+psycopg2://{base.split('://', 1)[1]}/{TEST_DATABASE}"
 
 
+def _drop_test_database() -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=3)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+    admin.close()
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_url() -> Iterator[str]:
     url = _postgres_url()
     if url is None:
         if os.environ.get("BACKLINE_TEST_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL is required but {POSTGRES_ADMIN_URL} does not answer")
         pytest.skip(f"no PostgreSQL server at {POSTGRES_ADMIN_URL}")
     upgrade(url)
-    return url
+    yield url
+    _drop_test_database()
 
 
 def _empty_postgres(url: str) -> None:

@@ -7,6 +7,7 @@ other receiver. Whatever goes wrong inside, Twilio gets valid TwiML, never a 5xx
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
@@ -31,6 +32,7 @@ log = logging.getLogger("backline.answer")
 FALLBACK_PATH = "/twilio/voice/fallback"
 STATUS_PATH = "/twilio/voice/dial-status"
 XML = "text/xml; charset=utf-8"
+_ANSWER_CACHE_SIZE = 4096
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -48,6 +50,7 @@ class Answerer:
         self.snapshot = snapshot
         self.recorder = recorder
         self._validator = RequestValidator(config.twilio_auth_token or "unset")
+        self._answers: dict[tuple[object, ...], tuple[Plan, str]] = {}
 
     # -- signatures -----------------------------------------------------------------------------
     def signed_url(self, path: str, query: str) -> str:
@@ -60,27 +63,50 @@ class Answerer:
             return True
         if not signature:
             return False
-        return bool(self._validator.validate(self.signed_url(path, query), params, signature))
+        url = self.signed_url(path, query)
+        # One HMAC over the URL exactly as configured answers nearly every request; the
+        # library's full check (which also tries the URL with and without an explicit port)
+        # runs only when that one does not match. Both use the library's algorithm.
+        expected = self._validator.compute_signature(url, params)
+        if hmac.compare_digest(expected, signature):
+            return True
+        return bool(self._validator.validate(url, params, signature))
 
     def action_url(self, step: int) -> str:
         return f"{self.config.public_url}{STATUS_PATH}?step={step}"
 
     # -- the two moments ------------------------------------------------------------------------
+    def _planned(self, call: Call, step: int | None, status: str) -> tuple[Plan, str]:
+        """Plan and render, memoised: the answer depends only on the route, the defaults, the
+        called number, the caller (for the "caller" caller-ID policy), the step and the status,
+        and during an outage the same few numbers are asked for again and again."""
+        current = self.snapshot.current
+        route = current.route_for(call.to)
+        caller = call.from_ if route is not None and route.caller_id == "caller" else ""
+        key = (route, current.defaults, call.to, caller, step, status)
+        cached = self._answers.get(key)
+        if cached is None:
+            if step is None:
+                plan = plan_first(call, route, current.defaults)
+            else:
+                plan = plan_after_leg(call, route, current.defaults, step, status)
+            cached = (plan, render(plan, self.action_url))
+            if len(self._answers) >= _ANSWER_CACHE_SIZE:
+                self._answers.clear()
+            self._answers[key] = cached
+        return cached
+
     def plan_fallback(self, params: Mapping[str, str]) -> tuple[Plan, str, CallRecord | None]:
         call = Call.from_params(params)
-        current = self.snapshot.current
-        plan = plan_first(call, current.route_for(call.to), current.defaults)
-        answer = render(plan, self.action_url)
+        plan, answer = self._planned(call, None, "")
         record = CallRecord.build(call, plan, answer, utc_now()) if call.call_sid else None
         return plan, answer, record
 
     def plan_dial_status(self, params: Mapping[str, str], step: int
                          ) -> tuple[Plan, str, LegRecord | None]:
         call = Call.from_params(params)
-        current = self.snapshot.current
         status = params.get("DialCallStatus", "")
-        plan = plan_after_leg(call, current.route_for(call.to), current.defaults, step, status)
-        answer = render(plan, self.action_url)
+        plan, answer = self._planned(call, step, status)
         record = None
         if call.call_sid:
             record = LegRecord.build(
