@@ -1,7 +1,89 @@
-"""`backline calls ...`."""
+"""`backline calls ...`: the log of diverted calls and what became of them."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
-app = typer.Typer(help="calls", no_args_is_help=True)
+from backline.cli._common import config, fail, print_json
+from backline.core.validation import InvalidValue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from backline.store.admin import CallEntry
+
+app = typer.Typer(
+    help="The log of calls Twilio diverted to backline: where they went and how they ended.",
+    no_args_is_help=True,
+)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", metavar="URL", help="Overrides BACKLINE_DATABASE_URL."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+MAX_LIMIT = 10_000
+
+
+def _engine(database_url: str | None) -> Engine:
+    """The database from --database-url or the configuration, with its tables checked."""
+    from backline.config import ConfigError, normalise_database_url
+    from backline.store.admin import AdminError, open_engine
+
+    try:
+        url = normalise_database_url(database_url) if database_url else config().database_url
+        return open_engine(url)
+    except (ConfigError, AdminError) as error:
+        fail(str(error))
+
+
+def _seconds(value: int | None) -> str:
+    return "-" if value is None else f"{value} s"
+
+
+def _lines(entry: CallEntry) -> list[str]:
+    """A call on one line (times in UTC), then one indented line per dial leg."""
+    outcome = entry.outcome
+    if entry.duration is not None:
+        outcome += f" {_seconds(entry.duration)}"
+    if entry.route_kind != "route":
+        outcome += f" ({entry.route_kind})"
+    time = entry.time[:19].replace("T", " ")
+    caller = entry.from_ or "unknown"
+    lines = [f"{time}  {entry.to}  from {caller}  {entry.client or '-'}  {outcome}"]
+    for leg in entry.legs:
+        ended = leg.status + (f" {_seconds(leg.duration)}" if leg.duration is not None else "")
+        lines.append(f"    {leg.step + 1}. {', '.join(leg.destinations)}: {ended}")
+    if not entry.legs and entry.destinations:
+        doing = "ringing" if entry.outcome == "forwarding" else "dialled"
+        lines.append(f"    {doing} {', '.join(entry.destinations)}")
+    return lines
+
+
+@app.command("list")
+def list_(
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", metavar="N", help="How many calls to show.")
+    ] = 20,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List the latest diverted calls, newest first, with each dial leg."""
+    from backline.store import admin
+
+    if not 1 <= limit <= MAX_LIMIT:
+        fail(f"--limit {limit} is out of range: show 1 to {MAX_LIMIT} calls")
+    try:
+        entries = admin.list_calls(_engine(database_url), limit)
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    if as_json:
+        print_json([entry.to_json() for entry in entries])
+        return
+    if not entries:
+        typer.echo("no calls recorded yet")
+        return
+    for entry in entries:
+        typer.echo("\n".join(_lines(entry)))

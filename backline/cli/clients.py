@@ -1,7 +1,123 @@
-"""`backline clients ...`."""
+"""`backline clients ...`: the clients numbers are grouped under."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import typer
 
-app = typer.Typer(help="clients", no_args_is_help=True)
+from backline.cli._common import config, fail, print_json
+from backline.core.validation import InvalidValue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+app = typer.Typer(
+    help="Add, list, rename and remove the clients that numbers belong to.",
+    no_args_is_help=True,
+)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", metavar="URL", help="Overrides BACKLINE_DATABASE_URL."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Name = Annotated[str, typer.Argument(metavar="NAME", help="The client's name.", show_default=False)]
+
+
+def _engine(database_url: str | None) -> Engine:
+    """The database from --database-url or the configuration, with its tables checked."""
+    from backline.config import ConfigError, normalise_database_url
+    from backline.store.admin import AdminError, open_engine
+
+    try:
+        url = normalise_database_url(database_url) if database_url else config().database_url
+        return open_engine(url)
+    except (ConfigError, AdminError) as error:
+        fail(str(error))
+
+
+@app.command("add")
+def add(name: Name, database_url: DatabaseUrl = None) -> None:
+    """Add a client (`numbers add --client` also creates one on first use)."""
+    from backline.store import admin
+
+    try:
+        entry = admin.add_client(_engine(database_url), admin.client_name(name))
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    typer.echo(f"added client {entry.name}")
+
+
+@app.command("list")
+def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """List the clients, with how many numbers each has."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from backline.store import admin
+
+    try:
+        entries = admin.list_clients(_engine(database_url))
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    if as_json:
+        print_json([entry.to_json() for entry in entries])
+        return
+    if not entries:
+        typer.echo("no clients yet; add one with `backline clients add NAME`")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("CLIENT", overflow="fold")
+    table.add_column("NUMBERS", justify="right", no_wrap=True)
+    table.add_column("ADDED", no_wrap=True)
+    for entry in entries:
+        table.add_row(Text(entry.name), str(entry.numbers), entry.created_at[:10])
+    Console(highlight=False).print(table)
+
+
+@app.command("rename")
+def rename(
+    old: Annotated[str, typer.Argument(metavar="OLD", help="The current name.")],
+    new: Annotated[str, typer.Argument(metavar="NEW", help="The new name.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Rename a client; its numbers stay with it."""
+    from backline.store import admin
+
+    try:
+        old, new = admin.client_name(old), admin.client_name(new)
+        entry = admin.rename_client(_engine(database_url), old, new)
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    typer.echo(f"renamed client {old} to {entry.name}")
+
+
+@app.command("remove")
+def remove(
+    name: Name,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Remove it even if numbers belong to it; they stay, with no client."
+        ),
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Remove a client. Refused while numbers belong to it, unless --force."""
+    from backline.store import admin
+
+    try:
+        name = admin.client_name(name)
+        engine = _engine(database_url)
+        detached = admin.remove_client(engine, name, force=force)
+    except admin.InUse as error:
+        fail(f"{error}, or use --force to keep them without a client")
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    if detached:
+        numbers = "1 number now has" if detached == 1 else f"{detached} numbers now have"
+        typer.echo(f"removed client {name}; {numbers} no client")
+    else:
+        typer.echo(f"removed client {name}")

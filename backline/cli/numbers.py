@@ -1,7 +1,367 @@
-"""`backline numbers ...`."""
+"""`backline numbers ...`: the table of Twilio numbers and where their calls are forwarded."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
-app = typer.Typer(help="numbers", no_args_is_help=True)
+from backline.cli._common import config, fail, print_json
+from backline.core import validation
+from backline.core.validation import InvalidValue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from backline.store.admin import NumberEntry
+
+app = typer.Typer(
+    help="Add, change, show and remove the Twilio numbers backline forwards, and where to.",
+    no_args_is_help=True,
+)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", metavar="URL", help="Overrides BACKLINE_DATABASE_URL."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Number = Annotated[
+    str,
+    typer.Argument(
+        metavar="NUMBER",
+        help="The Twilio number, in E.164 form (+815012345678).",
+        show_default=False,
+    ),
+]
+_FORWARD_TO_HELP = (
+    "Where to forward: an E.164 number or a sip: URI. Repeat for several (at most 10), in the "
+    "order they are tried."
+)
+ForwardTo = Annotated[
+    list[str] | None,
+    typer.Option("--forward-to", "-f", metavar="DEST", help=_FORWARD_TO_HELP, show_default=False),
+]
+Mode = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        metavar="MODE",
+        help="Ring all destinations at once (simultaneous) or one after another (sequential).",
+        show_default=False,
+    ),
+]
+RingTimeout = Annotated[
+    str | None,
+    typer.Option(
+        "--ring-timeout",
+        metavar="SECONDS",
+        help="How long each dial rings, 5 to 600 seconds "
+        "(when adding: the default-ring-timeout setting).",
+        show_default=False,
+    ),
+]
+Message = Annotated[
+    str | None,
+    typer.Option(
+        "--message",
+        metavar="TEXT",
+        help="What callers hear when nobody answers (default: the default-message setting).",
+    ),
+]
+Language = Annotated[
+    str | None,
+    typer.Option(
+        "--language",
+        metavar="CODE",
+        help="Language of the message, such as ja-JP (default: the default-language setting).",
+    ),
+]
+Voice = Annotated[
+    str | None,
+    typer.Option(
+        "--voice",
+        metavar="NAME",
+        help="Voice of the message, such as Polly.Mizuki (default: the default-voice setting).",
+    ),
+]
+CallerId = Annotated[
+    str | None,
+    typer.Option(
+        "--caller-id",
+        metavar="POLICY",
+        help="Caller ID the destination sees: twilio-number (the number called, the default), "
+        "caller (the original caller) or an E.164 number.",
+        show_default=False,
+    ),
+]
+
+
+def _engine(database_url: str | None) -> Engine:
+    """The database from --database-url or the configuration, with its tables checked."""
+    from backline.config import ConfigError, normalise_database_url
+    from backline.store.admin import AdminError, open_engine
+
+    try:
+        url = normalise_database_url(database_url) if database_url else config().database_url
+        return open_engine(url)
+    except (ConfigError, AdminError) as error:
+        fail(str(error))
+
+
+def _summary(entry: NumberEntry) -> str:
+    details = [entry.mode, f"{entry.ring_timeout} s"]
+    if entry.client:
+        details.append(f"client {entry.client}")
+    if not entry.enabled:
+        details.append("disabled")
+    return f"{entry.number} -> {', '.join(entry.destinations)} ({', '.join(details)})"
+
+
+@app.command("add")
+def add(
+    number: Number,
+    forward_to: ForwardTo = None,
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client", metavar="NAME", help="The client it belongs to (created on first use)."
+        ),
+    ] = None,
+    mode: Mode = None,
+    ring_timeout: RingTimeout = None,
+    message: Message = None,
+    language: Language = None,
+    voice: Voice = None,
+    caller_id: CallerId = None,
+    disabled: Annotated[
+        bool,
+        typer.Option(
+            "--disabled", help="Add it switched off: callers hear the message, nothing rings."
+        ),
+    ] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Add a Twilio number and the destinations its diverted calls are forwarded to."""
+    from backline.store import admin
+
+    if not forward_to:
+        fail("give at least one destination with --forward-to")
+    try:
+        # Check every value before touching the database: a typo never needs a connection.
+        number = validation.e164(number)
+        destinations = admin.destination_list(forward_to, number=number)
+        checked_mode = validation.mode(mode or "simultaneous")
+        timeout = None if ring_timeout is None else validation.ring_timeout(ring_timeout)
+        policy = validation.caller_id_policy(caller_id or "twilio-number")
+        text = None if message is None else validation.message(message)
+        code = None if language is None else validation.language(language)
+        name = None if voice is None else validation.voice(voice)
+        owner = None if client is None else admin.client_name(client)
+        entry = admin.add_number(
+            _engine(database_url),
+            number,
+            destinations,
+            client=owner,
+            mode=checked_mode,
+            ring_timeout=timeout,
+            caller_id=policy,
+            message=text,
+            language=code,
+            voice=name,
+            enabled=not disabled,
+        )
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    typer.echo(f"added {_summary(entry)}")
+
+
+def _flag(name: str, help_text: str) -> Any:
+    return typer.Option(name, help=help_text)
+
+
+@app.command("update")
+def update(
+    number: Number,
+    forward_to: ForwardTo = None,
+    client: Annotated[
+        str | None,
+        typer.Option(
+            "--client", metavar="NAME", help="Move it to this client (created on first use)."
+        ),
+    ] = None,
+    no_client: Annotated[bool, _flag("--no-client", "Detach it from its client.")] = False,
+    mode: Mode = None,
+    ring_timeout: RingTimeout = None,
+    message: Message = None,
+    no_message: Annotated[
+        bool, _flag("--no-message", "Use the default-message setting again.")
+    ] = False,
+    language: Language = None,
+    no_language: Annotated[
+        bool, _flag("--no-language", "Use the default-language setting again.")
+    ] = False,
+    voice: Voice = None,
+    no_voice: Annotated[bool, _flag("--no-voice", "Use the default-voice setting again.")] = False,
+    caller_id: CallerId = None,
+    enabled: Annotated[
+        bool | None,
+        typer.Option("--enable/--disable", help="Switch forwarding on or off.", show_default=False),
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a number: only the options given change, the rest stays as it is."""
+    from backline.store import admin
+
+    for name, value, clear in (
+        ("client", client, no_client),
+        ("message", message, no_message),
+        ("language", language, no_language),
+        ("voice", voice, no_voice),
+    ):
+        if value is not None and clear:
+            fail(f"give --{name} or --no-{name}, not both")
+    given = (forward_to, client, mode, ring_timeout, message, language, voice, caller_id, enabled)
+    if all(value is None for value in given) and not (
+        no_client or no_message or no_language or no_voice
+    ):
+        fail("nothing to change: give at least one option (see --help)")
+    keep = admin.KEEP
+
+    def optional(
+        check: Callable[[str], str], value: str | None, clear: bool
+    ) -> str | admin.Keep | None:
+        if clear:
+            return None
+        return keep if value is None else check(value)
+
+    try:
+        number = validation.e164(number)
+        destinations = keep if not forward_to else admin.destination_list(forward_to, number=number)
+        changes = {
+            "client": optional(admin.client_name, client, no_client),
+            "message": optional(validation.message, message, no_message),
+            "language": optional(validation.language, language, no_language),
+            "voice": optional(validation.voice, voice, no_voice),
+        }
+        new_mode = keep if mode is None else validation.mode(mode)
+        timeout = keep if ring_timeout is None else validation.ring_timeout(ring_timeout)
+        policy = keep if caller_id is None else validation.caller_id_policy(caller_id)
+        # Every value is checked by now; only then is the database opened.
+        entry = admin.update_number(
+            _engine(database_url),
+            number,
+            destinations=destinations,
+            mode=new_mode,
+            ring_timeout=timeout,
+            caller_id=policy,
+            enabled=keep if enabled is None else enabled,
+            **changes,
+        )
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    typer.echo(f"updated {_summary(entry)}")
+
+
+@app.command("show")
+def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """Show one number, with the defaults that apply where it sets nothing of its own."""
+    from backline.store import admin
+    from backline.store.calls import defaults_from_settings
+
+    try:
+        number = validation.e164(number)
+        engine = _engine(database_url)
+        entry = admin.get_number(engine, number)
+        defaults = defaults_from_settings(admin.get_settings(engine))
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    if as_json:
+        print_json(entry.to_json())
+        return
+
+    def own_or_default(value: str | None, default: str) -> str:
+        return value if value is not None else f"{default} (default)"
+
+    lines = [
+        ("number", entry.number),
+        ("client", entry.client or "-"),
+        ("forward to", ", ".join(entry.destinations)),
+        ("mode", entry.mode),
+        ("ring timeout", f"{entry.ring_timeout} s"),
+        ("caller ID", entry.caller_id),
+        ("message", own_or_default(entry.message, defaults.message)),
+        ("language", own_or_default(entry.language, defaults.language)),
+        ("voice", own_or_default(entry.voice, defaults.voice)),
+        ("status", "enabled" if entry.enabled else "disabled"),
+        ("added", entry.created_at),
+        ("updated", entry.updated_at),
+    ]
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        typer.echo(f"{label:<{width}}  {value}")
+
+
+@app.command("list")
+def list_(
+    client: Annotated[
+        str | None,
+        typer.Option("--client", metavar="NAME", help="Only the numbers of this client."),
+    ] = None,
+    as_json: AsJson = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List the numbers, in number order."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from backline.store import admin
+
+    try:
+        entries = admin.list_numbers(_engine(database_url), client)
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    if as_json:
+        print_json([entry.to_json() for entry in entries])
+        return
+    if not entries:
+        if client is not None:
+            typer.echo(f"client {client!r} has no numbers")
+        else:
+            typer.echo(
+                "no numbers yet; add one with `backline numbers add NUMBER --forward-to DEST`"
+            )
+        return
+    # Caller ID and message are left to `numbers show`: the table has to fit 80 columns.
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("NUMBER", no_wrap=True)
+    table.add_column("CLIENT", min_width=6, overflow="fold")
+    table.add_column("FORWARD TO", min_width=13, overflow="fold")
+    table.add_column("MODE", no_wrap=True)
+    table.add_column("RING", justify="right", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True)
+    for entry in entries:
+        cells = (
+            entry.number,
+            entry.client or "-",
+            "\n".join(entry.destinations),
+            entry.mode,
+            f"{entry.ring_timeout} s",
+            "enabled" if entry.enabled else "disabled",
+        )
+        table.add_row(*(Text(cell) for cell in cells))  # Text: no markup in names
+    Console(highlight=False).print(table)
+
+
+@app.command("remove")
+def remove(number: Number, database_url: DatabaseUrl = None) -> None:
+    """Remove a number: its diverted calls then get the default treatment (or the catch-all)."""
+    from backline.store import admin
+
+    try:
+        number = validation.e164(number)
+        entry = admin.remove_number(_engine(database_url), number)
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    typer.echo(f"removed {entry.number} (was forwarded to {', '.join(entry.destinations)})")

@@ -1,7 +1,144 @@
-"""`backline settings ...`."""
+"""`backline settings ...`: the defaults every number falls back to, and the catch-all."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
-app = typer.Typer(help="settings", no_args_is_help=True)
+from backline.cli._common import config, fail, print_json
+from backline.core.validation import InvalidValue
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+app = typer.Typer(
+    help="Show and change the global settings: the default message, language, voice and ring "
+    "timeout, and the catch-all destination for numbers not in the table.",
+    no_args_is_help=True,
+)
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", metavar="URL", help="Overrides BACKLINE_DATABASE_URL."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Key = Annotated[
+    str,
+    typer.Argument(
+        metavar="KEY",
+        help="default-message, default-language, default-voice, catch-all or default-ring-timeout.",
+        show_default=False,
+    ),
+]
+
+
+def _engine(database_url: str | None) -> Engine:
+    """The database from --database-url or the configuration, with its tables checked."""
+    from backline.config import ConfigError, normalise_database_url
+    from backline.store.admin import AdminError, open_engine
+
+    try:
+        url = normalise_database_url(database_url) if database_url else config().database_url
+        return open_engine(url)
+    except (ConfigError, AdminError) as error:
+        fail(str(error))
+
+
+def _shown_key(key: str) -> str:
+    return key.replace("_", "-")
+
+
+def _effective(stored: dict[str, str]) -> dict[str, Any]:
+    """What the answer path uses for each setting, as it reads them, by stored key."""
+    from backline.store.calls import defaults_from_settings
+
+    defaults = defaults_from_settings(stored)
+    return {
+        "default_message": defaults.message,
+        "default_language": defaults.language,
+        "default_voice": defaults.voice,
+        "catch_all": defaults.catch_all,
+        "default_ring_timeout": defaults.ring_timeout,
+    }
+
+
+@app.command("show")
+def show(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+    """Show every setting's effective value, and which are backline's built-in defaults."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from backline.store import admin
+
+    try:
+        stored = admin.get_settings(_engine(database_url))
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    effective = _effective(stored)
+    rows = [(key, effective[key], not stored.get(key)) for key in admin.SETTING_KEYS]
+    if as_json:
+        print_json(
+            {
+                _shown_key(key): {"value": value, "built_in": built_in}
+                for key, value, built_in in rows
+            }
+        )
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("SETTING", no_wrap=True)
+    table.add_column("VALUE", overflow="fold")
+    table.add_column("SOURCE", no_wrap=True)
+    for key, value, built_in in rows:
+        if key == "catch_all" and value is None:
+            shown = "(none: unknown numbers hear the message)"
+        elif key == "default_ring_timeout":
+            shown = f"{value} s"
+        else:
+            shown = str(value)
+        table.add_row(_shown_key(key), Text(shown), "built-in" if built_in else "set")
+    Console(highlight=False).print(table)
+
+
+@app.command("set")
+def set_(
+    key: Key,
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="The new value.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Change a setting; the service picks it up when it next refreshes its table."""
+    from backline.store import admin
+
+    try:
+        stored_key = admin.setting_key(key)
+        checked = admin.setting_value(stored_key, value)
+        stored = admin.set_setting(_engine(database_url), stored_key, checked)
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    shown = f"{stored} s" if stored_key == "default_ring_timeout" else stored
+    typer.echo(f"{_shown_key(stored_key)} is now {shown}")
+
+
+@app.command("unset")
+def unset(key: Key, database_url: DatabaseUrl = None) -> None:
+    """Go back to the built-in default for a setting (for catch-all: no catch-all)."""
+    from backline.store import admin
+
+    try:
+        stored_key = admin.setting_key(key)
+        was_set = admin.unset_setting(_engine(database_url), stored_key)
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    built_in = admin.built_in_settings()[stored_key]
+    if stored_key == "catch_all":
+        now = "there is no catch-all"
+    elif stored_key == "default_ring_timeout":
+        now = f"the built-in default {built_in} s applies"
+    else:
+        now = f"the built-in default {built_in} applies"
+    shown = _shown_key(stored_key)
+    if was_set:
+        typer.echo(f"unset {shown}: {now}")
+    else:
+        typer.echo(f"{shown} was not set; {now}")

@@ -1,18 +1,297 @@
-"""SQLAlchemy access for the management side (CLI, imports). Never imported by the answer path."""
+"""SQLAlchemy access for the management side (CLI, imports, REST API).
+
+Never imported by the answer path. Every write is one transaction: a write that fails, for
+whatever reason, changes nothing. Values are checked again here with
+:mod:`backline.core.validation` (checking an already valid value is cheap and returns it
+unchanged), so no caller can store something the answer path would misread.
+
+Failures are :class:`AdminError` subclasses (what is wrong with the table) or
+:class:`~backline.core.validation.InvalidValue` (what is wrong with a value); both carry a
+sentence fit to show a person.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+import enum
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, inspect, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-__all__ = ["make_engine"]
+from backline.core import validation
+from backline.core.models import DEFAULT_RING_TIMEOUT, Defaults
+from backline.core.validation import InvalidValue
+from backline.store.database import utc_now
+from backline.store.schema import calls, clients, legs, numbers, settings
+
+__all__ = [
+    "KEEP",
+    "MAX_DESTINATIONS",
+    "SETTING_KEYS",
+    "AdminError",
+    "AlreadyExists",
+    "CallEntry",
+    "ClientEntry",
+    "DatabaseError",
+    "InUse",
+    "Keep",
+    "LegEntry",
+    "NotFound",
+    "NumberEntry",
+    "SchemaMissing",
+    "add_client",
+    "add_number",
+    "built_in_settings",
+    "check_schema",
+    "client_name",
+    "destination_list",
+    "get_number",
+    "get_or_create_client",
+    "get_settings",
+    "list_calls",
+    "list_clients",
+    "list_numbers",
+    "make_engine",
+    "open_engine",
+    "remove_client",
+    "remove_number",
+    "rename_client",
+    "set_setting",
+    "setting_key",
+    "setting_value",
+    "unset_setting",
+    "update_number",
+]
+
+# Twilio's <Dial> rings at most ten <Number>/<Sip> nouns at once.
+MAX_DESTINATIONS = 10
+CLIENT_NAME_MAX_LENGTH = 200
+
+# The stored settings and the check each value goes through. Users may type the keys with
+# dashes ("default-ring-timeout"); they are stored with underscores, as the answer path reads them.
+SETTING_KEYS: tuple[str, ...] = (
+    "default_message",
+    "default_language",
+    "default_voice",
+    "catch_all",
+    "default_ring_timeout",
+)
+
+# The tables the management side works on; a database without them has not been upgraded.
+_TABLES = ("clients", "numbers", "settings", "calls", "legs")
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class AdminError(Exception):
+    """The table cannot do what was asked; the message says why in one sentence."""
+
+
+class NotFound(AdminError):
+    """The number or client named does not exist."""
+
+
+class AlreadyExists(AdminError):
+    """A number or client of that name is already there."""
+
+
+class InUse(AdminError):
+    """A client cannot be removed while numbers still belong to it."""
+
+
+class SchemaMissing(AdminError):
+    """The database has not been created or migrated yet."""
+
+
+class DatabaseError(AdminError):
+    """The database could not be reached or refused the statement."""
+
+
+# --- values -------------------------------------------------------------------------------------
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+#: Passed to :func:`update_number` for "leave this field as it is" (``None`` clears a field).
+KEEP = _Keep.KEEP
+Keep = Literal[_Keep.KEEP]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientEntry:
+    name: str
+    numbers: int
+    created_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "numbers": self.numbers, "created_at": self.created_at}
+
+
+@dataclass(frozen=True, slots=True)
+class NumberEntry:
+    """One row of the table of numbers; ``None`` for message/language/voice means the default."""
+
+    number: str
+    destinations: tuple[str, ...]
+    mode: str
+    ring_timeout: int
+    caller_id: str
+    message: str | None
+    language: str | None
+    voice: str | None
+    client: str | None
+    enabled: bool
+    created_at: str
+    updated_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "client": self.client,
+            "destinations": list(self.destinations),
+            "mode": self.mode,
+            "ring_timeout": self.ring_timeout,
+            "caller_id": self.caller_id,
+            "message": self.message,
+            "language": self.language,
+            "voice": self.voice,
+            "enabled": self.enabled,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LegEntry:
+    step: int
+    destinations: tuple[str, ...]
+    status: str
+    duration: int | None
+    dial_call_sid: str
+    time: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "destinations": list(self.destinations),
+            "status": self.status,
+            "duration": self.duration,
+            "dial_call_sid": self.dial_call_sid,
+            "time": self.time,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallEntry:
+    call_sid: str
+    to: str
+    from_: str
+    error_code: str
+    error_url: str
+    time: str
+    client: str | None
+    route_kind: str
+    outcome: str
+    duration: int | None
+    destinations: tuple[str, ...]
+    legs: tuple[LegEntry, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "call_sid": self.call_sid,
+            "to": self.to,
+            "from": self.from_,
+            "error_code": self.error_code,
+            "error_url": self.error_url,
+            "time": self.time,
+            "client": self.client,
+            "route_kind": self.route_kind,
+            "outcome": self.outcome,
+            "duration": self.duration,
+            "destinations": list(self.destinations),
+            "legs": [leg.to_json() for leg in self.legs],
+        }
+
+
+# --- checks on values that validation.py checks one at a time ----------------------------------
+
+
+def destination_list(values: Sequence[str], *, number: str | None = None) -> tuple[str, ...]:
+    """Check a whole list of destinations: each valid, 1 to 10 of them, no repeats, in order."""
+    if isinstance(values, str):  # a lone string would be read as a list of characters
+        values = [values]
+    checked = tuple(validation.destination(value) for value in values)
+    if not checked:
+        raise InvalidValue("no destination given: forward to at least one number or sip: URI")
+    if len(checked) > MAX_DESTINATIONS:
+        raise InvalidValue(
+            f"{len(checked)} destinations given; Twilio rings at most {MAX_DESTINATIONS} at once"
+        )
+    seen: set[str] = set()
+    for value in checked:
+        if value in seen:
+            raise InvalidValue(f"destination {value} is given twice")
+        seen.add(value)
+    if number is not None and number in checked:
+        raise InvalidValue(f"{number} cannot forward to itself")
+    return checked
+
+
+def client_name(value: str) -> str:
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise InvalidValue("client name is empty")
+    if len(cleaned) > CLIENT_NAME_MAX_LENGTH:
+        length, limit = len(cleaned), CLIENT_NAME_MAX_LENGTH
+        raise InvalidValue(f"client name is {length} characters long; keep it under {limit}")
+    if not cleaned.isprintable():
+        raise InvalidValue(f"client name {value!r} contains control characters")
+    return cleaned
+
+
+def setting_key(name: str) -> str:
+    """The stored key for a setting as a person types it (``catch-all`` -> ``catch_all``)."""
+    key = name.strip().lower().replace("-", "_")
+    if key in SETTING_KEYS:
+        return key
+    valid = ", ".join(k.replace("_", "-") for k in SETTING_KEYS)
+    raise InvalidValue(f"unknown setting {name!r}: the settings are {valid}")
+
+
+def setting_value(key: str, value: str) -> str:
+    """Check ``value`` for the stored ``key``; return the text to store."""
+    key = setting_key(key)
+    if key == "default_message":
+        return validation.message(value)
+    if key == "default_language":
+        return validation.language(value)
+    if key == "default_voice":
+        return validation.voice(value)
+    if key == "catch_all":
+        return validation.destination(value)
+    return str(validation.ring_timeout(value))
+
+
+def _number(value: str) -> str:
+    return validation.e164(value)
+
+
+# --- engines and transactions -------------------------------------------------------------------
 
 
 def make_engine(database_url: str) -> Engine:
     """An engine for short management sessions; SQLite gets the same pragmas as the answer path."""
     if database_url.startswith("sqlite"):
-        from pathlib import Path
-
         path = database_url.removeprefix("sqlite:///")
         if path and database_url != "sqlite://":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -29,3 +308,492 @@ def make_engine(database_url: str) -> Engine:
 
         return engine
     return create_engine(database_url, poolclass=NullPool, connect_args={"connect_timeout": 5})
+
+
+def _shown(database_url: str) -> str:
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return database_url
+
+
+def _reason(error: BaseException) -> str:
+    origin = getattr(error, "orig", None) or error
+    lines = str(origin).strip().splitlines()
+    return lines[0] if lines else type(origin).__name__
+
+
+def _upgrade_first(database_url: str) -> SchemaMissing:
+    return SchemaMissing(
+        f"the database {_shown(database_url)} has no backline tables yet; "
+        f"run `backline db upgrade` first"
+    )
+
+
+def check_schema(engine: Engine) -> None:
+    """Raise :class:`SchemaMissing` without the tables, :class:`DatabaseError` if unreachable."""
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        with engine.connect() as connection:
+            present = set(inspect(connection).get_table_names())
+    except sa_exc.DBAPIError as error:
+        raise DatabaseError(f"cannot reach the database {_shown(url)}: {_reason(error)}") from None
+    if not set(_TABLES) <= present:
+        raise _upgrade_first(url)
+
+
+def open_engine(database_url: str) -> Engine:
+    """An engine for ``database_url`` whose tables are known to exist.
+
+    A SQLite file that does not exist is reported as missing tables, not silently created.
+    """
+    if database_url.startswith("sqlite:///"):
+        path = database_url.removeprefix("sqlite:///")
+        if path and not path.startswith(":memory:") and not Path(path).exists():
+            raise _upgrade_first(database_url)
+    try:
+        engine = make_engine(database_url)
+    except (sa_exc.ArgumentError, ImportError) as error:
+        shown = _shown(database_url)
+        raise DatabaseError(f"cannot use the database URL {shown}: {error}") from None
+    check_schema(engine)
+    return engine
+
+
+@contextmanager
+def _transaction(engine: Engine, *, conflict: str = "") -> Iterator[Connection]:
+    """One transaction; any failure rolls it back and surfaces as an AdminError or InvalidValue.
+
+    ``conflict`` is the message for a unique key broken by a concurrent writer between the
+    check and the write (the checks inside the transaction catch everything else).
+    """
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except sa_exc.IntegrityError as error:
+        if conflict:
+            raise AlreadyExists(conflict) from None
+        raise DatabaseError(f"the database refused the change: {_reason(error)}") from error
+    except sa_exc.DBAPIError as error:
+        raise DatabaseError(f"the database refused the change: {_reason(error)}") from error
+
+
+@contextmanager
+def _reading(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.connect() as connection:
+            yield connection
+    except sa_exc.DBAPIError as error:
+        raise DatabaseError(f"cannot read the database: {_reason(error)}") from error
+
+
+# --- clients ------------------------------------------------------------------------------------
+
+
+def _client_id(connection: Connection, name: str) -> int | None:
+    found = connection.execute(select(clients.c.id).where(clients.c.name == name)).scalar()
+    return None if found is None else int(found)
+
+
+def _require_client(connection: Connection, name: str) -> int:
+    found = _client_id(connection, name)
+    if found is None:
+        raise NotFound(f"there is no client named {name!r}")
+    return found
+
+
+def _insert_client(connection: Connection, name: str) -> int:
+    result = connection.execute(
+        clients.insert().values(name=name, created_at=utc_now()).returning(clients.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _ensure_client(connection: Connection, name: str) -> int:
+    found = _client_id(connection, name)
+    return found if found is not None else _insert_client(connection, name)
+
+
+def add_client(engine: Engine, name: str) -> ClientEntry:
+    name = client_name(name)
+    exists = f"a client named {name!r} already exists"
+    with _transaction(engine, conflict=exists) as connection:
+        if _client_id(connection, name) is not None:
+            raise AlreadyExists(exists)
+        _insert_client(connection, name)
+    return _get_client(engine, name)
+
+
+def get_or_create_client(engine: Engine, name: str) -> int:
+    """The id of the client ``name``, created if it does not exist yet."""
+    name = client_name(name)
+    with _transaction(engine, conflict=_raced(name)) as connection:
+        return _ensure_client(connection, name)
+
+
+def _raced(name: str | None) -> str:
+    return f"client {name!r} was being created by someone else at the same time; try again"
+
+
+def _client_query() -> Any:
+    count = (
+        select(func.count())
+        .select_from(numbers)
+        .where(numbers.c.client_id == clients.c.id)
+        .scalar_subquery()
+    )
+    return select(clients.c.name, count, clients.c.created_at)
+
+
+def _get_client(engine: Engine, name: str) -> ClientEntry:
+    with _reading(engine) as connection:
+        row = connection.execute(_client_query().where(clients.c.name == name)).one_or_none()
+    if row is None:
+        raise NotFound(f"there is no client named {name!r}")
+    return ClientEntry(row[0], int(row[1]), row[2])
+
+
+def list_clients(engine: Engine) -> list[ClientEntry]:
+    """Every client with the count of its numbers, by name."""
+    with _reading(engine) as connection:
+        rows = connection.execute(_client_query().order_by(clients.c.name)).all()
+    return [ClientEntry(name, int(count), created_at) for name, count, created_at in rows]
+
+
+def rename_client(engine: Engine, old: str, new: str) -> ClientEntry:
+    old, new = client_name(old), client_name(new)
+    exists = f"a client named {new!r} already exists"
+    with _transaction(engine, conflict=exists) as connection:
+        client_id = _require_client(connection, old)
+        if old != new:
+            if _client_id(connection, new) is not None:
+                raise AlreadyExists(exists)
+            connection.execute(clients.update().where(clients.c.id == client_id).values(name=new))
+    return _get_client(engine, new)
+
+
+def remove_client(engine: Engine, name: str, *, force: bool = False) -> int:
+    """Remove a client; return how many numbers were detached from it.
+
+    Refused with :class:`InUse` while numbers belong to it, unless ``force``: then they stay in
+    the table, with no client.
+    """
+    name = client_name(name)
+    with _transaction(engine) as connection:
+        client_id = _require_client(connection, name)
+        count = int(
+            connection.execute(
+                select(func.count()).select_from(numbers).where(numbers.c.client_id == client_id)
+            ).scalar_one()
+        )
+        if count and not force:
+            them = "it" if count == 1 else "them"
+            raise InUse(
+                f"client {name!r} still has {_plural(count, 'number')}: move or remove {them} first"
+            )
+        if count:
+            connection.execute(
+                numbers.update()
+                .where(numbers.c.client_id == client_id)
+                .values(client_id=None, updated_at=utc_now())
+            )
+        connection.execute(delete(clients).where(clients.c.id == client_id))
+    return count
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+# --- numbers ------------------------------------------------------------------------------------
+
+
+def _number_query() -> Any:
+    return select(
+        numbers.c.number,
+        numbers.c.destinations,
+        numbers.c.mode,
+        numbers.c.ring_timeout,
+        numbers.c.caller_id,
+        numbers.c.message,
+        numbers.c.language,
+        numbers.c.voice,
+        clients.c.name,
+        numbers.c.enabled,
+        numbers.c.created_at,
+        numbers.c.updated_at,
+    ).select_from(numbers.outerjoin(clients, clients.c.id == numbers.c.client_id))
+
+
+def _number_entry(row: Any) -> NumberEntry:
+    return NumberEntry(
+        number=row[0],
+        destinations=tuple(json.loads(row[1])),
+        mode=row[2],
+        ring_timeout=int(row[3]),
+        caller_id=row[4],
+        message=row[5],
+        language=row[6],
+        voice=row[7],
+        client=row[8],
+        enabled=bool(row[9]),
+        created_at=row[10],
+        updated_at=row[11],
+    )
+
+
+def _get_number(connection: Connection, number: str) -> NumberEntry:
+    row = connection.execute(_number_query().where(numbers.c.number == number)).one_or_none()
+    if row is None:
+        raise NotFound(f"{number} is not in the table of numbers")
+    return _number_entry(row)
+
+
+def _default_ring_timeout(connection: Connection) -> int:
+    stored = connection.execute(
+        select(settings.c.value).where(settings.c.key == "default_ring_timeout")
+    ).scalar()
+    try:
+        return validation.ring_timeout(stored) if stored else DEFAULT_RING_TIMEOUT
+    except InvalidValue:
+        return DEFAULT_RING_TIMEOUT
+
+
+def _optional(check: Callable[[str], str], value: str | None) -> str | None:
+    return None if value is None else check(value)
+
+
+def add_number(
+    engine: Engine,
+    number: str,
+    destinations: Sequence[str],
+    *,
+    client: str | None = None,
+    mode: str = "simultaneous",
+    ring_timeout: int | None = None,
+    caller_id: str = "twilio-number",
+    message: str | None = None,
+    language: str | None = None,
+    voice: str | None = None,
+    enabled: bool = True,
+) -> NumberEntry:
+    """Add a number to the table; ``client`` is created on first use.
+
+    Without ``ring_timeout`` the number rings for the ``default_ring_timeout`` setting (30 s
+    unless set). ``None`` for message, language or voice means "use the default".
+    """
+    number = _number(number)
+    values: dict[str, Any] = {
+        "number": number,
+        "destinations": json.dumps(list(destination_list(destinations, number=number))),
+        "mode": validation.mode(mode),
+        "caller_id": validation.caller_id_policy(caller_id),
+        "message": _optional(validation.message, message),
+        "language": _optional(validation.language, language),
+        "voice": _optional(validation.voice, voice),
+        "enabled": bool(enabled),
+    }
+    timeout = None if ring_timeout is None else validation.ring_timeout(ring_timeout)
+    client = None if client is None else client_name(client)
+    exists = f"{number} is already in the table of numbers"
+    with _transaction(engine, conflict=exists) as connection:
+        if connection.execute(select(numbers.c.number).where(numbers.c.number == number)).first():
+            raise AlreadyExists(exists)
+        now = utc_now()
+        values["ring_timeout"] = _default_ring_timeout(connection) if timeout is None else timeout
+        values["client_id"] = None if client is None else _ensure_client(connection, client)
+        connection.execute(numbers.insert().values(**values, created_at=now, updated_at=now))
+        return _get_number(connection, number)
+
+
+def update_number(
+    engine: Engine,
+    number: str,
+    *,
+    destinations: Sequence[str] | Keep = KEEP,
+    client: str | Keep | None = KEEP,
+    mode: str | Keep = KEEP,
+    ring_timeout: int | Keep = KEEP,
+    caller_id: str | Keep = KEEP,
+    message: str | Keep | None = KEEP,
+    language: str | Keep | None = KEEP,
+    voice: str | Keep | None = KEEP,
+    enabled: bool | Keep = KEEP,
+) -> NumberEntry:
+    """Change the fields given; :data:`KEEP` leaves a field, ``None`` clears an optional one.
+
+    A new ``destinations`` replaces the whole list. A ``client`` is created on first use.
+    """
+    number = _number(number)
+    values: dict[str, Any] = {}
+    if destinations is not KEEP:
+        values["destinations"] = json.dumps(list(destination_list(destinations, number=number)))
+    if mode is not KEEP:
+        values["mode"] = validation.mode(mode)
+    if ring_timeout is not KEEP:
+        values["ring_timeout"] = validation.ring_timeout(ring_timeout)
+    if caller_id is not KEEP:
+        values["caller_id"] = validation.caller_id_policy(caller_id)
+    if message is not KEEP:
+        values["message"] = _optional(validation.message, message)
+    if language is not KEEP:
+        values["language"] = _optional(validation.language, language)
+    if voice is not KEEP:
+        values["voice"] = _optional(validation.voice, voice)
+    if enabled is not KEEP:
+        values["enabled"] = bool(enabled)
+    if client is not KEEP and client is not None:
+        client = client_name(client)
+    raced = _raced(client) if isinstance(client, str) else ""
+    with _transaction(engine, conflict=raced) as connection:
+        _get_number(connection, number)  # NotFound before anything is written
+        if client is not KEEP:
+            values["client_id"] = None if client is None else _ensure_client(connection, client)
+        if values:
+            connection.execute(
+                numbers.update()
+                .where(numbers.c.number == number)
+                .values(**values, updated_at=utc_now())
+            )
+        return _get_number(connection, number)
+
+
+def get_number(engine: Engine, number: str) -> NumberEntry:
+    number = _number(number)
+    with _reading(engine) as connection:
+        return _get_number(connection, number)
+
+
+def list_numbers(engine: Engine, client: str | None = None) -> list[NumberEntry]:
+    """The numbers in number order, only those of ``client`` if given (which must exist)."""
+    query = _number_query().order_by(numbers.c.number)
+    with _reading(engine) as connection:
+        if client is not None:
+            client_id = _require_client(connection, client_name(client))
+            query = query.where(numbers.c.client_id == client_id)
+        return [_number_entry(row) for row in connection.execute(query)]
+
+
+def remove_number(engine: Engine, number: str) -> NumberEntry:
+    """Remove a number from the table; return what it was."""
+    number = _number(number)
+    with _transaction(engine) as connection:
+        entry = _get_number(connection, number)
+        connection.execute(delete(numbers).where(numbers.c.number == number))
+    return entry
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+def get_settings(engine: Engine) -> dict[str, str]:
+    """The settings that are set, by stored key (unset keys are absent: built-in defaults apply)."""
+    with _reading(engine) as connection:
+        rows = connection.execute(select(settings.c.key, settings.c.value)).all()
+    return {key: value for key, value in rows}
+
+
+def set_setting(engine: Engine, key: str, value: str) -> str:
+    """Store a checked value under ``key`` (either spelling); return the stored value."""
+    key = setting_key(key)
+    stored = setting_value(key, value)
+    with _transaction(engine) as connection:
+        changed = connection.execute(
+            settings.update().where(settings.c.key == key).values(value=stored)
+        ).rowcount
+        if not changed:
+            connection.execute(settings.insert().values(key=key, value=stored))
+    return stored
+
+
+def unset_setting(engine: Engine, key: str) -> bool:
+    """Go back to the built-in default for ``key``; return whether it had been set."""
+    key = setting_key(key)
+    with _transaction(engine) as connection:
+        removed = connection.execute(delete(settings).where(settings.c.key == key)).rowcount
+    return bool(removed)
+
+
+def built_in_settings() -> dict[str, str | None]:
+    """The value each setting has when it is not set, by stored key."""
+    defaults = Defaults()
+    return {
+        "default_message": defaults.message,
+        "default_language": defaults.language,
+        "default_voice": defaults.voice,
+        "catch_all": defaults.catch_all,
+        "default_ring_timeout": str(defaults.ring_timeout),
+    }
+
+
+# --- the call log -------------------------------------------------------------------------------
+
+
+def list_calls(engine: Engine, limit: int = 50) -> list[CallEntry]:
+    """The ``limit`` newest calls, newest first, each with its dial legs in step order."""
+    if limit < 1:
+        raise InvalidValue(f"limit {limit} must be at least 1")
+    query = (
+        select(
+            calls.c.call_sid,
+            calls.c.to_number,
+            calls.c.from_number,
+            calls.c.error_code,
+            calls.c.error_url,
+            calls.c.created_at,
+            calls.c.client,
+            calls.c.route_kind,
+            calls.c.outcome,
+            calls.c.duration,
+            calls.c.destinations,
+        )
+        .order_by(calls.c.created_at.desc(), calls.c.call_sid.desc())
+        .limit(limit)
+    )
+    with _reading(engine) as connection:
+        rows = connection.execute(query).all()
+        sids = [row[0] for row in rows]
+        by_call: dict[str, list[LegEntry]] = {sid: [] for sid in sids}
+        if sids:
+            leg_rows = connection.execute(
+                select(
+                    legs.c.call_sid,
+                    legs.c.step,
+                    legs.c.destinations,
+                    legs.c.status,
+                    legs.c.duration,
+                    legs.c.dial_call_sid,
+                    legs.c.created_at,
+                )
+                .where(legs.c.call_sid.in_(sids))
+                .order_by(legs.c.call_sid, legs.c.step)
+            )
+            for sid, step, dests, status, duration, dial_sid, at in leg_rows:
+                by_call[sid].append(
+                    LegEntry(int(step), _json_list(dests), status, duration, dial_sid, at)
+                )
+    return [
+        CallEntry(
+            call_sid=row[0],
+            to=row[1],
+            from_=row[2],
+            error_code=row[3],
+            error_url=row[4],
+            time=row[5],
+            client=row[6],
+            route_kind=row[7],
+            outcome=row[8],
+            duration=None if row[9] is None else int(row[9]),
+            destinations=_json_list(row[10]),
+            legs=tuple(by_call[row[0]]),
+        )
+        for row in rows
+    ]
+
+
+def _json_list(text: str | None) -> tuple[str, ...]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError:
+        return ()
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()

@@ -1,0 +1,401 @@
+"""`backline numbers ...`, as an operator uses it, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from backline.core.models import Route
+from tests.cli import answer_table, as_json, ok, refused
+
+NUMBER = "+815012345678"
+OTHER = "+815012345679"
+DEST = "+81312345678"
+DEST2 = "+81698765432"
+SIP = "sip:desk@pbx.example.com"
+
+NUMBER_FIELDS = {
+    "number",
+    "client",
+    "destinations",
+    "mode",
+    "ring_timeout",
+    "caller_id",
+    "message",
+    "language",
+    "voice",
+    "enabled",
+    "created_at",
+    "updated_at",
+}
+
+
+def test_add_prints_one_line_and_the_answer_path_sees_the_number(database_url: str) -> None:
+    out = ok(database_url, "numbers", "add", NUMBER, "--forward-to", DEST)
+
+    assert out == f"added {NUMBER} -> {DEST} (simultaneous, 30 s)\n"
+    routes, _ = answer_table(database_url)
+    assert routes == {NUMBER: Route(number=NUMBER, destinations=(DEST,))}
+
+
+def test_add_with_every_option(database_url: str) -> None:
+    out = ok(
+        database_url,
+        "numbers",
+        "add",
+        "+81 50-1234-5678",
+        "--forward-to",
+        DEST2,
+        "-f",
+        SIP,
+        "--forward-to",
+        DEST,
+        "--client",
+        "Acme",
+        "--mode",
+        "Sequential",
+        "--ring-timeout",
+        "20",
+        "--message",
+        " 担当者に おつなぎできません。 ",
+        "--language",
+        "en-us",
+        "--voice",
+        "Polly.Takumi-Neural",
+        "--caller-id",
+        "caller",
+        "--disabled",
+    )
+
+    assert out.startswith(f"added {NUMBER} -> {DEST2}, {SIP}, {DEST} (sequential, 20 s")
+    assert "client Acme" in out
+    assert "disabled" in out
+    routes, _ = answer_table(database_url)
+    assert routes[NUMBER] == Route(
+        number=NUMBER,
+        destinations=(DEST2, SIP, DEST),  # in the order given
+        mode="sequential",
+        ring_timeout=20,
+        caller_id="caller",
+        message="担当者に おつなぎできません。",
+        language="en-US",
+        voice="Polly.Takumi-Neural",
+        client="Acme",
+        enabled=False,
+    )
+    assert [c["name"] for c in as_json(database_url, "clients", "list")] == ["Acme"]
+
+
+def test_add_uses_the_default_ring_timeout_setting(database_url: str) -> None:
+    ok(database_url, "settings", "set", "default-ring-timeout", "45")
+
+    out = ok(database_url, "numbers", "add", NUMBER, "--forward-to", DEST)
+
+    assert "(simultaneous, 45 s)" in out
+    assert answer_table(database_url)[0][NUMBER].ring_timeout == 45
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([NUMBER], "--forward-to"),
+        (["0501234567", "-f", DEST], "E.164"),
+        ([NUMBER, "-f", "03-1234-5678"], "+81312345678"),
+        ([NUMBER, "-f", "sip:nobody"], "SIP URI"),
+        ([NUMBER, "-f", DEST, "-f", DEST], "twice"),
+        ([NUMBER, "-f", NUMBER], "itself"),
+        ([NUMBER, *[a for i in range(11) for a in ("-f", f"+8131234560{i:02d}")]], "at most 10"),
+        ([NUMBER, "-f", DEST, "--ring-timeout", "3"], "5 to 600"),
+        ([NUMBER, "-f", DEST, "--ring-timeout", "ten"], "whole number"),
+        ([NUMBER, "-f", DEST, "--mode", "random"], "simultaneous, sequential"),
+        ([NUMBER, "-f", DEST, "--language", "japanese"], "ja-JP"),
+        ([NUMBER, "-f", DEST, "--voice", "Polly.nobody"], "Polly.Mizuki"),
+        ([NUMBER, "-f", DEST, "--message", "   "], "message is empty"),
+        ([NUMBER, "-f", DEST, "--caller-id", "boss"], "caller ID"),
+        ([NUMBER, "-f", DEST, "--client", " "], "client name"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(
+    database_url: str, args: list[str], message: str
+) -> None:
+    ok(database_url, "numbers", "add", OTHER, "-f", DEST2)
+    before = as_json(database_url, "numbers", "list")
+
+    error = refused(database_url, "numbers", "add", *args)
+
+    assert message in error
+    assert as_json(database_url, "numbers", "list") == before
+    assert as_json(database_url, "clients", "list") == []
+
+
+def test_a_number_cannot_be_added_twice(database_url: str) -> None:
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST)
+    before = as_json(database_url, "numbers", "list")
+
+    error = refused(database_url, "numbers", "add", NUMBER, "-f", DEST2, "--client", "New")
+
+    assert error == f"error: {NUMBER} is already in the table of numbers"
+    assert as_json(database_url, "numbers", "list") == before
+    assert as_json(database_url, "clients", "list") == []  # the refused add created no client
+
+
+def test_update_changes_only_what_is_given(database_url: str) -> None:
+    ok(
+        database_url,
+        "numbers",
+        "add",
+        NUMBER,
+        "-f",
+        DEST,
+        "--client",
+        "Acme",
+        "--message",
+        "Hi",
+        "--language",
+        "en-US",
+        "--voice",
+        "alice",
+        "--ring-timeout",
+        "25",
+    )
+    before = as_json(database_url, "numbers", "show", NUMBER)
+
+    out = ok(database_url, "numbers", "update", NUMBER, "-f", SIP, "-f", DEST2, "--disable")
+
+    assert (
+        out == f"updated {NUMBER} -> {SIP}, {DEST2} (simultaneous, 25 s, client Acme, disabled)\n"
+    )
+    after = as_json(database_url, "numbers", "show", NUMBER)
+    assert after["destinations"] == [SIP, DEST2]  # replaced, not appended
+    assert after["enabled"] is False
+    assert {
+        k: v for k, v in after.items() if k not in ("destinations", "enabled", "updated_at")
+    } == {k: v for k, v in before.items() if k not in ("destinations", "enabled", "updated_at")}
+    assert after["updated_at"] > before["updated_at"]
+    assert answer_table(database_url)[0][NUMBER].destinations == (SIP, DEST2)
+
+
+def test_update_clears_back_to_the_defaults(database_url: str) -> None:
+    ok(
+        database_url,
+        "numbers",
+        "add",
+        NUMBER,
+        "-f",
+        DEST,
+        "--client",
+        "Acme",
+        "--message",
+        "Hi",
+        "--language",
+        "en-US",
+        "--voice",
+        "alice",
+        "--disabled",
+    )
+
+    ok(
+        database_url,
+        "numbers",
+        "update",
+        NUMBER,
+        "--no-message",
+        "--no-language",
+        "--no-voice",
+        "--no-client",
+        "--enable",
+    )
+
+    route = answer_table(database_url)[0][NUMBER]
+    assert (route.message, route.language, route.voice, route.client) == (None, None, None, None)
+    assert route.enabled
+    # The client stays, with no numbers.
+    assert as_json(database_url, "clients", "list")[0]["numbers"] == 0
+
+
+def test_update_moves_a_number_to_a_new_client(database_url: str) -> None:
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme")
+
+    ok(
+        database_url,
+        "numbers",
+        "update",
+        NUMBER,
+        "--client",
+        "Beta",
+        "--mode",
+        "sequential",
+        "--caller-id",
+        "+81355550000",
+        "--ring-timeout",
+        "60",
+    )
+
+    route = answer_table(database_url)[0][NUMBER]
+    assert (route.client, route.mode, route.caller_id, route.ring_timeout) == (
+        "Beta",
+        "sequential",
+        "+81355550000",
+        60,
+    )
+    counts = {c["name"]: c["numbers"] for c in as_json(database_url, "clients", "list")}
+    assert counts == {"Acme": 0, "Beta": 1}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([OTHER, "--mode", "sequential"], f"{OTHER} is not in the table"),
+        ([OTHER, "--client", "New"], f"{OTHER} is not in the table"),
+        ([NUMBER], "nothing to change"),
+        ([NUMBER, "--message", "x", "--no-message"], "--message or --no-message"),
+        ([NUMBER, "--client", "x", "--no-client"], "--client or --no-client"),
+        ([NUMBER, "--ring-timeout", "601"], "5 to 600"),
+        ([NUMBER, "-f", DEST2, "-f", DEST2], "twice"),
+        ([NUMBER, "--voice", "robot"], "Twilio voice"),
+        (["12345", "--enable"], "E.164"),
+    ],
+)
+def test_bad_update_is_refused_and_changes_nothing(
+    database_url: str, args: list[str], message: str
+) -> None:
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--message", "Hi")
+    before = as_json(database_url, "numbers", "list")
+
+    error = refused(database_url, "numbers", "update", *args)
+
+    assert message in error
+    assert as_json(database_url, "numbers", "list") == before
+    assert as_json(database_url, "clients", "list") == []
+
+
+def test_show_for_people_shows_the_defaults_that_apply(database_url: str) -> None:
+    ok(database_url, "settings", "set", "default-voice", "Polly.Takumi")
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "-f", SIP, "--message", "Hello there")
+
+    out = ok(database_url, "numbers", "show", NUMBER)
+
+    assert f"forward to    {DEST}, {SIP}" in out
+    assert "message       Hello there\n" in out
+    assert "voice         Polly.Takumi (default)" in out
+    assert "language      ja-JP (default)" in out
+    assert "status        enabled" in out
+
+
+def test_show_json_has_every_field(database_url: str) -> None:
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme")
+
+    shown = as_json(database_url, "numbers", "show", NUMBER)
+
+    assert set(shown) == NUMBER_FIELDS
+    assert shown["destinations"] == [DEST]
+    assert shown["client"] == "Acme"
+    assert shown["ring_timeout"] == 30
+    assert shown["enabled"] is True
+    assert shown["message"] is None
+
+
+def test_show_unknown_number(database_url: str) -> None:
+    assert refused(database_url, "numbers", "show", NUMBER) == (
+        f"error: {NUMBER} is not in the table of numbers"
+    )
+
+
+def test_list_for_people_and_for_scripts(database_url: str) -> None:
+    assert "no numbers yet" in ok(database_url, "numbers", "list")
+    assert as_json(database_url, "numbers", "list") == []
+    ok(database_url, "numbers", "add", OTHER, "-f", DEST2, "--client", "Beta")
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "-f", SIP, "--client", "Acme")
+
+    table = ok(database_url, "numbers", "list")
+    listed = as_json(database_url, "numbers", "list")
+
+    assert [line.split()[0] for line in table.splitlines()] == ["NUMBER", NUMBER, SIP, OTHER]
+    assert "Acme" in table
+    assert "Beta" in table
+    assert [n["number"] for n in listed] == [NUMBER, OTHER]
+    assert all(set(n) == NUMBER_FIELDS for n in listed)
+    only_acme = as_json(database_url, "numbers", "list", "--client", "Acme")
+    assert [n["number"] for n in only_acme] == [NUMBER]
+
+
+def test_list_of_an_unknown_client_is_refused(database_url: str) -> None:
+    assert "no client named 'Nobody'" in refused(
+        database_url, "numbers", "list", "--client", "Nobody"
+    )
+
+
+def test_names_are_not_read_as_markup(database_url: str) -> None:
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "[bold]Acme[/bold]")
+
+    assert "[bold]Acme[/bold]" in ok(database_url, "numbers", "list")
+
+
+def test_remove(database_url: str) -> None:
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST)
+    ok(database_url, "numbers", "add", OTHER, "-f", DEST2)
+
+    out = ok(database_url, "numbers", "remove", NUMBER)
+
+    assert out == f"removed {NUMBER} (was forwarded to {DEST})\n"
+    assert list(answer_table(database_url)[0]) == [OTHER]
+    before = as_json(database_url, "numbers", "list")
+    assert refused(database_url, "numbers", "remove", NUMBER) == (
+        f"error: {NUMBER} is not in the table of numbers"
+    )
+    assert as_json(database_url, "numbers", "list") == before
+
+
+def test_database_url_from_the_environment(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKLINE_DATABASE_URL", database_url)
+
+    ok(None, "numbers", "add", NUMBER, "-f", DEST)
+
+    assert [n["number"] for n in as_json(None, "numbers", "list")] == [NUMBER]
+    assert NUMBER in answer_table(database_url)[0]
+
+
+def test_the_flag_overrides_the_environment(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BACKLINE_DATABASE_URL", f"sqlite:///{tmp_path}/elsewhere.db")
+
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST)
+
+    assert NUMBER in answer_table(database_url)[0]
+    assert not (tmp_path / "elsewhere.db").exists()
+
+
+def test_a_database_without_tables_says_to_upgrade_first(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+
+    for path in (missing, empty):
+        for args in (["numbers", "list"], ["numbers", "add", NUMBER, "-f", DEST]):
+            error = refused(f"sqlite:///{path}", *args)
+            assert "run `backline db upgrade` first" in error
+    assert not missing.exists()  # a mistyped path is not created as a side effect
+
+
+def test_an_unsupported_database_url_is_refused() -> None:
+    assert "is not supported" in refused("mysql://db/backline", "numbers", "list")
+
+
+def test_an_unreachable_database_is_one_line(unused_port: int) -> None:
+    error = refused(f"postgresql://nobody@127.0.0.1:{unused_port}/none", "numbers", "list")
+
+    assert "cannot reach the database" in error
+
+
+@pytest.fixture
+def unused_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

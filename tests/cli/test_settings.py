@@ -1,0 +1,117 @@
+"""`backline settings ...` on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from backline.core.models import BUILT_IN_LANGUAGE, BUILT_IN_MESSAGE, Defaults
+from tests.cli import answer_table, as_json, ok, refused
+
+KEYS = ["default-message", "default-language", "default-voice", "catch-all", "default-ring-timeout"]
+
+
+def test_show_built_in_defaults(database_url: str) -> None:
+    shown = as_json(database_url, "settings", "show")
+
+    assert list(shown) == KEYS
+    assert all(entry["built_in"] for entry in shown.values())
+    assert shown["default-message"]["value"] == BUILT_IN_MESSAGE
+    assert shown["default-language"]["value"] == BUILT_IN_LANGUAGE
+    assert shown["catch-all"]["value"] is None
+    assert shown["default-ring-timeout"]["value"] == 30
+    table = ok(database_url, "settings", "show")
+    assert "catch-all" in table
+    assert "built-in" in table
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "stored", "field", "expected"),
+    [
+        ("default-message", " Sorry. ", "Sorry.", "message", "Sorry."),
+        ("default-language", "en-us", "en-US", "language", "en-US"),
+        (
+            "default-voice",
+            "Google.ja-JP-Neural2-B",
+            "Google.ja-JP-Neural2-B",
+            "voice",
+            "Google.ja-JP-Neural2-B",
+        ),
+        (
+            "catch-all",
+            "03 1234 5678".replace("03", "+813"),
+            "+81312345678",
+            "catch_all",
+            "+81312345678",
+        ),
+        (
+            "catch-all",
+            "sip:desk@pbx.example.com",
+            "sip:desk@pbx.example.com",
+            "catch_all",
+            "sip:desk@pbx.example.com",
+        ),
+        ("default-ring-timeout", "45", "45 s", "ring_timeout", 45),
+        ("default_ring_timeout", "45", "45 s", "ring_timeout", 45),
+    ],
+)
+def test_set_reaches_the_answer_path(
+    database_url: str, key: str, value: str, stored: str, field: str, expected: object
+) -> None:
+    out = ok(database_url, "settings", "set", key, value)
+
+    assert out == f"{key.replace('_', '-')} is now {stored}\n"
+    _, defaults = answer_table(database_url)
+    assert getattr(defaults, field) == expected
+    shown = as_json(database_url, "settings", "show")[key.replace("_", "-")]
+    assert shown == {"value": expected, "built_in": False}
+
+
+def test_set_twice_keeps_the_last_value(database_url: str) -> None:
+    ok(database_url, "settings", "set", "default-language", "en-US")
+    ok(database_url, "settings", "set", "default-language", "en-GB")
+
+    assert answer_table(database_url)[1].language == "en-GB"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "colour",
+            "blue",
+            "default-message, default-language, default-voice, catch-all, default-ring-timeout",
+        ),
+        ("default-ring-timeout", "700", "5 to 600"),
+        ("default-language", "Japanese", "ja-JP"),
+        ("default-voice", "robot", "Twilio voice"),
+        ("catch-all", "0312345678", "E.164"),
+        ("default-message", "  ", "empty"),
+    ],
+)
+def test_bad_values_are_refused_and_change_nothing(
+    database_url: str, key: str, value: str, message: str
+) -> None:
+    ok(database_url, "settings", "set", "default-ring-timeout", "20")
+    before = as_json(database_url, "settings", "show")
+
+    assert message in refused(database_url, "settings", "set", key, value)
+    assert as_json(database_url, "settings", "show") == before
+
+
+def test_unset_goes_back_to_the_built_in_default(database_url: str) -> None:
+    ok(database_url, "settings", "set", "catch-all", "+81312345678")
+    ok(database_url, "settings", "set", "default-ring-timeout", "50")
+
+    assert ok(database_url, "settings", "unset", "catch-all") == (
+        "unset catch-all: there is no catch-all\n"
+    )
+    assert ok(database_url, "settings", "unset", "default-ring-timeout") == (
+        "unset default-ring-timeout: the built-in default 30 s applies\n"
+    )
+    assert "was not set" in ok(database_url, "settings", "unset", "catch-all")
+    assert answer_table(database_url)[1] == Defaults()
+    assert all(entry["built_in"] for entry in as_json(database_url, "settings", "show").values())
+
+
+def test_unset_an_unknown_key(database_url: str) -> None:
+    assert "unknown setting 'voice'" in refused(database_url, "settings", "unset", "voice")
