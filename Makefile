@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo serve test test-sqlite test-postgres check format lint types bench lambda-package clean
+.PHONY: help install demo serve test test-sqlite test-postgres check format lint types bench lambda-package template-lint clean
 
 help:
 	@echo "make demo      run the service on SQLite with demo numbers (insecure demo mode)"
@@ -30,16 +30,22 @@ format: $(STAMP)
 	$(BIN)/ruff format backline tests bench
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check backline tests bench
 	$(BIN)/ruff check backline tests bench
 
 types: $(STAMP)
 	$(BIN)/mypy
 
-check: $(STAMP)
-	scripts/check
+check: lint types test
 
 bench: $(STAMP)
-	$(BIN)/backline bench
+	$(BIN)/python -m bench
+
+lambda-package: $(STAMP)
+	scripts/build-lambda
+
+template-lint: $(STAMP)
+	scripts/lint-template
 
 clean:
 	rm -rf $(VENV) .backline .pytest_cache .mypy_cache .ruff_cache build dist

@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import Future
+from collections.abc import Callable
 
 from backline.store import calls
 from backline.store.database import Connection, Database
@@ -32,6 +32,17 @@ _BATCH_MAX = 256
 _REPLAY_BATCH = 200
 
 
+def _settle(futures: list[asyncio.Future[str | None]],
+            outcome: list[str | None] | BaseException) -> None:
+    for index, future in enumerate(futures):
+        if future.done():  # the answer stopped waiting (timeout) and journaled it itself
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome[index])
+
+
 class Recorder:
     def __init__(self, database: Database, journal: Journal, *, timeout: float,
                  retry_seconds: float = 5.0) -> None:
@@ -43,10 +54,16 @@ class Recorder:
         self._down_until = 0.0
         self._last_error: str | None = None
         self._io = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[Record, Future[str | None]] | None] = (
+        self._queue: queue.SimpleQueue[tuple[Record, asyncio.Future[str | None]] | None] = (
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
+        # Called (with no arguments, must not block) after records were stored anywhere: the
+        # notification dispatcher is woken this way instead of waiting for its next poll.
+        self.listeners: list[Callable[[], None]] = []
+        # Called inside each replay transaction, before its commit, with the replayed records:
+        # the notification side marks the calls it already told from the journal.
+        self.replay_hooks: list[Callable[[Database, Connection, list[Record]], None]] = []
 
     # -- state, for /healthz and the tests ---------------------------------------------------
     @property
@@ -61,21 +78,27 @@ class Recorder:
     def record_sync(self, record: Record) -> str | None:
         """Record one call or leg from a synchronous caller (the Lambda handler, the CLI)."""
         with self._io:
-            return self._write([record])[0]
+            result = self._write([record])[0]
+        self._tell_listeners()
+        return result
 
     async def record(self, record: Record) -> str | None:
         """Record from the event loop through the group-commit writer, within the timeout."""
         if self._thread is None:
             return await asyncio.to_thread(self.record_sync, record)
-        future: Future[str | None] = Future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str | None] = loop.create_future()
         self._queue.put((record, future))
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                return await future
         except TimeoutError:
             self._mark_down("the database did not answer within "
                             f"{self.timeout:g} s")
             log.warning("database write timed out; journaling %s locally", record.key)
-            return (await asyncio.to_thread(self.journal.append, [record]))[0]
+            result = (await asyncio.to_thread(self.journal.append, [record]))[0]
+            self._tell_listeners()
+            return result
 
     def start(self) -> None:
         if self._thread is None:
@@ -112,17 +135,28 @@ class Recorder:
                     self._queue.put(None)  # finish this batch, then stop
                     break
                 batch.append(more)
+            outcome: list[str | None] | BaseException
             try:
                 with self._io:
-                    results = self._write([record for record, _ in batch])
+                    outcome = self._write([record for record, _ in batch])
             except BaseException as error:  # the journal itself failed: tell every waiter
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+                outcome = error
+            # One wake-up of each event loop per batch, not one per record.
+            by_loop: dict[asyncio.AbstractEventLoop, list[int]] = {}
+            for index, (_, future) in enumerate(batch):
+                by_loop.setdefault(future.get_loop(), []).append(index)
+            for loop, indexes in by_loop.items():
+                loop.call_soon_threadsafe(_settle, [batch[i][1] for i in indexes],
+                                          outcome if isinstance(outcome, BaseException)
+                                          else [outcome[i] for i in indexes])
+            self._tell_listeners()
+
+    def _tell_listeners(self) -> None:
+        for listener in self.listeners:
+            try:
+                listener()
+            except Exception:  # a listener must never stop the recording
+                log.exception("recorder listener failed")
 
     # -- the two places a record can go (callers hold self._io) --------------------------------
     def _write(self, records: list[Record]) -> list[str | None]:
@@ -150,16 +184,20 @@ class Recorder:
     def _replay_locked(self, budget: int = 2000) -> int:
         replayed = 0
         while self.journal.pending and replayed < budget:
-            entries = self.journal.oldest(_REPLAY_BATCH)
-            try:
-                connection = self._connect()
-                calls.apply(self.database, connection, [record for _, record in entries])
-                connection.commit()
-            except Exception as error:
-                self._mark_down(f"{type(error).__name__}: {error}".strip())
-                self._drop_connection()
-                return replayed
-            self.journal.remove_through(entries[-1][0])
+            with self.journal.handover:
+                entries = self.journal.oldest(_REPLAY_BATCH)
+                records = [record for _, record in entries]
+                try:
+                    connection = self._connect()
+                    calls.apply(self.database, connection, records)
+                    for hook in self.replay_hooks:
+                        hook(self.database, connection, records)
+                    connection.commit()
+                except Exception as error:
+                    self._mark_down(f"{type(error).__name__}: {error}".strip())
+                    self._drop_connection()
+                    return replayed
+                self.journal.remove_through(entries[-1][0])
             replayed += len(entries)
             self._last_error = None
         if replayed:

@@ -1,0 +1,37 @@
+"""Documentation is part of the feature: these fail when a setting or command is undocumented."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backline.config import ENVIRONMENT
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("variable", ENVIRONMENT)
+def test_every_environment_variable_is_documented(variable: str) -> None:
+    assert f"`{variable}`" in CONFIGURATION, f"{variable} is missing from docs/configuration.md"
+
+
+def test_no_documented_variable_is_unknown() -> None:
+    documented = set(re.findall(r"^\| `((?:BACKLINE|TWILIO)_[A-Z0-9_]+)`", CONFIGURATION, re.M))
+    assert documented <= set(ENVIRONMENT), f"documented but not read: {documented - set(ENVIRONMENT)}"
+
+
+def test_readme_commands_exist() -> None:
+    """Every `backline <group> <command>` the README shows is a real command."""
+    shown = set(re.findall(r"^\s*(?:\$ )?backline ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", README, re.M))
+    assert shown, "the README shows no commands"
+    for group, command in sorted(shown):
+        args = [group, command] if command else [group]
+        result = subprocess.run([sys.executable, "-m", "backline.cli", *args, "--help"],
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, f"`backline {' '.join(args)}` in README: {result.stderr}"
