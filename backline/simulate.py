@@ -41,9 +41,14 @@ class _Sender:
         # ``target`` is what Twilio would request: a path, or an absolute URL from the TwiML.
         if target.startswith(("http://", "https://")):
             signed_url = target
-            path = target[len(self.public_url):] if target.startswith(self.public_url) else (
-                urlsplit(target).path + (f"?{urlsplit(target).query}" if urlsplit(target).query
-                                         else ""))
+            path = (
+                target[len(self.public_url) :]
+                if target.startswith(self.public_url)
+                else (
+                    urlsplit(target).path
+                    + (f"?{urlsplit(target).query}" if urlsplit(target).query else "")
+                )
+            )
         else:
             signed_url = self.public_url + target
             path = target
@@ -55,22 +60,32 @@ class _Sender:
         body = urlencode(params).encode()
         if self.app is not None:
             return asyncio.run(_asgi_post(self.app, path, body, headers))
-        request = urllib.request.Request(self.base_url + path, data=body, headers=headers,
-                                         method="POST")
+        # Only http(s): the base URL comes from --url and is checked to be one.
+        request = urllib.request.Request(  # noqa: S310
+            self.base_url + path, data=body, headers=headers, method="POST"
+        )
         try:
-            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=20) as response:
                 return int(response.status), response.read().decode()
         except urllib.error.HTTPError as error:
             return int(error.code), error.read().decode()
 
 
-async def _asgi_post(app: Any, path_and_query: str, body: bytes,
-                     headers: dict[str, str]) -> tuple[int, str]:
+async def _asgi_post(
+    app: Any, path_and_query: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, str]:
     path, _, query = path_and_query.partition("?")
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "https", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": query.encode(), "server": ("backline.invalid", 443),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query.encode(),
+        "server": ("backline.invalid", 443),
         "client": ("127.0.0.1", 0),
         "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
     }
@@ -113,8 +128,11 @@ def _in_process_app(config: Config, scratch: Path) -> tuple[Any, Config]:
         public_url=config.public_url or "https://backline.invalid",
         insecure_demo=False,
     )
-    snapshot = SnapshotKeeper(Database(config.database_url, timeout=config.db_timeout_seconds),
-                              scratch, config.last_resort_forward_to)
+    snapshot = SnapshotKeeper(
+        Database(config.database_url, timeout=config.db_timeout_seconds),
+        scratch,
+        config.last_resort_forward_to,
+    )
     snapshot.start()
     scratch_url = f"sqlite:///{scratch}/scratch.db"
     upgrade(scratch_url)
@@ -123,14 +141,28 @@ def _in_process_app(config: Config, scratch: Path) -> tuple[Any, Config]:
     return Starlette(routes=twilio_routes(TwilioEndpoints(answerer))), signed
 
 
-def run_simulation(config: Config, *, to: str, from_: str, outcomes: list[str],
-                   base_url: str | None, error_code: str = "11200") -> Iterator[tuple[str, str]]:
+def run_simulation(
+    config: Config,
+    *,
+    to: str,
+    from_: str,
+    outcomes: list[str],
+    base_url: str | None,
+    error_code: str = "11200",
+) -> Iterator[tuple[str, str]]:
     """Yield (title, TwiML or error) for the fallback request and each dial outcome."""
     call_sid = "CA" + secrets.token_hex(16)
     params = {
-        "AccountSid": "AC" + "0" * 32, "CallSid": call_sid, "To": to, "Called": to,
-        "From": from_, "Caller": from_, "CallStatus": "ringing", "Direction": "inbound",
-        "ApiVersion": "2010-04-01", "ErrorCode": error_code,
+        "AccountSid": "AC" + "0" * 32,
+        "CallSid": call_sid,
+        "To": to,
+        "Called": to,
+        "From": from_,
+        "Caller": from_,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+        "ErrorCode": error_code,
         "ErrorUrl": "https://voice-app.example.com/twilio/incoming",
     }
     with tempfile.TemporaryDirectory(prefix="backline-simulate-") as scratch:
@@ -151,9 +183,13 @@ def run_simulation(config: Config, *, to: str, from_: str, outcomes: list[str],
                 yield "end", "(Twilio would now dial; add --outcome to say how the leg ends)"
                 return
             outcome = remaining.pop(0)
-            leg = dict(params, CallStatus="in-progress", DialCallStatus=outcome,
-                       DialCallSid="CA" + secrets.token_hex(16),
-                       DialCallDuration="42" if outcome == "completed" else "0")
+            leg = dict(
+                params,
+                CallStatus="in-progress",
+                DialCallStatus=outcome,
+                DialCallSid="CA" + secrets.token_hex(16),
+                DialCallDuration="42" if outcome == "completed" else "0",
+            )
             status, body = sender.post(action, leg)
             yield f"POST {action} (DialCallStatus {outcome}) -> {status}", body
 

@@ -49,23 +49,54 @@ class PrivatePostgres:
         self.port = free_port()
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres", "postgres")
-        subprocess.run(_as_postgres([f"{self.bin}/initdb", "-D", str(self.data), "-U",
-                                     "postgres", "-A", "trust", "--no-sync"]),
-                       check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres(
+                [
+                    f"{self.bin}/initdb",
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     @property
     def url(self) -> str:
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
 
     def start(self) -> None:
-        subprocess.run(_as_postgres([
-            f"{self.bin}/pg_ctl", "-D", str(self.data), "-w", "-l", str(self.root / "log"),
-            "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start"]), check=True, capture_output=True)
+        subprocess.run(
+            _as_postgres(
+                [
+                    f"{self.bin}/pg_ctl",
+                    "-D",
+                    str(self.data),
+                    "-w",
+                    "-l",
+                    str(self.root / "log"),
+                    "-o",
+                    f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
-        subprocess.run(_as_postgres([f"{self.bin}/pg_ctl", "-D", str(self.data), "-w", "-m",
-                                     "immediate", "stop"]), check=False, capture_output=True)
+        subprocess.run(
+            _as_postgres(
+                [f"{self.bin}/pg_ctl", "-D", str(self.data), "-w", "-m", "immediate", "stop"]
+            ),
+            check=False,
+            capture_output=True,
+        )
 
     def remove(self) -> None:
         self.stop()
@@ -82,7 +113,10 @@ class Server:
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "backline.cli", "serve", "--port", str(self.port), *args],
-            env=full_env, cwd=cwd, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=cwd,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -96,13 +130,13 @@ class Server:
         raise RuntimeError(f"backline serve did not start:\n{self.log.read_text()}")
 
     def health(self) -> dict[str, Any]:
-        with urllib.request.urlopen(self.base + "/healthz", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(self.base + "/healthz", timeout=5) as response:
             return dict(json.load(response))
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
         request = urllib.request.Request(self.base + path, data=body, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=15) as response:
                 return int(response.status), response.read().decode()
         except urllib.error.HTTPError as error:
             return int(error.code), error.read().decode()

@@ -17,9 +17,14 @@ def new_call_sid() -> str:
     return f"CA{next(_sids):032x}"
 
 
-def fallback_params(to: str, *, call_sid: str | None = None, from_: str = "+819012345678",
-                    error_code: str = "11200",
-                    error_url: str = "https://ivr.example.com/twilio/incoming") -> dict[str, str]:
+def fallback_params(
+    to: str,
+    *,
+    call_sid: str | None = None,
+    from_: str = "+819012345678",
+    error_code: str = "11200",
+    error_url: str = "https://ivr.example.com/twilio/incoming",
+) -> dict[str, str]:
     """The parameters of a fallback request, blank ones included (Twilio signs those too)."""
     return {
         "AccountSid": "AC" + "1" * 32,
@@ -54,16 +59,26 @@ def fallback_params(to: str, *, call_sid: str | None = None, from_: str = "+8190
 
 def dial_params(call: dict[str, str], status: str, duration: int = 0) -> dict[str, str]:
     """What Twilio posts to the <Dial action> URL when a leg ends."""
-    return dict(call, CallStatus="in-progress", DialCallStatus=status,
-                DialCallSid=new_call_sid(), DialCallDuration=str(duration))
+    return dict(
+        call,
+        CallStatus="in-progress",
+        DialCallStatus=status,
+        DialCallSid=new_call_sid(),
+        DialCallDuration=str(duration),
+    )
 
 
 def sign(url: str, params: dict[str, str], token: str = AUTH_TOKEN) -> str:
     return str(RequestValidator(token).compute_signature(url, params))
 
 
-def signed_post(path_and_query: str, params: dict[str, str], *, public_url: str = PUBLIC_URL,
-                token: str = AUTH_TOKEN) -> tuple[bytes, dict[str, str]]:
+def signed_post(
+    path_and_query: str,
+    params: dict[str, str],
+    *,
+    public_url: str = PUBLIC_URL,
+    token: str = AUTH_TOKEN,
+) -> tuple[bytes, dict[str, str]]:
     """Body and headers of a POST Twilio would send to ``public_url + path_and_query``."""
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",

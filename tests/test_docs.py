@@ -23,15 +23,23 @@ def test_every_environment_variable_is_documented(variable: str) -> None:
 
 def test_no_documented_variable_is_unknown() -> None:
     documented = set(re.findall(r"^\| `((?:BACKLINE|TWILIO)_[A-Z0-9_]+)`", CONFIGURATION, re.M))
-    assert documented <= set(ENVIRONMENT), f"documented but not read: {documented - set(ENVIRONMENT)}"
+    assert documented <= set(ENVIRONMENT), (
+        f"documented but not read: {documented - set(ENVIRONMENT)}"
+    )
 
 
 def test_readme_commands_exist() -> None:
     """Every `backline <group> <command>` the README shows is a real command."""
-    shown = set(re.findall(r"^\s*(?:\$ )?backline ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", README, re.M))
+    shown = set(
+        re.findall(r"^\s*(?:\$ )?backline ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", README, re.M)
+    )
     assert shown, "the README shows no commands"
     for group, command in sorted(shown):
         args = [group, command] if command else [group]
-        result = subprocess.run([sys.executable, "-m", "backline.cli", *args, "--help"],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "backline.cli", *args, "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert result.returncode == 0, f"`backline {' '.join(args)}` in README: {result.stderr}"

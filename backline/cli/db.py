@@ -11,7 +11,9 @@ app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help
 
 @app.command("upgrade")
 def upgrade(
-    database_url: str = typer.Option(None, "--database-url", help="Overrides BACKLINE_DATABASE_URL."),
+    database_url: str = typer.Option(
+        None, "--database-url", help="Overrides BACKLINE_DATABASE_URL."
+    ),
 ) -> None:
     """Create the tables, or migrate them to this version of backline (safe to repeat)."""
     from backline.config import ConfigError, normalise_database_url

@@ -18,8 +18,9 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _config_from_flags(database_url: str | None, public_url: str | None,
-                       insecure_demo: bool) -> Config:
+def _config_from_flags(
+    database_url: str | None, public_url: str | None, insecure_demo: bool
+) -> Config:
     # Flags become environment variables so that every uvicorn worker process sees them too.
     if database_url:
         os.environ["BACKLINE_DATABASE_URL"] = database_url
@@ -34,11 +35,13 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
-    database_url: str = typer.Option(None, "--database-url",
-                                     help="Overrides BACKLINE_DATABASE_URL."),
+    database_url: str = typer.Option(
+        None, "--database-url", help="Overrides BACKLINE_DATABASE_URL."
+    ),
     public_url: str = typer.Option(None, "--public-url", help="Overrides BACKLINE_PUBLIC_URL."),
     insecure_demo: bool = typer.Option(
-        False, "--insecure-demo",
+        False,
+        "--insecure-demo",
         help="Answer WITHOUT checking Twilio signatures (local trials only).",
     ),
 ) -> None:
@@ -88,8 +91,9 @@ def demo(
     typer.echo(f"  curl -s -X POST {base}/twilio/voice/fallback -d CallSid=CAdemo0001 \\")
     typer.echo("       -d To=+815031234567 -d From=+819012345678 -d ErrorCode=11200")
     typer.echo("Or walk a whole call, leg by leg:")
-    typer.echo(f"  backline simulate --url {base} --to +815031234567 --outcome busy "
-               "--outcome no-answer")
+    typer.echo(
+        f"  backline simulate --url {base} --to +815031234567 --outcome busy --outcome no-answer"
+    )
     typer.echo("See the call log:  backline calls list")
     typer.echo("")
     _run_uvicorn(config, host, port, 1)
@@ -99,24 +103,29 @@ def simulate(
     to: str = typer.Option(..., "--to", help="The Twilio number that was called (E.164)."),
     from_: str = typer.Option("+819012345678", "--from", help="The caller's number."),
     outcome: list[str] = typer.Option(
-        [], "--outcome",
+        [],
+        "--outcome",
         help="How each dialled leg ends, in order: completed, busy, no-answer, failed, canceled.",
     ),
     url: str = typer.Option(
-        None, "--url",
+        None,
+        "--url",
         help="Base URL of a running backline (records a real call and notifies the team). "
-             "Without it the answers are computed in-process and nothing is recorded.",
+        "Without it the answers are computed in-process and nothing is recorded.",
     ),
     error_code: str = typer.Option("11200", "--error-code", help="ErrorCode Twilio would send."),
-    database_url: str = typer.Option(None, "--database-url",
-                                     help="Overrides BACKLINE_DATABASE_URL (in-process only)."),
+    database_url: str = typer.Option(
+        None, "--database-url", help="Overrides BACKLINE_DATABASE_URL (in-process only)."
+    ),
 ) -> None:
     """Send correctly signed requests, as Twilio would, and print the TwiML of each step."""
-    from backline.core.validation import InvalidValue, e164
+    from backline.core.validation import InvalidValue, e164, http_url
     from backline.simulate import VALID_OUTCOMES, run_simulation
 
     try:
         to = e164(to, what="--to")
+        if url:
+            url = http_url(url, what="--url")
     except InvalidValue as error:
         fail(str(error))
     for item in outcome:
@@ -130,11 +139,15 @@ def simulate(
             fail(str(error))
     config = load_config(**overrides)
     if url and not config.twilio_auth_token:
-        typer.echo("note: BACKLINE_TWILIO_AUTH_TOKEN is not set, so only a server in demo mode "
-                   "will accept these requests", err=True)
+        typer.echo(
+            "note: BACKLINE_TWILIO_AUTH_TOKEN is not set, so only a server in demo mode "
+            "will accept these requests",
+            err=True,
+        )
     try:
-        for title, body in run_simulation(config, to=to, from_=from_, outcomes=outcome,
-                                          base_url=url, error_code=error_code):
+        for title, body in run_simulation(
+            config, to=to, from_=from_, outcomes=outcome, base_url=url, error_code=error_code
+        ):
             typer.echo(f"--- {title}")
             typer.echo(body)
     except OSError as error:
@@ -145,5 +158,3 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("demo")(demo)
     app.command("simulate")(simulate)
-
-

@@ -67,10 +67,24 @@ def _resolve(call: Call, route: Route | None, defaults: Defaults) -> _Effective:
         kind: RouteKind = "unknown" if route is None else "disabled"
         say = default_say if route is None else _route_say(route, defaults)
         if route is None and defaults.catch_all:
-            return _Effective("catch-all", (defaults.catch_all,), False, defaults.ring_timeout,
-                              twilio_number, say, None)
-        return _Effective(kind, (), False, defaults.ring_timeout, twilio_number, say,
-                          None if route is None else route.client)
+            return _Effective(
+                "catch-all",
+                (defaults.catch_all,),
+                False,
+                defaults.ring_timeout,
+                twilio_number,
+                say,
+                None,
+            )
+        return _Effective(
+            kind,
+            (),
+            False,
+            defaults.ring_timeout,
+            twilio_number,
+            say,
+            None if route is None else route.client,
+        )
     return _Effective(
         kind="route",
         destinations=route.destinations,
@@ -102,15 +116,19 @@ def _caller_id(policy: str, call: Call, twilio_number: str | None) -> str | None
 
 
 def _dial_step(effective: _Effective, step: int) -> Dial:
-    targets = (
-        (effective.destinations[step],) if effective.sequential else effective.destinations
-    )
+    targets = (effective.destinations[step],) if effective.sequential else effective.destinations
     return Dial(targets, effective.caller_id, effective.ring_timeout, step)
 
 
 def _plan(effective: _Effective, verbs: tuple[Dial | Say | Hangup, ...], outcome: Outcome) -> Plan:
-    return Plan(verbs, outcome, effective.kind, effective.client, effective.destinations,
-                effective.sequential)
+    return Plan(
+        verbs,
+        outcome,
+        effective.kind,
+        effective.client,
+        effective.destinations,
+        effective.sequential,
+    )
 
 
 def plan_first(call: Call, route: Route | None, defaults: Defaults) -> Plan:

@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from backline.core.models import BUILT_IN_LANGUAGE, BUILT_IN_MESSAGE, BUILT_IN_VOICE, Dial, Plan, Say
+from backline.core.models import (
+    BUILT_IN_LANGUAGE,
+    BUILT_IN_MESSAGE,
+    BUILT_IN_VOICE,
+    Dial,
+    Plan,
+    Say,
+)
 
 __all__ = ["LAST_RESORT_TWIML", "render", "xml_safe"]
 

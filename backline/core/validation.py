@@ -75,8 +75,10 @@ def e164(value: str, *, what: str = "number") -> str:
             f"code, for example +81{compact[1:]} for a Japanese number"
         )
     if compact.isdigit():
-        raise InvalidValue(f"{what} {value!r} is not in E.164 form: it must start with + and "
-                           f"the country code, for example +{compact}")
+        raise InvalidValue(
+            f"{what} {value!r} is not in E.164 form: it must start with + and "
+            f"the country code, for example +{compact}"
+        )
     raise InvalidValue(f"{what} {value!r} is not in E.164 form (+ followed by up to 15 digits)")
 
 
@@ -104,8 +106,9 @@ def ring_timeout(value: int | str) -> int:
     except (TypeError, ValueError):
         raise InvalidValue(f"ring timeout {value!r} is not a whole number of seconds") from None
     if not low <= seconds <= high:
-        raise InvalidValue(f"ring timeout {seconds} is out of range: Twilio rings for {low} to "
-                           f"{high} seconds")
+        raise InvalidValue(
+            f"ring timeout {seconds} is out of range: Twilio rings for {low} to {high} seconds"
+        )
     return seconds
 
 
@@ -138,8 +141,9 @@ def message(value: str) -> str:
     if any(ord(c) < 32 and c not in "\t\n\r" for c in cleaned):
         raise InvalidValue("message contains control characters; use plain text")
     if len(cleaned) > MESSAGE_MAX_LENGTH:
-        raise InvalidValue(f"message is {len(cleaned)} characters long; keep it under "
-                           f"{MESSAGE_MAX_LENGTH}")
+        raise InvalidValue(
+            f"message is {len(cleaned)} characters long; keep it under {MESSAGE_MAX_LENGTH}"
+        )
     return cleaned
 
 
@@ -151,8 +155,7 @@ def caller_id_policy(value: str) -> str:
         return e164(cleaned, what="caller ID")
     except InvalidValue:
         raise InvalidValue(
-            f"caller ID {value!r} is not one of {', '.join(CALLER_ID_POLICIES)} "
-            f"or an E.164 number"
+            f"caller ID {value!r} is not one of {', '.join(CALLER_ID_POLICIES)} or an E.164 number"
         ) from None
 
 

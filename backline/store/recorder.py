@@ -32,8 +32,9 @@ _BATCH_MAX = 256
 _REPLAY_BATCH = 200
 
 
-def _settle(futures: list[asyncio.Future[str | None]],
-            outcome: list[str | None] | BaseException) -> None:
+def _settle(
+    futures: list[asyncio.Future[str | None]], outcome: list[str | None] | BaseException
+) -> None:
     for index, future in enumerate(futures):
         if future.done():  # the answer stopped waiting (timeout) and journaled it itself
             continue
@@ -44,8 +45,9 @@ def _settle(futures: list[asyncio.Future[str | None]],
 
 
 class Recorder:
-    def __init__(self, database: Database, journal: Journal, *, timeout: float,
-                 retry_seconds: float = 5.0) -> None:
+    def __init__(
+        self, database: Database, journal: Journal, *, timeout: float, retry_seconds: float = 5.0
+    ) -> None:
         self.database = database
         self.journal = journal
         self.timeout = timeout
@@ -93,8 +95,7 @@ class Recorder:
             async with asyncio.timeout(self.timeout):
                 return await future
         except TimeoutError:
-            self._mark_down("the database did not answer within "
-                            f"{self.timeout:g} s")
+            self._mark_down(f"the database did not answer within {self.timeout:g} s")
             log.warning("database write timed out; journaling %s locally", record.key)
             result = (await asyncio.to_thread(self.journal.append, [record]))[0]
             self._tell_listeners()
@@ -102,8 +103,7 @@ class Recorder:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="backline-recorder",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, name="backline-recorder", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -146,9 +146,13 @@ class Recorder:
             for index, (_, future) in enumerate(batch):
                 by_loop.setdefault(future.get_loop(), []).append(index)
             for loop, indexes in by_loop.items():
-                loop.call_soon_threadsafe(_settle, [batch[i][1] for i in indexes],
-                                          outcome if isinstance(outcome, BaseException)
-                                          else [outcome[i] for i in indexes])
+                loop.call_soon_threadsafe(
+                    _settle,
+                    [batch[i][1] for i in indexes],
+                    outcome
+                    if isinstance(outcome, BaseException)
+                    else [outcome[i] for i in indexes],
+                )
             self._tell_listeners()
 
     def _tell_listeners(self) -> None:
@@ -172,8 +176,11 @@ class Recorder:
             except Exception as error:
                 self._mark_down(f"{type(error).__name__}: {error}".strip())
                 self._drop_connection()
-                log.warning("database write failed (%s); journaling %d record(s) locally",
-                            self._last_error, len(records))
+                log.warning(
+                    "database write failed (%s); journaling %d record(s) locally",
+                    self._last_error,
+                    len(records),
+                )
         return self.journal.append(records)
 
     def replay(self) -> int:

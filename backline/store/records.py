@@ -80,8 +80,18 @@ class LegRecord:
         return f"leg:{self.call_sid}:{self.step}"
 
     @classmethod
-    def build(cls, *, call: Call, step: int, plan: Plan, status: str, dial_call_sid: str,
-              duration: int | None, answer: str, at: str) -> LegRecord:
+    def build(
+        cls,
+        *,
+        call: Call,
+        step: int,
+        plan: Plan,
+        status: str,
+        dial_call_sid: str,
+        duration: int | None,
+        answer: str,
+        at: str,
+    ) -> LegRecord:
         return cls(
             call_sid=call.call_sid[:64],
             step=step,

@@ -21,8 +21,8 @@ from backline.core.models import Call, Plan
 from backline.core.planner import plan_after_leg, plan_first
 from backline.core.twiml import LAST_RESORT_TWIML, render
 from backline.store.database import utc_now
-from backline.store.records import CallRecord, LegRecord
 from backline.store.recorder import Recorder
+from backline.store.records import CallRecord, LegRecord
 from backline.store.snapshot import SnapshotKeeper
 
 __all__ = ["FALLBACK_PATH", "STATUS_PATH", "Answerer", "TwilioEndpoints"]
@@ -54,11 +54,12 @@ class Answerer:
 
     # -- signatures -----------------------------------------------------------------------------
     def signed_url(self, path: str, query: str) -> str:
-        """The URL Twilio signed: the public base URL + our path (+ query), never the Host header."""
+        """The URL Twilio signed: public base URL + our path (+ query), never the Host header."""
         return f"{self.config.public_url}{path}" + (f"?{query}" if query else "")
 
-    def is_authentic(self, path: str, query: str, params: Mapping[str, str],
-                     signature: str) -> bool:
+    def is_authentic(
+        self, path: str, query: str, params: Mapping[str, str], signature: str
+    ) -> bool:
         if self.config.insecure_demo:
             return True
         if not signature:
@@ -102,8 +103,9 @@ class Answerer:
         record = CallRecord.build(call, plan, answer, utc_now()) if call.call_sid else None
         return plan, answer, record
 
-    def plan_dial_status(self, params: Mapping[str, str], step: int
-                         ) -> tuple[Plan, str, LegRecord | None]:
+    def plan_dial_status(
+        self, params: Mapping[str, str], step: int
+    ) -> tuple[Plan, str, LegRecord | None]:
         call = Call.from_params(params)
         status = params.get("DialCallStatus", "")
         plan, answer = self._planned(call, step, status)
@@ -148,8 +150,12 @@ class TwilioEndpoints:
         params = await self._params(request)
         # For GET, Twilio signs the URL with its query and no body parameters.
         signed_params = params if request.method == "POST" else {}
-        if self.answerer.is_authentic(request.url.path, request.url.query, signed_params,
-                                      request.headers.get("x-twilio-signature", "")):
+        if self.answerer.is_authentic(
+            request.url.path,
+            request.url.query,
+            signed_params,
+            request.headers.get("x-twilio-signature", ""),
+        ):
             return params
         return None
 
@@ -190,6 +196,7 @@ class TwilioEndpoints:
         except Exception:
             # Both the database and the journal failed (a full disk, say). The caller still
             # gets forwarded; the loss is logged loudly for the operator.
-            log.critical("could not record %s anywhere; answering anyway", record.key,
-                         exc_info=True)
+            log.critical(
+                "could not record %s anywhere; answering anyway", record.key, exc_info=True
+            )
             return None

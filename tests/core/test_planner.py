@@ -24,8 +24,9 @@ def action(step: int) -> str:
     return f"https://backline.example.com/twilio/voice/dial-status?step={step}"
 
 
-def walk(route: Route | None, statuses: tuple[str, ...], defaults: Defaults = DEFAULTS,
-         call: Call = CALL) -> list[Plan]:
+def walk(
+    route: Route | None, statuses: tuple[str, ...], defaults: Defaults = DEFAULTS, call: Call = CALL
+) -> list[Plan]:
     """Play a call through: the fallback answer, then one dial outcome per <Dial>."""
     plans = [plan_first(call, route, defaults)]
     for status in statuses:
@@ -156,14 +157,16 @@ def test_any_input_renders_one_well_formed_response(
         for child, verb in zip(root, plan.verbs, strict=True):
             if isinstance(verb, Say):
                 # Text survives escaping unchanged, less what XML cannot carry at all.
-                assert (child.text or "") == xml_safe(verb.text).replace("\r\n", "\n").replace("\r", "\n")
+                assert (child.text or "") == xml_safe(verb.text).replace("\r\n", "\n").replace(
+                    "\r", "\n"
+                )
             if isinstance(verb, Dial):
                 assert [n.text for n in child] == list(verb.destinations)
                 assert child.get("action") == action(verb.step)
 
 
 def test_markup_in_a_message_stays_text() -> None:
-    evil = '</Say><Dial>+19005550000</Dial><Say>'
+    evil = "</Say><Dial>+19005550000</Dial><Say>"
     plan = plan_first(CALL, route(1, enabled=False, message=evil), DEFAULTS)
     root = ElementTree.fromstring(render(plan, action).encode())
     assert [c.tag for c in root] == ["Say", "Hangup"] and root[0].text == evil

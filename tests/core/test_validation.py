@@ -57,8 +57,10 @@ def test_bad_destinations(raw: str) -> None:
         v.destination(raw)
 
 
-@pytest.mark.parametrize(("raw", "ok"), [(5, True), (600, True), (4, False), (601, False),
-                                         ("30", True), ("thirty", False)])
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [(5, True), (600, True), (4, False), (601, False), ("30", True), ("thirty", False)],
+)
 def test_ring_timeout_range_is_twilios(raw: int | str, ok: bool) -> None:
     if ok:
         assert v.ring_timeout(raw) == int(raw)
@@ -67,8 +69,10 @@ def test_ring_timeout_range_is_twilios(raw: int | str, ok: bool) -> None:
             v.ring_timeout(raw)
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("ja-JP", "ja-JP"), ("ja-jp", "ja-JP"),
-                                               ("en-US", "en-US"), ("cmn-CN", "cmn-CN")])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("ja-JP", "ja-JP"), ("ja-jp", "ja-JP"), ("en-US", "en-US"), ("cmn-CN", "cmn-CN")],
+)
 def test_languages(raw: str, expected: str) -> None:
     assert v.language(raw) == expected
 
@@ -79,8 +83,16 @@ def test_bad_languages(raw: str) -> None:
         v.language(raw)
 
 
-@pytest.mark.parametrize("raw", ["alice", "Polly.Mizuki", "Polly.Takumi-Neural",
-                                 "Google.ja-JP-Standard-A", "Google.ja-JP-Neural2-B"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "alice",
+        "Polly.Mizuki",
+        "Polly.Takumi-Neural",
+        "Google.ja-JP-Standard-A",
+        "Google.ja-JP-Neural2-B",
+    ],
+)
 def test_voices(raw: str) -> None:
     assert v.voice(raw) == raw
 
@@ -107,14 +119,17 @@ def test_messages_and_modes_and_caller_ids() -> None:
         v.caller_id_policy("me")
 
 
-@pytest.mark.parametrize(("raw", "ok"), [
-    ("https://hooks.slack.com/services/T/B/X", True),
-    ("http://127.0.0.1:9000/hook", True),
-    ("ftp://example.com", False),
-    ("https://", False),
-    ("hooks.slack.com/services", False),
-    ("https://exa mple.com", False),
-])
+@pytest.mark.parametrize(
+    ("raw", "ok"),
+    [
+        ("https://hooks.slack.com/services/T/B/X", True),
+        ("http://127.0.0.1:9000/hook", True),
+        ("ftp://example.com", False),
+        ("https://", False),
+        ("hooks.slack.com/services", False),
+        ("https://exa mple.com", False),
+    ],
+)
 def test_http_urls(raw: str, ok: bool) -> None:
     if ok:
         assert v.http_url(raw) == raw

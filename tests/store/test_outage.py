@@ -75,9 +75,10 @@ def test_answers_continue_while_the_database_is_down_and_the_journal_catches_up(
             assert [n.text for n in root.iter("Number")] == list(OFFICE)
             during.append(params)
         # The outcome of a call that started before the outage is recorded too.
-        status, text = server.post("/twilio/voice/dial-status?step=0",
-                                   *signed_post("/twilio/voice/dial-status?step=0",
-                                                dial_params(before, "completed", 30)))
+        status, text = server.post(
+            "/twilio/voice/dial-status?step=0",
+            *signed_post("/twilio/voice/dial-status?step=0", dial_params(before, "completed", 30)),
+        )
         assert status == 200 and "<Hangup" in text
         health = server.health()
         assert health["database"] == "down" and health["journal_pending"] >= 5
@@ -122,8 +123,9 @@ def test_with_no_database_and_no_copy_the_built_in_last_resort_forwards(
 ) -> None:
     # Nothing listens on port 9: connections are refused at once.
     url = "postgresql+psycopg2://postgres@127.0.0.1:9/nothing"
-    server = Server(env_for(url, tmp_path / "state",
-                            BACKLINE_LAST_RESORT_FORWARD_TO="+81300000000"), tmp_path)
+    server = Server(
+        env_for(url, tmp_path / "state", BACKLINE_LAST_RESORT_FORWARD_TO="+81300000000"), tmp_path
+    )
     try:
         assert server.health()["snapshot"]["source"] == "built-in"
         _, root = call(server)

@@ -9,8 +9,8 @@ from backline.core.models import Call, Defaults, Route
 from backline.core.planner import plan_after_leg, plan_first
 from backline.store.database import Database, utc_now
 from backline.store.journal import Journal
-from backline.store.records import CallRecord, LegRecord
 from backline.store.recorder import Recorder
+from backline.store.records import CallRecord, LegRecord
 from tests.support import new_call_sid
 from tests.web.conftest import query
 
@@ -18,17 +18,25 @@ ROUTE = Route("+815031234567", ("+81312345678",))
 
 
 def call_record(sid: str | None = None) -> CallRecord:
-    call = Call(call_sid=sid or new_call_sid(), to=ROUTE.number, from_="+819012345678",
-                error_code="11200")
+    call = Call(
+        call_sid=sid or new_call_sid(), to=ROUTE.number, from_="+819012345678", error_code="11200"
+    )
     return CallRecord.build(call, plan_first(call, ROUTE, Defaults()), "<Response/>", utc_now())
 
 
 def leg_record(sid: str, status: str, duration: int | None = None) -> LegRecord:
     call = Call(call_sid=sid, to=ROUTE.number)
     plan = plan_after_leg(call, ROUTE, Defaults(), 0, status)
-    return LegRecord.build(call=call, step=0, plan=plan, status=status, dial_call_sid="CAleg",
-                           duration=duration, answer="<Response><Hangup/></Response>",
-                           at=utc_now())
+    return LegRecord.build(
+        call=call,
+        step=0,
+        plan=plan,
+        status=status,
+        dial_call_sid="CAleg",
+        duration=duration,
+        answer="<Response><Hangup/></Response>",
+        at=utc_now(),
+    )
 
 
 def test_concurrent_answers_are_each_written_once(database_url: str, tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ OFFICE = ("+81312345678", "+819011112222")
 FALLBACK = "/twilio/voice/fallback"
 
 
-def post(client: TestClient, path: str, params: dict[str, str]) -> tuple[int, ElementTree.Element | str]:
+def post(
+    client: TestClient, path: str, params: dict[str, str]
+) -> tuple[int, ElementTree.Element | str]:
     body, headers = signed_post(path, params)
     response = client.post(path, content=body, headers=headers)
     if response.status_code != 200:
@@ -40,10 +42,15 @@ def test_known_number_is_forwarded_with_the_twilio_number_as_caller_id(
     assert dial.get("timeout") == "20"
     assert dial.get("action") == f"{PUBLIC_URL}/twilio/voice/dial-status?step=0"
     assert [n.text for n in dial.findall("Number")] == list(OFFICE)
-    rows = query(database_url, "SELECT to_number, from_number, error_code, error_url, outcome "
-                 "FROM calls WHERE call_sid = :sid", sid=params["CallSid"])
-    assert rows == [(TWILIO, "+819012345678", "11200",
-                     "https://ivr.example.com/twilio/incoming", "forwarding")]
+    rows = query(
+        database_url,
+        "SELECT to_number, from_number, error_code, error_url, outcome "
+        "FROM calls WHERE call_sid = :sid",
+        sid=params["CallSid"],
+    )
+    assert rows == [
+        (TWILIO, "+819012345678", "11200", "https://ivr.example.com/twilio/incoming", "forwarding")
+    ]
 
 
 def test_get_requests_are_signed_over_the_query_string(database_url: str, client_for) -> None:
@@ -51,7 +58,8 @@ def test_get_requests_are_signed_over_the_query_string(database_url: str, client
     params = fallback_params(TWILIO)
     path = f"{FALLBACK}?{urlencode(params)}"
     response = client_for(database_url).get(
-        path, headers={"X-Twilio-Signature": sign(PUBLIC_URL + path, {})})
+        path, headers={"X-Twilio-Signature": sign(PUBLIC_URL + path, {})}
+    )
     assert response.status_code == 200
     assert ElementTree.fromstring(response.content).find("Dial") is not None
 
@@ -94,8 +102,15 @@ def test_twilio_retry_gets_the_same_answer_and_one_record(database_url: str, cli
 def test_sequential_call_walks_the_list_then_apologises_in_the_routes_language(
     database_url: str, client_for
 ) -> None:
-    add_number(database_url, TWILIO, OFFICE, mode="sequential", message="Sorry, we are closed.",
-               language="en-US", voice="Polly.Joanna")
+    add_number(
+        database_url,
+        TWILIO,
+        OFFICE,
+        mode="sequential",
+        message="Sorry, we are closed.",
+        language="en-US",
+        voice="Polly.Joanna",
+    )
     client = client_for(database_url)
     call = fallback_params(TWILIO)
     _, root = post(client, FALLBACK, call)
@@ -110,12 +125,17 @@ def test_sequential_call_walks_the_list_then_apologises_in_the_routes_language(
     assert [c.tag for c in root] == ["Say", "Hangup"]
     say = root[0]
     assert (say.text, say.get("language"), say.get("voice")) == (
-        "Sorry, we are closed.", "en-US", "Polly.Joanna")
+        "Sorry, we are closed.",
+        "en-US",
+        "Polly.Joanna",
+    )
     sid = call["CallSid"]
-    assert query(database_url, "SELECT step, status FROM legs WHERE call_sid = :sid ORDER BY step",
-                 sid=sid) == [(0, "busy"), (1, "no-answer")]
+    assert query(
+        database_url, "SELECT step, status FROM legs WHERE call_sid = :sid ORDER BY step", sid=sid
+    ) == [(0, "busy"), (1, "no-answer")]
     assert query(database_url, "SELECT outcome FROM calls WHERE call_sid = :sid", sid=sid) == [
-        ("no-answer",)]
+        ("no-answer",)
+    ]
     outcome = query(database_url, "SELECT payload FROM events WHERE id = :id", id=f"{sid}:outcome")
     assert json.loads(outcome[0][0])["outcome"] == "no-answer"
 
@@ -128,8 +148,11 @@ def test_answered_call_hangs_up_without_apology(database_url: str, client_for) -
     _, root = post(client, "/twilio/voice/dial-status?step=0", dial_params(call, "completed", 95))
     assert isinstance(root, ElementTree.Element)
     assert [c.tag for c in root] == ["Hangup"]
-    assert query(database_url, "SELECT outcome, duration FROM calls WHERE call_sid = :sid",
-                 sid=call["CallSid"]) == [("answered", 95)]
+    assert query(
+        database_url,
+        "SELECT outcome, duration FROM calls WHERE call_sid = :sid",
+        sid=call["CallSid"],
+    ) == [("answered", 95)]
 
 
 def test_unknown_number_gets_catch_all_or_default_apology(database_url: str, client_for) -> None:
@@ -159,8 +182,9 @@ def add_setting(database_url: str, key: str, value: str) -> None:
 
     db = Database(database_url)
     connection = db.connect()
-    connection.cursor().execute(db.sql("INSERT INTO settings (key, value) VALUES (:k, :v)"),
-                                {"k": key, "v": value})
+    connection.cursor().execute(
+        db.sql("INSERT INTO settings (key, value) VALUES (:k, :v)"), {"k": key, "v": value}
+    )
     connection.commit()
     connection.close()
 

@@ -26,8 +26,9 @@ def upgrade() -> None:
     op.create_table(
         "numbers",
         sa.Column("number", sa.String(20), primary_key=True),
-        sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id", ondelete="SET NULL"),
-                  nullable=True),
+        sa.Column(
+            "client_id", sa.Integer, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True
+        ),
         sa.Column("destinations", sa.Text, nullable=False),
         sa.Column("mode", sa.String(16), nullable=False, server_default="simultaneous"),
         sa.Column("ring_timeout", sa.Integer, nullable=False, server_default="30"),
