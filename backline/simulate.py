@@ -65,7 +65,7 @@ class _Sender:
             self.base_url + path, data=body, headers=headers, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=20) as response:
+            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
                 return int(response.status), response.read().decode()
         except urllib.error.HTTPError as error:
             return int(error.code), error.read().decode()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from backline.config import Config, ConfigError
+from backline.config import Config, ConfigError, normalise_database_url
 
-__all__ = ["config", "fail", "print_json"]
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = ["config", "engine", "fail", "print_json"]
 
 
 def fail(message: str, *, code: int = 2) -> NoReturn:
@@ -29,3 +32,14 @@ def config(**overrides: Any) -> Config:
 def print_json(value: Any) -> None:
     json.dump(value, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def engine(database_url: str | None) -> Engine:
+    """The database from --database-url or the configuration, with its tables checked."""
+    from backline.store.admin import AdminError, open_engine
+
+    try:
+        url = normalise_database_url(database_url) if database_url else config().database_url
+        return open_engine(url)
+    except (ConfigError, AdminError) as error:
+        fail(str(error))

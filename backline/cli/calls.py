@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from backline.cli._common import config, fail, print_json
+from backline.cli._common import engine as open_database
+from backline.cli._common import fail, print_json
 from backline.core.validation import InvalidValue
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from backline.store.admin import CallEntry
 
 app = typer.Typer(
@@ -25,18 +24,6 @@ DatabaseUrl = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 MAX_LIMIT = 10_000
-
-
-def _engine(database_url: str | None) -> Engine:
-    """The database from --database-url or the configuration, with its tables checked."""
-    from backline.config import ConfigError, normalise_database_url
-    from backline.store.admin import AdminError, open_engine
-
-    try:
-        url = normalise_database_url(database_url) if database_url else config().database_url
-        return open_engine(url)
-    except (ConfigError, AdminError) as error:
-        fail(str(error))
 
 
 def _seconds(value: int | None) -> str:
@@ -76,7 +63,7 @@ def list_(
     if not 1 <= limit <= MAX_LIMIT:
         fail(f"--limit {limit} is out of range: show 1 to {MAX_LIMIT} calls")
     try:
-        entries = admin.list_calls(_engine(database_url), limit)
+        entries = admin.list_calls(open_database(database_url), limit)
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     if as_json:

@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from backline.cli._common import config, fail, print_json
+from backline.cli._common import engine as open_database
+from backline.cli._common import fail, print_json
 from backline.core.validation import InvalidValue
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    pass
 
 app = typer.Typer(
     help="Add, list, rename and remove the clients that numbers belong to.",
@@ -25,25 +26,13 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Name = Annotated[str, typer.Argument(metavar="NAME", help="The client's name.", show_default=False)]
 
 
-def _engine(database_url: str | None) -> Engine:
-    """The database from --database-url or the configuration, with its tables checked."""
-    from backline.config import ConfigError, normalise_database_url
-    from backline.store.admin import AdminError, open_engine
-
-    try:
-        url = normalise_database_url(database_url) if database_url else config().database_url
-        return open_engine(url)
-    except (ConfigError, AdminError) as error:
-        fail(str(error))
-
-
 @app.command("add")
 def add(name: Name, database_url: DatabaseUrl = None) -> None:
     """Add a client (`numbers add --client` also creates one on first use)."""
     from backline.store import admin
 
     try:
-        entry = admin.add_client(_engine(database_url), admin.client_name(name))
+        entry = admin.add_client(open_database(database_url), admin.client_name(name))
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     typer.echo(f"added client {entry.name}")
@@ -59,7 +48,7 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     from backline.store import admin
 
     try:
-        entries = admin.list_clients(_engine(database_url))
+        entries = admin.list_clients(open_database(database_url))
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     if as_json:
@@ -88,7 +77,7 @@ def rename(
 
     try:
         old, new = admin.client_name(old), admin.client_name(new)
-        entry = admin.rename_client(_engine(database_url), old, new)
+        entry = admin.rename_client(open_database(database_url), old, new)
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     typer.echo(f"renamed client {old} to {entry.name}")
@@ -110,7 +99,7 @@ def remove(
 
     try:
         name = admin.client_name(name)
-        engine = _engine(database_url)
+        engine = open_database(database_url)
         detached = admin.remove_client(engine, name, force=force)
     except admin.InUse as error:
         fail(f"{error}, or use --force to keep them without a client")

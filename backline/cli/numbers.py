@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from backline.cli._common import config, fail, print_json
+from backline.cli._common import engine as open_database
+from backline.cli._common import fail, print_json
 from backline.core import validation
 from backline.core.validation import InvalidValue
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from backline.store.admin import NumberEntry
 
 app = typer.Typer(
@@ -97,18 +96,6 @@ CallerId = Annotated[
 ]
 
 
-def _engine(database_url: str | None) -> Engine:
-    """The database from --database-url or the configuration, with its tables checked."""
-    from backline.config import ConfigError, normalise_database_url
-    from backline.store.admin import AdminError, open_engine
-
-    try:
-        url = normalise_database_url(database_url) if database_url else config().database_url
-        return open_engine(url)
-    except (ConfigError, AdminError) as error:
-        fail(str(error))
-
-
 def _summary(entry: NumberEntry) -> str:
     details = [entry.mode, f"{entry.ring_timeout} s"]
     if entry.client:
@@ -159,7 +146,7 @@ def add(
         name = None if voice is None else validation.voice(voice)
         owner = None if client is None else admin.client_name(client)
         entry = admin.add_number(
-            _engine(database_url),
+            open_database(database_url),
             number,
             destinations,
             client=owner,
@@ -249,7 +236,7 @@ def update(
         policy = keep if caller_id is None else validation.caller_id_policy(caller_id)
         # Every value is checked by now; only then is the database opened.
         entry = admin.update_number(
-            _engine(database_url),
+            open_database(database_url),
             number,
             destinations=destinations,
             mode=new_mode,
@@ -271,7 +258,7 @@ def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = No
 
     try:
         number = validation.e164(number)
-        engine = _engine(database_url)
+        engine = open_database(database_url)
         entry = admin.get_number(engine, number)
         defaults = defaults_from_settings(admin.get_settings(engine))
     except (InvalidValue, admin.AdminError) as error:
@@ -319,7 +306,7 @@ def list_(
     from backline.store import admin
 
     try:
-        entries = admin.list_numbers(_engine(database_url), client)
+        entries = admin.list_numbers(open_database(database_url), client)
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     if as_json:
@@ -361,7 +348,7 @@ def remove(number: Number, database_url: DatabaseUrl = None) -> None:
 
     try:
         number = validation.e164(number)
-        entry = admin.remove_number(_engine(database_url), number)
+        entry = admin.remove_number(open_database(database_url), number)
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     typer.echo(f"removed {entry.number} (was forwarded to {', '.join(entry.destinations)})")

@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from backline.cli._common import config, fail, print_json
+from backline.cli._common import engine as open_database
+from backline.cli._common import fail, print_json
 from backline.core.validation import InvalidValue
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    pass
 
 app = typer.Typer(
     help="Show and change the global settings: the default message, language, voice and ring "
@@ -31,18 +32,6 @@ Key = Annotated[
         show_default=False,
     ),
 ]
-
-
-def _engine(database_url: str | None) -> Engine:
-    """The database from --database-url or the configuration, with its tables checked."""
-    from backline.config import ConfigError, normalise_database_url
-    from backline.store.admin import AdminError, open_engine
-
-    try:
-        url = normalise_database_url(database_url) if database_url else config().database_url
-        return open_engine(url)
-    except (ConfigError, AdminError) as error:
-        fail(str(error))
 
 
 def _shown_key(key: str) -> str:
@@ -73,7 +62,7 @@ def show(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     from backline.store import admin
 
     try:
-        stored = admin.get_settings(_engine(database_url))
+        stored = admin.get_settings(open_database(database_url))
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     effective = _effective(stored)
@@ -113,7 +102,7 @@ def set_(
     try:
         stored_key = admin.setting_key(key)
         checked = admin.setting_value(stored_key, value)
-        stored = admin.set_setting(_engine(database_url), stored_key, checked)
+        stored = admin.set_setting(open_database(database_url), stored_key, checked)
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     shown = f"{stored} s" if stored_key == "default_ring_timeout" else stored
@@ -127,7 +116,7 @@ def unset(key: Key, database_url: DatabaseUrl = None) -> None:
 
     try:
         stored_key = admin.setting_key(key)
-        was_set = admin.unset_setting(_engine(database_url), stored_key)
+        was_set = admin.unset_setting(open_database(database_url), stored_key)
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     built_in = admin.built_in_settings()[stored_key]

@@ -8,6 +8,7 @@ says what is wrong and what would be right.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -16,7 +17,9 @@ __all__ = [
     "RING_TIMEOUT_RANGE",
     "InvalidValue",
     "caller_id_policy",
+    "client_name",
     "destination",
+    "destination_list",
     "e164",
     "http_url",
     "is_e164",
@@ -52,6 +55,9 @@ RING_TIMEOUT_RANGE = (5, 600)
 # "twilio-number" shows the called Twilio number (the only caller ID Japanese carriers do not
 # withhold), "caller" passes the original caller's number through, or an explicit E.164 number.
 CALLER_ID_POLICIES = ("twilio-number", "caller")
+# Twilio rings at most ten numbers at once in one <Dial>.
+MAX_DESTINATIONS = 10
+CLIENT_NAME_MAX_LENGTH = 200
 # <Say> is capped by Twilio at 4,096 characters; an apology that long would not be heard anyway.
 MESSAGE_MAX_LENGTH = 1000
 
@@ -168,4 +174,37 @@ def http_url(value: str, *, what: str = "URL") -> str:
         raise InvalidValue(f"{what} {value!r} has no host name")
     if any(c.isspace() for c in cleaned):
         raise InvalidValue(f"{what} {value!r} contains white space")
+    return cleaned
+
+
+def destination_list(values: Sequence[str], *, number: str | None = None) -> tuple[str, ...]:
+    """Check a whole list of destinations: each valid, 1 to 10 of them, no repeats, in order."""
+    if isinstance(values, str):  # a lone string would be read as a list of characters
+        values = [values]
+    checked = tuple(destination(value) for value in values)
+    if not checked:
+        raise InvalidValue("no destination given: forward to at least one number or sip: URI")
+    if len(checked) > MAX_DESTINATIONS:
+        raise InvalidValue(
+            f"{len(checked)} destinations given; Twilio rings at most {MAX_DESTINATIONS} at once"
+        )
+    seen: set[str] = set()
+    for value in checked:
+        if value in seen:
+            raise InvalidValue(f"destination {value} is given twice")
+        seen.add(value)
+    if number is not None and number in checked:
+        raise InvalidValue(f"{number} cannot forward to itself")
+    return checked
+
+
+def client_name(value: str) -> str:
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise InvalidValue("client name is empty")
+    if len(cleaned) > CLIENT_NAME_MAX_LENGTH:
+        length, limit = len(cleaned), CLIENT_NAME_MAX_LENGTH
+        raise InvalidValue(f"client name is {length} characters long; keep it under {limit}")
+    if not cleaned.isprintable():
+        raise InvalidValue(f"client name {value!r} contains control characters")
     return cleaned

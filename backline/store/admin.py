@@ -27,7 +27,12 @@ from sqlalchemy.pool import NullPool
 
 from backline.core import validation
 from backline.core.models import DEFAULT_RING_TIMEOUT, Defaults
-from backline.core.validation import InvalidValue
+from backline.core.validation import (
+    MAX_DESTINATIONS,
+    InvalidValue,
+    client_name,
+    destination_list,
+)
 from backline.store.database import utc_now
 from backline.store.schema import calls, clients, legs, numbers, settings
 
@@ -71,8 +76,6 @@ __all__ = [
 ]
 
 # Twilio's <Dial> rings at most ten <Number>/<Sip> nouns at once.
-MAX_DESTINATIONS = 10
-CLIENT_NAME_MAX_LENGTH = 200
 
 # The stored settings and the check each value goes through. Users may type the keys with
 # dashes ("default-ring-timeout"); they are stored with underscores, as the answer path reads them.
@@ -224,39 +227,6 @@ class CallEntry:
 
 
 # --- checks on values that validation.py checks one at a time ----------------------------------
-
-
-def destination_list(values: Sequence[str], *, number: str | None = None) -> tuple[str, ...]:
-    """Check a whole list of destinations: each valid, 1 to 10 of them, no repeats, in order."""
-    if isinstance(values, str):  # a lone string would be read as a list of characters
-        values = [values]
-    checked = tuple(validation.destination(value) for value in values)
-    if not checked:
-        raise InvalidValue("no destination given: forward to at least one number or sip: URI")
-    if len(checked) > MAX_DESTINATIONS:
-        raise InvalidValue(
-            f"{len(checked)} destinations given; Twilio rings at most {MAX_DESTINATIONS} at once"
-        )
-    seen: set[str] = set()
-    for value in checked:
-        if value in seen:
-            raise InvalidValue(f"destination {value} is given twice")
-        seen.add(value)
-    if number is not None and number in checked:
-        raise InvalidValue(f"{number} cannot forward to itself")
-    return checked
-
-
-def client_name(value: str) -> str:
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise InvalidValue("client name is empty")
-    if len(cleaned) > CLIENT_NAME_MAX_LENGTH:
-        length, limit = len(cleaned), CLIENT_NAME_MAX_LENGTH
-        raise InvalidValue(f"client name is {length} characters long; keep it under {limit}")
-    if not cleaned.isprintable():
-        raise InvalidValue(f"client name {value!r} contains control characters")
-    return cleaned
 
 
 def setting_key(name: str) -> str:
