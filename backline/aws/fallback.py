@@ -1,0 +1,181 @@
+"""The fallback function's handler: ``backline.aws.fallback.handler``.
+
+A lean event adapter over the same :class:`~backline.web.twilio.Answerer` the ASGI app uses:
+the same paths, the same answers, the same signature rule (``BACKLINE_PUBLIC_URL`` + the app's
+path, the form parameters for POST, the query and no parameters for GET), the same 403 for a
+forged request and the same emergency answer when anything inside fails. It skips the web
+framework and Mangum, which would more than double a cold start (see bench/coldstart.py);
+``backline.aws.asgi`` keeps the full app on Lambda for anyone who wants it.
+
+One event, in order: parse, verify, plan, record durably (database, else the local journal),
+wake the dispatcher (an asynchronous Invoke with a short budget), return. Nothing runs after the
+return: Lambda freezes the instance then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from backline.aws.events import EventError, HttpRequest, base_path_of, parse_event, response
+from backline.core.models import BUILT_IN_LANGUAGE, BUILT_IN_MESSAGE, BUILT_IN_VOICE
+
+if TYPE_CHECKING:
+    from backline.aws.runtime import Runtime
+    from backline.service import Service
+    from backline.store.records import CallRecord, LegRecord
+
+__all__ = ["FallbackHandler", "handler"]
+
+log = logging.getLogger("backline.aws.fallback")
+
+FALLBACK_PATH = "/twilio/voice/fallback"
+STATUS_PATH = "/twilio/voice/dial-status"
+HEALTH_PATH = "/healthz"
+TEXT = "text/plain; charset=utf-8"
+XML = "text/xml; charset=utf-8"
+
+# Imported here, at init, so the work happens once per instance; guarded so that a broken
+# package still answers Twilio (with the apology below) instead of failing every call with a 502.
+_IMPORT_ERROR: str | None = None
+try:
+    from backline.aws import runtime as _runtime
+    from backline.core import twiml as _twiml
+    from backline.web import twilio as _twilio
+
+    FALLBACK_PATH, STATUS_PATH, XML = _twilio.FALLBACK_PATH, _twilio.STATUS_PATH, _twilio.XML
+except Exception as _error:  # pragma: no cover - exercised by a broken deployment only
+    _IMPORT_ERROR = f"{type(_error).__name__}: {_error}"
+
+ROUTES = frozenset({FALLBACK_PATH, STATUS_PATH, HEALTH_PATH})
+
+# The answer when nothing else can be built: the built-in apology, then hang up.
+APOLOGY = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response>'
+    f'<Say language="{BUILT_IN_LANGUAGE}" voice="{BUILT_IN_VOICE}">{escape(BUILT_IN_MESSAGE)}'
+    "</Say><Hangup /></Response>"
+)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+def _xml(answer: str) -> dict[str, Any]:
+    return response(200, answer, XML)
+
+
+def _last_resort() -> str:
+    return APOLOGY if _IMPORT_ERROR else _twiml.LAST_RESORT_TWIML
+
+
+class FallbackHandler:
+    """Callable as a Lambda handler; one instance per warm Lambda instance."""
+
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self.runtime: Runtime | None = None
+        if _IMPORT_ERROR:
+            log.critical(
+                "backline cannot be imported (%s); every call gets the apology", _IMPORT_ERROR
+            )
+        else:
+            self.runtime = runtime if runtime is not None else _runtime.Runtime()
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any]:
+        try:
+            return self.handle(event, context)
+        except Exception:  # the last line of defence: still valid TwiML, never a 5xx
+            log.exception("the fallback handler failed; answering with the apology")
+            return _xml(_last_resort())
+
+    def handle(self, event: Any, context: Any) -> dict[str, Any]:
+        service = self.runtime.boot() if self.runtime is not None else None
+        if service is not None:
+            public_url = service.config.public_url
+        else:  # still find the route, to answer it with the apology rather than a 404
+            public_url = self.runtime.env.get("BACKLINE_PUBLIC_URL", "") if self.runtime else ""
+        try:
+            request = parse_event(event, base_path=base_path_of(public_url), routes=ROUTES)
+        except EventError as error:
+            log.warning("not an HTTP event this function answers: %s", error)
+            return response(400, "not an API Gateway or Function URL request", TEXT)
+        if request.path == HEALTH_PATH:
+            return self._health(request, service)
+        if request.path not in ROUTES:
+            return response(404, "Not Found", TEXT)
+        if request.method not in ("GET", "POST"):
+            return response(405, "Method Not Allowed", TEXT, {"allow": "GET, POST"})
+        if service is None:
+            return _xml(_last_resort())
+        return self._answer(request, service, context)
+
+    def _answer(self, request: HttpRequest, service: Service, context: Any) -> dict[str, Any]:
+        assert self.runtime is not None
+        answerer = service.answerer
+        params: dict[str, str] = {}
+        try:
+            params = request.form()
+            self.runtime.refresh_if_stale(service)
+            # For GET, Twilio signs the URL with its query and no body parameters.
+            signed = params if request.method == "POST" else {}
+            if not answerer.is_authentic(
+                request.path, request.query, signed, request.header("x-twilio-signature")
+            ):
+                log.warning("refused %s %s: invalid Twilio signature", request.method, request.path)
+                return response(403, "invalid Twilio signature", TEXT)
+            record: CallRecord | LegRecord | None
+            if request.path == FALLBACK_PATH:
+                _plan, answer, record = answerer.plan_fallback(params)
+            else:
+                step = _int_or_none(request.query_params().get("step")) or 0
+                _plan, answer, record = answerer.plan_dial_status(params, step)
+            if record is not None:
+                recorded, first_answer = self._record(service, record)
+                if first_answer is not None:
+                    answer = first_answer  # Twilio retried: the same answer again, no new kick
+                elif recorded and not service.journal.pending:
+                    # In the database, where the dispatcher reads it. (While records wait in the
+                    # local journal, new ones join it: the dispatcher could not see them yet.)
+                    self.runtime.kick(record.key, record.call_sid, context)
+            return _xml(answer)
+        except Exception:
+            log.exception("%s answer failed; sending the emergency answer", request.path)
+            return _xml(answerer.emergency_answer(params))
+
+    @staticmethod
+    def _record(service: Service, record: CallRecord | LegRecord) -> tuple[bool, str | None]:
+        """Record before answering: (whether it was stored, the first answer for a repeat)."""
+        try:
+            return True, service.recorder.record_sync(record)
+        except Exception:
+            # Both the database and the journal failed (a full /tmp, say). The caller is still
+            # forwarded; the loss is logged loudly for the operator.
+            log.critical(
+                "could not record %s anywhere; answering anyway", record.key, exc_info=True
+            )
+            return False, None
+
+    def _health(self, request: HttpRequest, service: Service | None) -> dict[str, Any]:
+        if request.method not in ("GET", "HEAD"):
+            return response(405, "Method Not Allowed", TEXT, {"allow": "GET"})
+        if service is None:
+            reason = _IMPORT_ERROR or (self.runtime.boot_error if self.runtime else None)
+            body = {"status": "down", "error": reason}
+            return response(503, json.dumps(body), "application/json")
+        return response(200, json.dumps(service.health()), "application/json")
+
+
+_handler: FallbackHandler | None = None
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """The Lambda entry point (``Handler: backline.aws.fallback.handler``)."""
+    global _handler
+    if _handler is None:
+        _handler = FallbackHandler()
+    return _handler(event, context)

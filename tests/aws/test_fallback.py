@@ -1,0 +1,432 @@
+"""The fallback Lambda handler on real-shaped events, against a real database of each kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from backline.aws import fallback
+from backline.aws.fallback import FallbackHandler
+from backline.aws.runtime import Runtime
+from backline.core.twiml import LAST_RESORT_TWIML
+from tests.aws.conftest import (
+    DEPLOYMENTS,
+    DESTINATION,
+    TWILIO_NUMBER,
+    AwsStandIn,
+    Deployment,
+    FakeContext,
+    add_route,
+    lambda_env,
+    make_event,
+    rows,
+    twilio_get,
+    twilio_post,
+    twilio_signature,
+)
+from tests.support import dial_params, fallback_params
+
+FALLBACK = "/twilio/voice/fallback"
+STATUS = "/twilio/voice/dial-status"
+
+HandlerFactory = Callable[..., FallbackHandler]
+
+
+@pytest.fixture
+def make_handler(tmp_path: Path) -> HandlerFactory:
+    made = 0
+
+    def build(database_url: str, public_url: str, **env: str) -> FallbackHandler:
+        nonlocal made
+        made += 1
+        state = tmp_path / f"state-{made}"
+        return FallbackHandler(Runtime(lambda_env(database_url, public_url, state, **env)))
+
+    return build
+
+
+def by_name(name: str) -> Deployment:
+    return next(d for d in DEPLOYMENTS if d.name == name)
+
+
+def assert_forwarded(result: dict[str, Any]) -> None:
+    assert result["statusCode"] == 200, result
+    assert result["headers"]["content-type"].startswith("text/xml")
+    assert f"<Number>{DESTINATION}</Number>" in result["body"]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d.name)
+def test_a_signed_fallback_is_forwarded_and_recorded_before_the_answer(
+    deployment: Deployment, database_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(database_url)
+    handler = make_handler(database_url, deployment.public_url)
+    params = fallback_params(TWILIO_NUMBER)
+    result = handler(twilio_post(deployment, FALLBACK, params), FakeContext())
+    assert_forwarded(result)
+    # The <Dial action> points back through the same public URL: stage kept, never doubled.
+    assert f'action="{deployment.public_url}{STATUS}?step=0"' in result["body"]
+    recorded = rows(
+        database_url,
+        "SELECT outcome, answer FROM calls WHERE call_sid = :sid",
+        sid=params["CallSid"],
+    )
+    assert recorded == [("forwarding", result["body"])]
+
+
+@pytest.mark.parametrize("base64_body", [True, False], ids=["base64-body", "plain-body"])
+@pytest.mark.parametrize(
+    "deployment", [d for d in DEPLOYMENTS if d.kind != "rest-v1"], ids=lambda d: d.name
+)
+def test_v2_bodies_plain_or_base64(
+    deployment: Deployment, base64_body: bool, database_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(database_url)
+    handler = make_handler(database_url, deployment.public_url)
+    event = twilio_post(
+        deployment, FALLBACK, fallback_params(TWILIO_NUMBER), base64_body=base64_body
+    )
+    assert event["isBase64Encoded"] is base64_body
+    assert_forwarded(handler(event, FakeContext()))
+
+
+def test_a_rest_api_body_marked_base64_is_decoded(
+    database_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(database_url)
+    deployment = by_name("rest-default-endpoint")
+    handler = make_handler(database_url, deployment.public_url)
+    event = twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER), base64_body=True)
+    assert_forwarded(handler(event, FakeContext()))
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d.name)
+def test_a_forged_signature_is_refused_and_nothing_is_recorded(
+    deployment: Deployment, database_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(database_url)
+    handler = make_handler(database_url, deployment.public_url)
+    params = fallback_params(TWILIO_NUMBER)
+    event = twilio_post(deployment, FALLBACK, params)
+    forged = dict(params, To="+819099999999")  # same signature, other parameters
+    event_body = urlencode(forged)
+    event["body"] = event_body
+    event["isBase64Encoded"] = False
+    result = handler(event, FakeContext())
+    assert result["statusCode"] == 403
+    assert result["body"] == "invalid Twilio signature"
+    assert rows(database_url, "SELECT call_sid FROM calls") == []
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d.name)
+def test_a_missing_signature_is_refused(
+    deployment: Deployment, database_url: str, make_handler: HandlerFactory
+) -> None:
+    handler = make_handler(database_url, deployment.public_url)
+    event = make_event(
+        deployment, "POST", FALLBACK, body=urlencode(fallback_params(TWILIO_NUMBER)).encode()
+    )
+    assert handler(event, FakeContext())["statusCode"] == 403
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d.name)
+def test_signatures_over_a_doubled_or_missing_stage_are_refused(
+    deployment: Deployment, database_url: str, make_handler: HandlerFactory
+) -> None:
+    handler = make_handler(database_url, deployment.public_url)
+    parts = urlsplit(deployment.public_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    base = parts.path
+    wrong = [
+        # the stage (or base path) twice
+        deployment.public_url + (base or "/Prod") + FALLBACK,
+        # the stage named in the event, added where the public URL has none
+        deployment.public_url + "/" + deployment.stage + FALLBACK,
+        # the stage (or base path) left out
+        origin + FALLBACK if base else origin + "/Prod" + FALLBACK,
+    ]
+    for url in wrong:
+        if url == deployment.public_url + FALLBACK:
+            continue
+        event = twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER), signed_url=url)
+        assert handler(event, FakeContext())["statusCode"] == 403, url
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d.name)
+def test_get_with_the_parameters_in_the_query(
+    deployment: Deployment, database_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(database_url)
+    handler = make_handler(database_url, deployment.public_url)
+    params = fallback_params(TWILIO_NUMBER)
+    result = handler(twilio_get(deployment, FALLBACK, list(params.items())), FakeContext())
+    assert_forwarded(result)
+    assert rows(database_url, "SELECT call_sid FROM calls") == [(params["CallSid"],)]
+    # A GET dial outcome: the action URL's own ?step=0 plus Twilio's parameters.
+    outcome = dial_params(params, "completed", duration=42)
+    query = [("step", "0"), *outcome.items()]
+    result = handler(twilio_get(deployment, STATUS, query), FakeContext())
+    assert result["statusCode"] == 200
+    assert rows(database_url, "SELECT outcome, duration FROM calls") == [("answered", 42)]
+
+
+def test_a_forged_get_is_refused(database_url: str, make_handler: HandlerFactory) -> None:
+    deployment = by_name("rest-default-endpoint")
+    handler = make_handler(database_url, deployment.public_url)
+    query = list(fallback_params(TWILIO_NUMBER).items())
+    event = twilio_get(deployment, FALLBACK, query)
+    event["multiValueQueryStringParameters"]["To"] = ["+819099999999"]
+    event["queryStringParameters"]["To"] = "+819099999999"
+    assert handler(event, FakeContext())["statusCode"] == 403
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=lambda d: d.name)
+def test_the_dial_outcome_moves_the_call_forward(
+    deployment: Deployment, database_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(database_url, destinations=(DESTINATION, "+819033334444"))
+    handler = make_handler(database_url, deployment.public_url)
+    params = fallback_params(TWILIO_NUMBER)
+    assert handler(twilio_post(deployment, FALLBACK, params), FakeContext())["statusCode"] == 200
+    outcome = dial_params(params, "no-answer")
+    result = handler(twilio_post(deployment, STATUS, outcome, query=[("step", "0")]), FakeContext())
+    assert result["statusCode"] == 200
+    assert "<Say" in result["body"]  # simultaneous ringing: nobody answered, the apology
+    assert rows(database_url, "SELECT step, status FROM legs") == [(0, "no-answer")]
+    assert rows(database_url, "SELECT outcome FROM calls") == [("no-answer",)]
+
+
+def test_a_twilio_retry_gets_the_first_answer(
+    database_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(database_url)
+    deployment = by_name("http-named-stage")
+    handler = make_handler(database_url, deployment.public_url)
+    params = fallback_params(TWILIO_NUMBER)
+    first = handler(twilio_post(deployment, FALLBACK, params), FakeContext())
+    add_route(database_url, destinations=("+819055556666",))  # the table changes meanwhile
+    again = handler(twilio_post(deployment, FALLBACK, params), FakeContext())
+    assert again["body"] == first["body"]
+    assert len(rows(database_url, "SELECT call_sid FROM calls")) == 1
+
+
+def test_a_changed_table_is_seen_by_a_warm_instance(
+    database_url: str, make_handler: HandlerFactory
+) -> None:
+    import time
+
+    add_route(database_url)
+    deployment = by_name("function-url")
+    handler = make_handler(database_url, deployment.public_url)
+    assert_forwarded(
+        handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), FakeContext())
+    )
+    add_route(database_url, destinations=("+819055556666",))
+    time.sleep(0.3)  # BACKLINE_SNAPSHOT_REFRESH_SECONDS=0.2 in these tests
+    result = handler(
+        twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), FakeContext()
+    )
+    assert "<Number>+819055556666</Number>" in result["body"]
+
+
+def test_other_paths_and_methods(database_url: str, make_handler: HandlerFactory) -> None:
+    deployment = by_name("rest-default-endpoint")
+    handler = make_handler(database_url, deployment.public_url)
+    assert handler(make_event(deployment, "GET", "/elsewhere"), None)["statusCode"] == 404
+    put = handler(make_event(deployment, "PUT", FALLBACK, body=b""), None)
+    assert put["statusCode"] == 405
+    assert put["headers"]["allow"] == "GET, POST"
+    health = handler(make_event(deployment, "GET", "/healthz"), None)
+    assert health["statusCode"] == 200
+    assert '"status"' in health["body"]
+
+
+def test_not_an_http_event(database_url: str, make_handler: HandlerFactory) -> None:
+    handler = make_handler(database_url, by_name("rest-default-endpoint").public_url)
+    assert handler({"source": "aws.events"}, None)["statusCode"] == 400
+    assert handler("nonsense", None)["statusCode"] == 400
+
+
+def test_without_a_token_every_call_gets_the_apology_never_a_5xx(
+    database_url: str, tmp_path: Path
+) -> None:
+    deployment = by_name("rest-default-endpoint")
+    env = lambda_env(database_url, deployment.public_url, tmp_path / "state")
+    env["BACKLINE_TWILIO_AUTH_TOKEN"] = ""
+    handler = FallbackHandler(Runtime(env))
+    result = handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
+    assert result["statusCode"] == 200
+    assert result["body"] == LAST_RESORT_TWIML
+    health = handler(make_event(deployment, "GET", "/healthz"), None)
+    assert health["statusCode"] == 503
+    assert "BACKLINE_TWILIO_AUTH_TOKEN" in health["body"]
+
+
+def test_an_internal_failure_still_answers_with_twiml(
+    database_url: str, make_handler: HandlerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_route(database_url)
+    deployment = by_name("http-default-stage")
+    handler = make_handler(database_url, deployment.public_url)
+    handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)  # boot
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("planner bug")
+
+    assert handler.runtime is not None and handler.runtime.service is not None
+    monkeypatch.setattr(handler.runtime.service.answerer, "plan_fallback", broken)
+    result = handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
+    assert result["statusCode"] == 200
+    assert result["body"].startswith("<?xml")
+
+
+def test_a_database_outage_is_journaled_in_the_state_dir(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from backline.store import calls
+
+    add_route(sqlite_url)
+    deployment = by_name("rest-default-endpoint")
+    state = tmp_path / "lambda-tmp"
+    handler = FallbackHandler(Runtime(lambda_env(sqlite_url, deployment.public_url, state)))
+    assert_forwarded(
+        handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
+    )
+
+    def down(*_args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(calls, "apply", down)
+    params = fallback_params(TWILIO_NUMBER)
+    assert_forwarded(handler(twilio_post(deployment, FALLBACK, params), None))
+    assert handler.runtime is not None and handler.runtime.service is not None
+    assert handler.runtime.service.journal.pending == 1
+    assert (state / "journal.db").exists()
+
+
+def test_the_module_handler_reads_the_environment(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_route(database_url)
+    deployment = by_name("http-named-stage")
+    for name, value in lambda_env(database_url, deployment.public_url, tmp_path / "s").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(fallback, "_handler", None)
+    result = fallback.handler(
+        twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), FakeContext()
+    )
+    assert_forwarded(result)
+    monkeypatch.setattr(fallback, "_handler", None)
+
+
+# -- waking the dispatcher -------------------------------------------------------------------
+def test_the_dispatcher_is_woken_once_per_new_record_after_it_is_durable(
+    database_url: str, make_handler: HandlerFactory, aws: AwsStandIn
+) -> None:
+    add_route(database_url)
+    deployment = by_name("rest-default-endpoint")
+    seen: list[list[tuple[Any, ...]]] = []
+    aws.on_invoke = lambda payload: seen.append(
+        rows(database_url, "SELECT kind FROM events WHERE call_sid = :sid", sid=payload["call_sid"])
+    )
+    handler = make_handler(
+        database_url,
+        deployment.public_url,
+        BACKLINE_DISPATCHER_FUNCTION="backline-Dispatcher-1AB2C3",
+        **aws.env(),
+    )
+    params = fallback_params(TWILIO_NUMBER)
+    assert_forwarded(handler(twilio_post(deployment, FALLBACK, params), FakeContext()))
+    invokes = aws.invokes()
+    assert len(invokes) == 1
+    kick = invokes[0]
+    assert kick.path == "/2015-03-31/functions/backline-Dispatcher-1AB2C3/invocations"
+    assert kick.headers["x-amz-invocation-type"] == "Event"
+    assert kick.signature_ok
+    assert f"/{'ap-northeast-1'}/lambda/aws4_request" in kick.headers["authorization"]
+    # When the dispatcher is woken, the call's event is already in the database.
+    assert seen == [[("diverted",)]]
+    # Twilio's retry of the same request: same answer, no second kick.
+    handler(twilio_post(deployment, FALLBACK, params), FakeContext())
+    assert len(aws.invokes()) == 1
+    # The dial outcome is a new record: one more kick.
+    handler(
+        twilio_post(
+            deployment, STATUS, dial_params(params, "completed", 30), query=[("step", "0")]
+        ),
+        FakeContext(),
+    )
+    assert len(aws.invokes()) == 2
+
+
+def test_a_slow_or_failing_invoke_does_not_hold_the_answer(
+    database_url: str, make_handler: HandlerFactory, aws: AwsStandIn
+) -> None:
+    import time
+
+    add_route(database_url)
+    deployment = by_name("function-url")
+    handler = make_handler(
+        database_url,
+        deployment.public_url,
+        BACKLINE_DISPATCHER_FUNCTION="backline-dispatcher",
+        **aws.env(),
+    )
+    aws.delay = 3.0
+    started = time.monotonic()
+    result = handler(
+        twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)),
+        FakeContext(remaining_ms=1200),
+    )
+    assert_forwarded(result)
+    assert time.monotonic() - started < 2.0  # the kick's budget is what the context has left
+    aws.delay = 0.0
+    aws.invoke_status = 500
+    assert_forwarded(
+        handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), FakeContext())
+    )
+
+
+def test_an_unreachable_lambda_api_does_not_hold_the_answer(
+    database_url: str, make_handler: HandlerFactory
+) -> None:
+    import socket
+    import time
+
+    add_route(database_url)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    deployment = by_name("http-default-stage")
+    handler = make_handler(
+        database_url,
+        deployment.public_url,
+        BACKLINE_DISPATCHER_FUNCTION="backline-dispatcher",
+        AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="x",
+        AWS_REGION="ap-northeast-1",
+        AWS_ENDPOINT_URL_LAMBDA=f"http://127.0.0.1:{port}",
+    )
+    started = time.monotonic()
+    assert_forwarded(
+        handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), FakeContext())
+    )
+    assert time.monotonic() - started < 2.0
+
+
+def test_signing_matches_the_twilio_library(
+    make_handler: HandlerFactory, database_url: str
+) -> None:
+    """The fixture's signing is Twilio's: a request signed by hand the same way verifies."""
+    deployment = by_name("rest-default-endpoint")
+    params = fallback_params(TWILIO_NUMBER)
+    url = deployment.public_url + FALLBACK
+    expected = twilio_signature(url, params)
+    event = twilio_post(deployment, FALLBACK, params)
+    assert event["headers"]["X-Twilio-Signature"] == expected
