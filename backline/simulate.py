@@ -173,7 +173,7 @@ def run_simulation(
             app, signed = _in_process_app(config, Path(scratch))
             sender = _Sender(signed.twilio_auth_token, signed.public_url, "", app)
         status, body = sender.post(FALLBACK_PATH, params)
-        yield f"POST {FALLBACK_PATH} (CallSid {call_sid}) -> {status}", body
+        yield f"POST {FALLBACK_PATH} (CallSid {call_sid}) -> {status}", _readable(body)
         remaining = list(outcomes)
         while status == 200:
             action = _dial_action(body)
@@ -191,7 +191,7 @@ def run_simulation(
                 DialCallDuration="42" if outcome == "completed" else "0",
             )
             status, body = sender.post(action, leg)
-            yield f"POST {action} (DialCallStatus {outcome}) -> {status}", body
+            yield f"POST {action} (DialCallStatus {outcome}) -> {status}", _readable(body)
 
 
 def _dial_action(twiml: str) -> str | None:
@@ -200,3 +200,13 @@ def _dial_action(twiml: str) -> str | None:
     except ElementTree.ParseError:
         return None
     return None if dial is None else dial.get("action")
+
+
+def _readable(twiml: str) -> str:
+    """Indent TwiML for a person; anything that is not XML is shown as it came."""
+    try:
+        root = ElementTree.fromstring(twiml)  # noqa: S314 (our own server's reply)
+    except ElementTree.ParseError:
+        return twiml
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="unicode")
