@@ -1,0 +1,146 @@
+"""`serve`, `simulate` and `demo` as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from backline.cli import app
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from tests.processes import Server
+from tests.web.conftest import add_number, query
+
+TWILIO = "+815031234567"
+OFFICE = ("+81312345678", "+819011112222")
+
+
+def test_simulate_in_process_walks_the_call_and_records_nothing(sqlite_url: str) -> None:
+    add_number(sqlite_url, TWILIO, OFFICE, mode="sequential")
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--to",
+            TWILIO,
+            "--outcome",
+            "busy",
+            "--outcome",
+            "no-answer",
+            "--database-url",
+            sqlite_url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("<Dial") == 2
+    assert '<Say language="ja-JP"' in result.output
+    assert result.output.index(OFFICE[0]) < result.output.index(OFFICE[1])
+    assert query(sqlite_url, "SELECT count(*) FROM calls") == [(0,)]
+
+
+def test_simulate_against_a_running_server_is_a_real_signed_call(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_number(database_url, TWILIO, OFFICE)
+    env = {
+        "BACKLINE_DATABASE_URL": database_url,
+        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
+    }
+    server = Server(env, tmp_path)
+    try:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        result = CliRunner().invoke(
+            app, ["simulate", "--url", server.base, "--to", TWILIO, "--outcome", "completed"]
+        )
+    finally:
+        server.stop()
+    assert result.exit_code == 0, result.output
+    assert "-> 200" in result.output and "<Hangup" in result.output
+    assert query(database_url, "SELECT outcome, duration FROM calls") == [("answered", 42)]
+
+
+def test_simulate_with_the_wrong_token_is_refused(tmp_path: Path, sqlite_url: str) -> None:
+    env = {
+        "BACKLINE_DATABASE_URL": sqlite_url,
+        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
+    }
+    server = Server(env, tmp_path)
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "backline.cli",
+                "simulate",
+                "--url",
+                server.base,
+                "--to",
+                TWILIO,
+            ],
+            env={**os.environ, **env, "BACKLINE_TWILIO_AUTH_TOKEN": "f" * 32},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        server.stop()
+    assert "-> 403" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["simulate", "--to", "0312345678"], "+81312345678"),
+        (["simulate", "--to", TWILIO, "--outcome", "maybe"], "--outcome 'maybe'"),
+        (["simulate", "--to", TWILIO, "--url", "ftp://x"], "--url"),
+    ],
+)
+def test_simulate_refuses_bad_input(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_serve_refuses_to_start_without_a_way_to_check_signatures(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BACKLINE_") and k != "TWILIO_AUTH_TOKEN"
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "backline.cli", "serve"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "BACKLINE_TWILIO_AUTH_TOKEN" in result.stderr
+    assert "BACKLINE_PUBLIC_URL" in result.stderr
+    assert "--insecure-demo" in result.stderr
+
+
+def test_a_bad_setting_stops_the_process_with_its_name(tmp_path: Path) -> None:
+    env = {**os.environ, "BACKLINE_DB_TIMEOUT_SECONDS": "soon"}
+    result = subprocess.run(
+        [sys.executable, "-m", "backline.cli", "calls", "list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "BACKLINE_DB_TIMEOUT_SECONDS" in result.stderr
