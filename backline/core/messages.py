@@ -1,0 +1,475 @@
+"""What the team is told, as pure functions: events and counts in, :class:`Message` out.
+
+Every channel shows the same :class:`Message`: Slack as Block Kit with the plain text as the
+fallback, e-mail as subject and body, SMS as :func:`short_text`, webhooks as JSON with ``data``.
+Texts are short because they are read on a phone, first lines first: the title says what
+happened and to whom, the lines say the rest. No I/O, no clock: times come in as ISO-8601 UTC
+strings and are shown in the time zone passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Literal
+
+from backline.core.twilio_errors import Language, explain, url_host
+
+__all__ = [
+    "MISSED_OUTCOMES",
+    "CallEvent",
+    "Language",
+    "Message",
+    "StormStats",
+    "alert_message",
+    "call_message",
+    "channel_test_message",
+    "format_duration",
+    "format_time",
+    "outcome_message",
+    "outcome_text",
+    "short_text",
+    "summary_message",
+]
+
+EventKind = Literal["diverted", "outcome"]
+MessageKind = Literal["call", "outcome", "summary", "closing", "alert", "test"]
+
+# Outcomes in which nobody on the team spoke to the caller.
+MISSED_OUTCOMES = frozenset({"busy", "no-answer", "failed", "canceled", "unrouted"})
+
+# How many lines of "client / number: count" a summary lists before "and N more".
+_TOP_LINES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """One row of ``events`` as the dispatcher reads it (the payload the answer path wrote)."""
+
+    kind: EventKind
+    call_sid: str
+    to: str
+    from_: str
+    client: str | None
+    destinations: tuple[str, ...]
+    at: str
+    route_kind: str = ""
+    error_code: str = ""
+    error_url: str = ""
+    outcome: str = ""
+    duration: int | None = None
+
+    @classmethod
+    def from_payload(cls, kind: str, payload: Mapping[str, Any]) -> CallEvent:
+        duration = payload.get("duration")
+        return cls(
+            kind="outcome" if kind == "outcome" else "diverted",
+            call_sid=str(payload.get("call_sid", "")),
+            to=str(payload.get("to", "")),
+            from_=str(payload.get("from", "")),
+            client=payload.get("client") or None,
+            destinations=tuple(str(d) for d in payload.get("destinations") or ()),
+            at=str(payload.get("at", "")),
+            route_kind=str(payload.get("route_kind", "")),
+            error_code=str(payload.get("error_code", "")),
+            error_url=str(payload.get("error_url", "")),
+            outcome=str(payload.get("outcome", "")),
+            duration=int(duration) if isinstance(duration, int | float) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StormStats:
+    """A run of diverted calls close together ("an outage"), as a summary reports it."""
+
+    started_at: str
+    last_call_at: str
+    calls: int
+    new_calls: int
+    # (client, Twilio number, calls), most calls first.
+    lines: tuple[tuple[str | None, str, int], ...]
+    # outcome -> calls, for the calls whose outcome is known.
+    outcomes: Mapping[str, int] = field(default_factory=dict)
+    answered_seconds: int = 0
+    local: bool = False
+
+    @property
+    def answered(self) -> int:
+        return self.outcomes.get("answered", 0)
+
+    @property
+    def missed(self) -> int:
+        return sum(n for outcome, n in self.outcomes.items() if outcome in MISSED_OUTCOMES)
+
+    @property
+    def in_progress(self) -> int:
+        return max(0, self.calls - self.answered - self.missed)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    kind: MessageKind
+    title: str
+    lines: tuple[str, ...]
+    # Label/value pairs (Slack shows them as fields); the same facts are in ``lines``.
+    facts: tuple[tuple[str, str], ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The plain text: Slack's fallback, the mail body, what a webhook receiver can show."""
+        return "\n".join((self.title, *self.lines))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "title": self.title,
+            "lines": list(self.lines),
+            "facts": [list(f) for f in self.facts],
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Message:
+        return cls(
+            kind=value["kind"],
+            title=str(value["title"]),
+            lines=tuple(str(line) for line in value["lines"]),
+            facts=tuple((str(a), str(b)) for a, b in value.get("facts", ())),
+            data=dict(value.get("data", {})),
+        )
+
+
+# --- small pieces ---------------------------------------------------------------------------
+
+
+def _parse(at: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def format_time(at: str, zone: tzinfo, *, with_date: bool = True) -> str:
+    """``2026-11-24 14:05:03 JST`` (or ``14:05 JST``); an unreadable time is shown as given."""
+    moment = _parse(at)
+    if moment is None:
+        return at
+    local = moment.astimezone(zone)
+    text = local.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M")
+    name = local.tzname() or ""
+    return f"{text} {name}".rstrip()
+
+
+def format_duration(seconds: int | float, language: Language) -> str:
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if language == "ja":
+        if hours:
+            return f"{hours}時間{minutes}分"
+        return f"{minutes}分{secs}秒" if minutes else f"{secs}秒"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+_OUTCOMES: dict[str, tuple[str, str]] = {
+    "answered": ("answered", "応答"),
+    "busy": ("busy", "話し中"),
+    "no-answer": ("no answer", "応答なし"),
+    "failed": ("could not connect", "接続失敗"),
+    "canceled": ("caller hung up", "発信者が切断"),
+    "unrouted": ("not forwarded, apology played", "転送先なし（案内を再生）"),
+    "forwarding": ("forwarding", "転送中"),
+}
+
+
+def outcome_text(outcome: str, duration: int | None, language: Language) -> str:
+    en, ja = _OUTCOMES.get(outcome, (outcome or "unknown", outcome or "不明"))
+    text = ja if language == "ja" else en
+    if outcome == "answered" and duration is not None:
+        text += (
+            f"（{format_duration(duration, language)}）"
+            if language == "ja"
+            else (f" ({format_duration(duration, language)})")
+        )
+    return text
+
+
+def _caller(number: str, language: Language) -> str:
+    if not number or number.lower() in ("anonymous", "restricted", "unknown", "private"):
+        return "非通知" if language == "ja" else "withheld"
+    return number
+
+
+def _client(client: str | None, language: Language) -> str:
+    if client:
+        return client
+    return "（クライアントなし）" if language == "ja" else "(no client)"
+
+
+_ROUTE_KINDS: dict[str, tuple[str, str]] = {
+    "unknown": ("number not in the table", "未登録の番号"),
+    "disabled": ("number disabled", "無効化された番号"),
+    "catch-all": ("catch-all", "キャッチオール"),
+    "last-resort": ("last resort", "最終手段"),
+}
+
+
+def _destinations(event: CallEvent, language: Language) -> str:
+    if event.destinations:
+        text = ", ".join(event.destinations)
+    else:
+        text = "なし" if language == "ja" else "none"
+    kind = _ROUTE_KINDS.get(event.route_kind)
+    if kind is not None:
+        text += f"（{kind[1]}）" if language == "ja" else f" ({kind[0]})"
+    return text
+
+
+def _failure(event: CallEvent, language: Language) -> str:
+    parts = []
+    if event.error_code:
+        parts.append(f"{event.error_code} {explain(event.error_code, language)}")
+    host = url_host(event.error_url)
+    if host:
+        parts.append(f"（{host}）" if language == "ja" else f"({host})")
+    if not parts:
+        return "不明（ErrorCodeなし）" if language == "ja" else "unknown (no ErrorCode sent)"
+    return " ".join(parts) if language == "en" else "".join(parts)
+
+
+def _event_data(event: CallEvent) -> dict[str, Any]:
+    return {
+        "call_sid": event.call_sid,
+        "client": event.client,
+        "to": event.to,
+        "from": event.from_,
+        "destinations": list(event.destinations),
+        "at": event.at,
+        "route_kind": event.route_kind,
+        "error_code": event.error_code,
+        "error_url_host": url_host(event.error_url),
+    }
+
+
+# --- the messages ---------------------------------------------------------------------------
+
+
+def call_message(
+    event: CallEvent, zone: tzinfo, language: Language, outcome: CallEvent | None = None
+) -> Message:
+    """A diverted call, told on its own; with ``outcome`` when the call has already ended."""
+    ja = language == "ja"
+    client = _client(event.client, language)
+    labels = (
+        ("着信番号", "発信者", "転送先", "時刻", "一次の失敗", "結果")
+        if ja
+        else ("Number", "Caller", "Forwarded to", "Time", "Primary failed", "Outcome")
+    )
+    facts = [
+        (labels[0], event.to),
+        (labels[1], _caller(event.from_, language)),
+        (labels[2], _destinations(event, language)),
+        (labels[3], format_time(event.at, zone)),
+        (labels[4], _failure(event, language)),
+    ]
+    data = {"type": "call.diverted", **_event_data(event)}
+    if outcome is not None:
+        facts.append((labels[5], outcome_text(outcome.outcome, outcome.duration, language)))
+        data["outcome"] = outcome.outcome
+        data["duration"] = outcome.duration
+    title = f"転送発生: {client}" if ja else f"Diverted call: {client}"
+    return Message("call", title, _lines(facts, language), tuple(facts), data)
+
+
+def outcome_message(event: CallEvent, zone: tzinfo, language: Language) -> Message:
+    """How a diverted call that was told on its own ended."""
+    ja = language == "ja"
+    client = _client(event.client, language)
+    result = outcome_text(event.outcome, event.duration, language)
+    labels = ("着信番号", "発信者", "時刻") if ja else ("Number", "Caller", "Time")
+    facts = [
+        (labels[0], event.to),
+        (labels[1], _caller(event.from_, language)),
+        (labels[2], format_time(event.at, zone)),
+    ]
+    title = f"通話終了: {client} — {result}" if ja else f"Call ended: {client} — {result}"
+    data = {
+        "type": "call.ended",
+        **_event_data(event),
+        "outcome": event.outcome,
+        "duration": event.duration,
+    }
+    return Message("outcome", title, _lines(facts, language), tuple(facts), data)
+
+
+def _lines(facts: Sequence[tuple[str, str]], language: Language) -> tuple[str, ...]:
+    separator = ": " if language == "en" else "："
+    return tuple(f"{label}{separator}{value}" for label, value in facts)
+
+
+def _outcome_counts(stats: StormStats, language: Language) -> str:
+    ja = language == "ja"
+    parts = []
+    order = ("answered", "no-answer", "busy", "failed", "canceled", "unrouted")
+    for outcome in order:
+        count = stats.outcomes.get(outcome, 0)
+        if count:
+            name = outcome_text(outcome, None, language)
+            parts.append(f"{name} {count}")
+    if stats.in_progress:
+        parts.append(f"{'進行中' if ja else 'in progress'} {stats.in_progress}")
+    return ", ".join(parts) if parts else ("なし" if ja else "none yet")
+
+
+def _line_counts(stats: StormStats, language: Language) -> list[str]:
+    shown = [
+        f"{_client(client, language)} {number}: {count}"
+        for client, number, count in stats.lines[:_TOP_LINES]
+    ]
+    rest = len(stats.lines) - _TOP_LINES
+    if rest > 0:
+        shown.append(f"ほか{rest}番号" if language == "ja" else f"and {rest} more number(s)")
+    return shown
+
+
+def _elapsed(stats: StormStats, until: str) -> float:
+    start, end = _parse(stats.started_at), _parse(until)
+    if start is None or end is None:
+        return 0.0
+    return max(0.0, (end - start).total_seconds())
+
+
+def summary_message(
+    stats: StormStats, zone: tzinfo, language: Language, *, now: str, closing: bool = False
+) -> Message:
+    """A periodic summary while calls keep coming, or the closing one when they stopped."""
+    ja = language == "ja"
+    since = format_time(stats.started_at, zone, with_date=False)
+    if closing:
+        span = format_duration(_elapsed(stats, stats.last_call_at), language)
+        title = (
+            f"障害収束: {span}間に{stats.calls}件の転送"
+            if ja
+            else f"Outage over: {stats.calls} diverted call(s) in {span}"
+        )
+        head = [
+            (
+                f"期間：{since}〜{format_time(stats.last_call_at, zone, with_date=False)}"
+                if ja
+                else f"From {since} to {format_time(stats.last_call_at, zone, with_date=False)}"
+            ),
+            (
+                f"応答 {stats.answered}件、不在・失敗 {stats.missed}件"
+                if ja
+                else f"Answered {stats.answered}, missed {stats.missed}"
+            ),
+        ]
+        if stats.in_progress:
+            head.append(
+                f"進行中 {stats.in_progress}件" if ja else f"Still in progress {stats.in_progress}"
+            )
+        kind: MessageKind = "closing"
+        event_type = "outage.closed"
+    else:
+        title = (
+            f"障害継続中: {since}から{stats.calls}件の転送"
+            if ja
+            else f"Outage ongoing: {stats.calls} diverted call(s) since {since}"
+        )
+        head = [
+            (
+                f"前回から +{stats.new_calls}件"
+                if ja
+                else f"+{stats.new_calls} since the last message"
+            ),
+            (
+                f"結果：{_outcome_counts(stats, language)}"
+                if ja
+                else f"Outcomes: {_outcome_counts(stats, language)}"
+            ),
+        ]
+        kind = "summary"
+        event_type = "outage.summary"
+    if stats.local:
+        head.append(
+            "（データベース停止中：ローカルに記録）"
+            if ja
+            else "(database unreachable: recorded locally)"
+        )
+    data = {
+        "type": event_type,
+        "started_at": stats.started_at,
+        "last_call_at": stats.last_call_at,
+        "at": now,
+        "calls": stats.calls,
+        "new_calls": stats.new_calls,
+        "answered": stats.answered,
+        "missed": stats.missed,
+        "in_progress": stats.in_progress,
+        "outcomes": dict(stats.outcomes),
+        "lines": [{"client": c, "number": n, "calls": k} for c, n, k in stats.lines],
+    }
+    return Message(kind, title, tuple(head + _line_counts(stats, language)), (), data)
+
+
+def alert_message(
+    channel: str, reason: str, zone: tzinfo, language: Language, *, at: str, channel_id: int
+) -> Message:
+    """A channel stopped working for good; told through the others so someone fixes it."""
+    if language == "ja":
+        title = f"通知チャンネル停止: {channel}"
+        lines = (
+            f"理由：{reason}",
+            f"このチャンネルへの送信を止めました。修正後 backline channels test {channel_id} "
+            f"で再開します。",
+            f"時刻：{format_time(at, zone)}",
+        )
+    else:
+        title = f"Notification channel failing: {channel}"
+        lines = (
+            f"Reason: {reason}",
+            f"Messages to it are stopped; fix it, then run backline channels test "
+            f"{channel_id} to resume.",
+            f"Time: {format_time(at, zone)}",
+        )
+    data = {
+        "type": "channel.failing",
+        "channel": channel,
+        "channel_id": channel_id,
+        "reason": reason,
+        "at": at,
+    }
+    return Message("alert", title, lines, (), data)
+
+
+def channel_test_message(channel: str, zone: tzinfo, language: Language, *, at: str) -> Message:
+    if language == "ja":
+        title = "【テスト】backline からの通知テスト"
+        lines = (
+            f"チャンネル {channel} のテストです。実際の着信はありません。",
+            f"時刻：{format_time(at, zone)}",
+        )
+    else:
+        title = "[TEST] backline notification test"
+        lines = (
+            f"This tests channel {channel}. No call was diverted.",
+            f"Time: {format_time(at, zone)}",
+        )
+    return Message("test", title, lines, (), {"type": "test", "channel": channel, "at": at})
+
+
+def short_text(message: Message, limit: int = 300) -> str:
+    """The message cut to ``limit`` characters on a line boundary where possible (SMS)."""
+    text = message.text
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    newline = cut.rfind("\n")
+    if newline >= len(message.title):
+        cut = cut[:newline]
+    return cut.rstrip() + "…"
