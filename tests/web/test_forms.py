@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, quote, urlencode
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backline.web.twilio import parse_form
+
+
+@given(st.dictionaries(st.text(min_size=1), st.text()))
+def test_round_trips_what_twilio_encodes(form: dict[str, str]) -> None:
+    assert parse_form(urlencode(form)) == form
+
+
+@given(st.text(alphabet=st.sampled_from("ab=&%+2B0cé;/ "), max_size=40))
+def test_decodes_anything_exactly_like_the_standard_library(body: str) -> None:
+    assert parse_form(body) == dict(parse_qsl(body, keep_blank_values=True))
+
+
+def test_plus_and_percent_and_blanks() -> None:
+    body = f"From={quote('+819012345678')}&CallerName=&Note=a+b&Empty"
+    assert parse_form(body) == {"From": "+819012345678", "CallerName": "", "Note": "a b",
+                                "Empty": ""}
