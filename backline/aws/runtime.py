@@ -40,7 +40,10 @@ def load_config(
     resolved = resolve(env, aws)
     if not resolved.get("BACKLINE_STATE_DIR") and resolved.get("AWS_LAMBDA_FUNCTION_NAME"):
         resolved["BACKLINE_STATE_DIR"] = LAMBDA_STATE_DIR
-    config = Config.from_env(resolved)
+    # On Lambda the dispatcher is a function of its own, woken by an Invoke: no in-process
+    # dispatcher (its threads would be frozen between events, and its imports would slow the
+    # answer's cold start).
+    config = Config.from_env(resolved).with_overrides(notify_in_serve=False)
     logging.getLogger("backline").setLevel(config.log_level)
     return config, resolved
 
@@ -79,7 +82,8 @@ class Runtime:
             if self._config is None:
                 config, env = load_config(self.env, self.aws)
             else:
-                config, env = self._config, dict(self.env)
+                config = self._config.with_overrides(notify_in_serve=False)
+                env = dict(self.env)
             config.check_can_serve()
             service = Service(config)
             service.start(background=False)
