@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from backline.core.validation import InvalidValue, e164, http_url
 
@@ -51,13 +52,88 @@ def _float(env: Mapping[str, str], name: str, default: float, low: float, high: 
     return value
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
+def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name}={raw!r} is not a yes/no value (use 1 or 0)")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={raw!r} is out of range ({low} to {high})")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(choices)}")
+    return value
+
+
+def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The notification settings: checked here so a typo stops the process at start."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zone = env.get("BACKLINE_NOTIFY_TIMEZONE", "").strip() or "Asia/Tokyo"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"BACKLINE_NOTIFY_TIMEZONE={zone!r} is not a time zone such as "
+                          f"Asia/Tokyo or UTC") from None
+    from_number = env.get("BACKLINE_SMS_FROM", "").strip()
+    if from_number:
+        try:
+            from_number = e164(from_number, what="BACKLINE_SMS_FROM")
+        except InvalidValue as error:
+            raise ConfigError(str(error)) from None
+    api_url = env.get("BACKLINE_TWILIO_API_URL", "").strip() or "https://api.twilio.com"
+    try:
+        api_url = http_url(api_url, what="BACKLINE_TWILIO_API_URL").rstrip("/")
+    except InvalidValue as error:
+        raise ConfigError(str(error)) from None
+    account = (env.get("BACKLINE_TWILIO_ACCOUNT_SID", "") or env.get("TWILIO_ACCOUNT_SID", ""))
+    return {
+        "notify_language": _choice(env, "BACKLINE_NOTIFY_LANGUAGE", "ja", ("ja", "en")),
+        "notify_timezone": zone,
+        "notify_in_serve": _bool(env, "BACKLINE_NOTIFY_IN_SERVE", default=True),
+        "notify_quiet_seconds": _float(env, "BACKLINE_NOTIFY_QUIET_SECONDS", 600.0, 0, 86400),
+        "notify_summary_seconds": _float(env, "BACKLINE_NOTIFY_SUMMARY_SECONDS", 300.0, 0,
+                                         86400),
+        "notify_min_interval_seconds": _float(env, "BACKLINE_NOTIFY_MIN_INTERVAL_SECONDS", 1.0,
+                                              0, 60),
+        "notify_send_timeout_seconds": _float(env, "BACKLINE_NOTIFY_SEND_TIMEOUT_SECONDS", 10.0,
+                                              0.1, 120),
+        "notify_retry_base_seconds": _float(env, "BACKLINE_NOTIFY_RETRY_BASE_SECONDS", 2.0,
+                                            0.01, 3600),
+        "notify_retry_max_seconds": _float(env, "BACKLINE_NOTIFY_RETRY_MAX_SECONDS", 600.0,
+                                           0.01, 86400),
+        "notify_poll_seconds": _float(env, "BACKLINE_NOTIFY_POLL_SECONDS", 1.0, 0.05, 60),
+        "notify_workers": _int(env, "BACKLINE_NOTIFY_WORKERS", 8, 1, 64),
+        "smtp_host": env.get("BACKLINE_SMTP_HOST", "").strip(),
+        "smtp_port": _int(env, "BACKLINE_SMTP_PORT", 587, 1, 65535),
+        "smtp_user": env.get("BACKLINE_SMTP_USER", ""),
+        "smtp_password": env.get("BACKLINE_SMTP_PASSWORD", ""),
+        "smtp_from": env.get("BACKLINE_SMTP_FROM", "").strip(),
+        "smtp_security": _choice(env, "BACKLINE_SMTP_SECURITY", "starttls",
+                                 ("starttls", "tls", "none")),
+        "smtp_ca_file": env.get("BACKLINE_SMTP_CA_FILE", "").strip(),
+        "twilio_account_sid": account.strip(),
+        "sms_from": from_number,
+        "twilio_api_url": api_url,
+    }
 
 
 @dataclass(frozen=True)
@@ -77,6 +153,41 @@ class Config:
         default="", metadata={"env": "BACKLINE_LAST_RESORT_FORWARD_TO"}
     )
     log_level: str = field(default="INFO", metadata={"env": "BACKLINE_LOG_LEVEL"})
+    # -- notifications ("tell the team"); see docs/notifications.md --------------------------
+    notify_language: str = field(default="ja", metadata={"env": "BACKLINE_NOTIFY_LANGUAGE"})
+    notify_timezone: str = field(default="Asia/Tokyo",
+                                 metadata={"env": "BACKLINE_NOTIFY_TIMEZONE"})
+    notify_in_serve: bool = field(default=True, metadata={"env": "BACKLINE_NOTIFY_IN_SERVE"})
+    notify_quiet_seconds: float = field(default=600.0,
+                                        metadata={"env": "BACKLINE_NOTIFY_QUIET_SECONDS"})
+    notify_summary_seconds: float = field(default=300.0,
+                                          metadata={"env": "BACKLINE_NOTIFY_SUMMARY_SECONDS"})
+    notify_min_interval_seconds: float = field(
+        default=1.0, metadata={"env": "BACKLINE_NOTIFY_MIN_INTERVAL_SECONDS"}
+    )
+    notify_send_timeout_seconds: float = field(
+        default=10.0, metadata={"env": "BACKLINE_NOTIFY_SEND_TIMEOUT_SECONDS"}
+    )
+    notify_retry_base_seconds: float = field(
+        default=2.0, metadata={"env": "BACKLINE_NOTIFY_RETRY_BASE_SECONDS"}
+    )
+    notify_retry_max_seconds: float = field(
+        default=600.0, metadata={"env": "BACKLINE_NOTIFY_RETRY_MAX_SECONDS"}
+    )
+    notify_poll_seconds: float = field(default=1.0,
+                                       metadata={"env": "BACKLINE_NOTIFY_POLL_SECONDS"})
+    notify_workers: int = field(default=8, metadata={"env": "BACKLINE_NOTIFY_WORKERS"})
+    smtp_host: str = field(default="", metadata={"env": "BACKLINE_SMTP_HOST"})
+    smtp_port: int = field(default=587, metadata={"env": "BACKLINE_SMTP_PORT"})
+    smtp_user: str = field(default="", metadata={"env": "BACKLINE_SMTP_USER"})
+    smtp_password: str = field(default="", metadata={"env": "BACKLINE_SMTP_PASSWORD"})
+    smtp_from: str = field(default="", metadata={"env": "BACKLINE_SMTP_FROM"})
+    smtp_security: str = field(default="starttls", metadata={"env": "BACKLINE_SMTP_SECURITY"})
+    smtp_ca_file: str = field(default="", metadata={"env": "BACKLINE_SMTP_CA_FILE"})
+    twilio_account_sid: str = field(default="", metadata={"env": "BACKLINE_TWILIO_ACCOUNT_SID"})
+    sms_from: str = field(default="", metadata={"env": "BACKLINE_SMS_FROM"})
+    twilio_api_url: str = field(default="https://api.twilio.com",
+                                metadata={"env": "BACKLINE_TWILIO_API_URL"})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -110,11 +221,15 @@ class Config:
             db_timeout_seconds=_float(env, "BACKLINE_DB_TIMEOUT_SECONDS", 2.0, 0.1, 30),
             last_resort_forward_to=last_resort,
             log_level=level,
+            **_notify_settings(env),
         )
 
     def with_overrides(self, **changes: object) -> Config:
         known = {f.name for f in fields(self)}
-        return replace(self, **{k: v for k, v in changes.items() if k in known and v is not None})
+        chosen: dict[str, Any] = {
+            k: v for k, v in changes.items() if k in known and v is not None
+        }
+        return replace(self, **chosen)
 
     def check_can_serve(self) -> None:
         """Refuse to answer real calls without a way to tell Twilio from a forger."""
@@ -133,6 +248,8 @@ class Config:
 
 
 # The environment variables backline reads, for the documentation test and `backline config`.
-ENVIRONMENT: tuple[str, ...] = tuple(str(f.metadata["env"]) for f in fields(Config)) + (
+ENVIRONMENT: tuple[str, ...] = (
+    *(str(f.metadata["env"]) for f in fields(Config)),
     "TWILIO_AUTH_TOKEN",
+    "TWILIO_ACCOUNT_SID",
 )

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backline.config import Config
 from backline.store.database import Database
@@ -15,6 +15,9 @@ from backline.store.journal import Journal
 from backline.store.recorder import Recorder
 from backline.store.snapshot import SnapshotKeeper
 from backline.web.twilio import Answerer
+
+if TYPE_CHECKING:
+    from backline.notify.dispatcher import Dispatcher
 
 __all__ = ["Service"]
 
@@ -25,29 +28,46 @@ class Service:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.database = Database(config.database_url, timeout=config.db_timeout_seconds)
-        self.snapshot = SnapshotKeeper(self.database, config.state_dir,
-                                       config.last_resort_forward_to)
+        self.snapshot = SnapshotKeeper(
+            self.database, config.state_dir, config.last_resort_forward_to
+        )
         self.journal = Journal(config.state_dir / "journal.db")
         self.recorder = Recorder(self.database, self.journal, timeout=config.db_timeout_seconds)
         self.answerer = Answerer(config, self.snapshot, self.recorder)
         # Other long-running parts (the notification dispatcher) register start/stop pairs here.
         self.components: list[tuple[Callable[[], None], Callable[[], None]]] = []
+        self.dispatcher = self._notifications() if config.notify_in_serve else None
         self._stopping = threading.Event()
         self._refresher: threading.Thread | None = None
+
+    def _notifications(self) -> Dispatcher:
+        """Tell the team from this process: woken by each recorded call, and able to tell
+        from the journal while the database is down."""
+        from backline.notify.dispatcher import Dispatcher
+
+        dispatcher = Dispatcher(self.config, self.database, journal=self.journal,
+                                snapshot=self.snapshot)
+        self.recorder.listeners.append(dispatcher.wake)
+        self.recorder.replay_hooks.append(dispatcher.on_replay)
+        self.components.append((dispatcher.start, dispatcher.stop))
+        return dispatcher
 
     def start(self, *, background: bool = True) -> None:
         """Load the snapshot (before any answer); with ``background``, start the loops."""
         if self.config.insecure_demo:
-            log.warning("INSECURE DEMO MODE: Twilio signatures are NOT checked; anyone who can "
-                        "reach this server can make it place calls")
+            log.warning(
+                "INSECURE DEMO MODE: Twilio signatures are NOT checked; anyone who can "
+                "reach this server can make it place calls"
+            )
         snapshot = self.snapshot.start()
         log.info("answering from %s: %d number(s)", snapshot.source, len(snapshot.routes))
         if not background:
             return
         self.recorder.start()
         self._stopping.clear()
-        self._refresher = threading.Thread(target=self._refresh_loop, name="backline-snapshot",
-                                           daemon=True)
+        self._refresher = threading.Thread(
+            target=self._refresh_loop, name="backline-snapshot", daemon=True
+        )
         self._refresher.start()
         for start, _stop in self.components:
             start()
@@ -65,9 +85,12 @@ class Service:
         while not self._stopping.wait(self.config.snapshot_refresh_seconds):
             was_error = self.snapshot.last_error
             if not self.snapshot.refresh() and was_error is None:
-                log.warning("cannot refresh the table of numbers (%s); answering from the "
-                            "snapshot loaded at %s", self.snapshot.last_error,
-                            time.ctime(self.snapshot.current.loaded_at))
+                log.warning(
+                    "cannot refresh the table of numbers (%s); answering from the "
+                    "snapshot loaded at %s",
+                    self.snapshot.last_error,
+                    time.ctime(self.snapshot.current.loaded_at),
+                )
 
     def health(self) -> dict[str, Any]:
         current = self.snapshot.current

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from backline.cli import calls, clients, db, numbers, run, settings
+from backline.cli import calls, channels, clients, db, numbers, run, settings, worker
 
 app = typer.Typer(
     name="backline",
@@ -18,7 +18,9 @@ app.add_typer(clients.app, name="clients")
 app.add_typer(settings.app, name="settings")
 app.add_typer(calls.app, name="calls")
 app.add_typer(db.app, name="db")
+app.add_typer(channels.app, name="channels")
 run.register(app)
+worker.register(app)
 
 
 def main() -> None:

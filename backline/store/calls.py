@@ -12,7 +12,7 @@ from backline.core.models import Defaults, Route
 from backline.store.database import Connection, Database
 from backline.store.records import CallRecord, LegRecord, Record
 
-__all__ = ["apply", "load_table"]
+__all__ = ["apply", "events_for", "load_table"]
 
 _INSERT_CALL = """
 INSERT INTO calls (call_sid, account_sid, to_number, from_number, direction, error_code,
@@ -43,16 +43,50 @@ ON CONFLICT (id) DO NOTHING
 """
 
 
-def _event(db: Database, cursor: Any, call_sid: str, kind: str, at: str,
-           payload: dict[str, Any]) -> None:
-    cursor.execute(db.sql(_INSERT_EVENT), {
-        "id": f"{call_sid}:{kind}",
-        "call_sid": call_sid,
-        "kind": kind,
-        "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-        "at": at,
-        "fanned_out": False,
-    })
+def events_for(record: Record) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """The events a new record adds, as (id, kind, at, payload).
+
+    Used here, and by the notification side to tell the same calls from the local journal
+    while the database is down (the ids match, so the replay can mark them as told).
+    """
+    common = {
+        "call_sid": record.call_sid,
+        "to": record.to_number,
+        "from": record.from_number,
+        "client": record.client,
+        "destinations": list(record.destinations),
+        "at": record.at,
+    }
+    events: list[tuple[str, str, str, dict[str, Any]]] = []
+    if isinstance(record, CallRecord):
+        events.append((f"{record.call_sid}:diverted", "diverted", record.at, {
+            **common,
+            "route_kind": record.route_kind,
+            "error_code": record.error_code,
+            "error_url": record.error_url,
+        }))
+        if record.final:
+            events.append((f"{record.call_sid}:outcome", "outcome", record.at,
+                           {**common, "outcome": record.outcome, "duration": None}))
+    elif record.final:
+        events.append((f"{record.call_sid}:outcome", "outcome", record.at, {
+            **common,
+            "outcome": record.outcome,
+            "duration": record.duration,
+        }))
+    return events
+
+
+def _events(db: Database, cursor: Any, record: Record) -> None:
+    for event_id, kind, at, payload in events_for(record):
+        cursor.execute(db.sql(_INSERT_EVENT), {
+            "id": event_id,
+            "call_sid": record.call_sid,
+            "kind": kind,
+            "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+            "at": at,
+            "fanned_out": False,
+        })
 
 
 def _apply_call(db: Database, cursor: Any, record: CallRecord) -> str | None:
@@ -77,23 +111,7 @@ def _apply_call(db: Database, cursor: Any, record: CallRecord) -> str | None:
                        {"sid": record.call_sid})
         row = cursor.fetchone()
         return str(row[0]) if row else None
-    common = {
-        "call_sid": record.call_sid,
-        "to": record.to_number,
-        "from": record.from_number,
-        "client": record.client,
-        "destinations": list(record.destinations),
-        "at": record.at,
-    }
-    _event(db, cursor, record.call_sid, "diverted", record.at, {
-        **common,
-        "route_kind": record.route_kind,
-        "error_code": record.error_code,
-        "error_url": record.error_url,
-    })
-    if record.final:
-        _event(db, cursor, record.call_sid, "outcome", record.at,
-               {**common, "outcome": record.outcome, "duration": None})
+    _events(db, cursor, record)
     return None
 
 
@@ -119,17 +137,7 @@ def _apply_leg(db: Database, cursor: Any, record: LegRecord) -> str | None:
         "duration": record.duration,
         "at": record.at,
     })
-    if record.final:
-        _event(db, cursor, record.call_sid, "outcome", record.at, {
-            "call_sid": record.call_sid,
-            "to": record.to_number,
-            "from": record.from_number,
-            "client": record.client,
-            "destinations": list(record.destinations),
-            "outcome": record.outcome,
-            "duration": record.duration,
-            "at": record.at,
-        })
+    _events(db, cursor, record)
     return None
 
 

@@ -30,6 +30,10 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        # Held while a batch moves from the journal to the database, and by the notifier while
+        # it takes journaled calls to tell the team: so each call is told by exactly one of the
+        # two (the replay marks what the notifier already took; see backline/notify/local.py).
+        self.handover = threading.Lock()
         self._connection = connect_sqlite(str(path), timeout=5.0)
         self._connection.execute(_SCHEMA)
         self._connection.commit()
@@ -56,8 +60,9 @@ class Journal:
                     (record.key, kind, payload, record.answer),
                 )
                 if cursor.fetchone() is None:
-                    row = cursor.execute("SELECT answer FROM records WHERE key = ?",
-                                         (record.key,)).fetchone()
+                    row = cursor.execute(
+                        "SELECT answer FROM records WHERE key = ?", (record.key,)
+                    ).fetchone()
                     results.append(str(row[0]))
                 else:
                     results.append(None)
@@ -71,6 +76,20 @@ class Journal:
                 "SELECT seq, kind, payload FROM records ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
         return [(int(seq), record_from_json(kind, payload)) for seq, kind, payload in rows]
+
+    def since(self, seq: int, limit: int) -> list[tuple[int, Record]]:
+        """Records after ``seq``, oldest first (the notifier reads new ones as they come)."""
+        with self._lock:
+            rows = self._connection.execute(
+                "SELECT seq, kind, payload FROM records WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [(int(seq), record_from_json(kind, payload)) for seq, kind, payload in rows]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            row = self._connection.execute("SELECT max(seq) FROM records").fetchone()
+        return int(row[0] or 0)
 
     def remove_through(self, seq: int) -> None:
         with self._lock:

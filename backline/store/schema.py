@@ -106,3 +106,49 @@ events = Table(
     Column("fanned_out", Boolean, nullable=False, server_default=false()),
     Index("ix_events_pending", "fanned_out", "created_at"),
 )
+
+# Where the team is told: a Slack (or Mattermost) webhook, an on-call phone, a mailbox, a
+# generic webhook. ``client_id`` NULL means every call; otherwise only that client's calls.
+# The dispatcher keeps its per-channel state here too: the grouping of an outage (``state``,
+# JSON), when it may send next (pacing and backoff), and a lease while one dispatcher sends.
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("label", String(200), nullable=True),
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), nullable=True),
+    Column("options", Text, nullable=False, server_default="{}"),
+    Column("failing", Text, nullable=True),
+    Column("failing_since", String(32), nullable=True),
+    Column("state", Text, nullable=False, server_default="{}"),
+    Column("next_send_at", String(32), nullable=False, server_default=""),
+    Column("wake_at", String(32), nullable=False, server_default=""),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", String(32), nullable=True),
+    Column("last_success_at", String(32), nullable=True),
+    Column("last_failure_at", String(32), nullable=True),
+    Column("last_result", Text, nullable=True),
+    Column("created_at", String(32), nullable=False),
+)
+
+# One row per event (or alert) and channel. The id is "<event id>@<channel id>", so fanning an
+# event out twice (a retry, a replayed journal) never makes a second delivery.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(160), primary_key=True),
+    Column("channel_id", Integer, ForeignKey("channels.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("event_id", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    # pending -> sent | failed; "local" = delivered by the process that journaled the call
+    # while the database was down (see backline/notify/local.py).
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("created_at", String(32), nullable=False),
+    Column("sent_at", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_deliveries_channel_status", "channel_id", "status", "created_at"),
+)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from backline.core.models import Defaults, Route
 from backline.store.calls import load_table
-from backline.store.database import Database
+from backline.store.database import Connection, Database
 
 __all__ = ["Snapshot", "SnapshotKeeper"]
 
@@ -36,6 +36,9 @@ class Snapshot:
     defaults: Defaults
     source: Source
     loaded_at: float = field(default_factory=time.time)
+    # The notification channels as stored rows (plain dicts, see load_channels): carried here so
+    # the team is still told of calls while the database is down.
+    channels: tuple[Mapping[str, Any], ...] = ()
 
     def route_for(self, number: str) -> Route | None:
         return self.routes.get(number)
@@ -46,6 +49,7 @@ class Snapshot:
                 "routes": [asdict(route) for route in self.routes.values()],
                 "defaults": asdict(self.defaults),
                 "loaded_at": self.loaded_at,
+                "channels": [dict(channel) for channel in self.channels],
             },
             ensure_ascii=False,
         )
@@ -57,7 +61,45 @@ class Snapshot:
         for item in data["routes"]:
             item["destinations"] = tuple(item["destinations"])
             routes[item["number"]] = Route(**item)
-        return cls(routes, Defaults(**data["defaults"]), "local-copy", data["loaded_at"])
+        channels = tuple(dict(channel) for channel in data.get("channels", ()))
+        return cls(routes, Defaults(**data["defaults"]), "local-copy", data["loaded_at"], channels)
+
+
+_CHANNELS = """
+SELECT c.id, c.kind, c.target, c.label, cl.name, c.options, c.failing
+FROM channels c LEFT JOIN clients cl ON cl.id = c.client_id
+ORDER BY c.id
+"""
+
+
+def load_channels(connection: Connection) -> tuple[dict[str, Any], ...]:
+    """The notification channels, or none on a database not yet upgraded to have them."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(_CHANNELS)
+        rows = cursor.fetchall()
+    except Exception:
+        # An older schema must not stop the table of numbers from loading.
+        connection.rollback()
+        return ()
+    channels = []
+    for channel_id, kind, target, label, client, options, failing in rows:
+        try:
+            parsed = json.loads(options or "{}")
+        except ValueError:
+            parsed = {}
+        channels.append(
+            {
+                "id": int(channel_id),
+                "kind": kind,
+                "target": target,
+                "label": label,
+                "client": client,
+                "options": parsed,
+                "failing": failing,
+            }
+        )
+    return tuple(channels)
 
 
 def built_in_snapshot(last_resort_forward_to: str = "") -> Snapshot:
@@ -67,7 +109,9 @@ def built_in_snapshot(last_resort_forward_to: str = "") -> Snapshot:
 class SnapshotKeeper:
     """Holds the current snapshot; ``refresh()`` replaces it atomically when a load succeeds."""
 
-    def __init__(self, database: Database, state_dir: Path, last_resort_forward_to: str = "") -> None:
+    def __init__(
+        self, database: Database, state_dir: Path, last_resort_forward_to: str = ""
+    ) -> None:
         self.database = database
         self.copy_path = state_dir / "snapshot.json"
         self.last_resort_forward_to = last_resort_forward_to
@@ -81,14 +125,23 @@ class SnapshotKeeper:
             return self.current
         try:
             self.current = Snapshot.from_json(self.copy_path.read_text(encoding="utf-8"))
-            log.warning("database unreachable (%s); answering from the local copy saved at %s",
-                        self.last_error, time.ctime(self.current.loaded_at))
+            log.warning(
+                "database unreachable (%s); answering from the local copy saved at %s",
+                self.last_error,
+                time.ctime(self.current.loaded_at),
+            )
         except FileNotFoundError:
-            log.error("database unreachable (%s) and no local copy; answering with the "
-                      "built-in last resort", self.last_error)
+            log.error(
+                "database unreachable (%s) and no local copy; answering with the "
+                "built-in last resort",
+                self.last_error,
+            )
         except (ValueError, KeyError, TypeError) as error:
-            log.error("local copy %s is unreadable (%s); answering with the built-in last "
-                      "resort", self.copy_path, error)
+            log.error(
+                "local copy %s is unreadable (%s); answering with the built-in last resort",
+                self.copy_path,
+                error,
+            )
         return self.current
 
     def refresh(self) -> bool:
@@ -98,16 +151,26 @@ class SnapshotKeeper:
                 connection = self.database.connect()
                 try:
                     routes, defaults = load_table(self.database, connection)
+                    channels = load_channels(connection)
                 finally:
                     connection.close()
             except Exception as error:
                 self.last_error = f"{type(error).__name__}: {error}".strip()
                 return False
             if not defaults.catch_all and self.last_resort_forward_to:
-                defaults = Defaults(defaults.message, defaults.language, defaults.voice,
-                                    self.last_resort_forward_to, defaults.ring_timeout)
-            fresh = Snapshot(routes, defaults, "database")
-            changed = (fresh.routes, fresh.defaults) != (self.current.routes, self.current.defaults)
+                defaults = Defaults(
+                    defaults.message,
+                    defaults.language,
+                    defaults.voice,
+                    self.last_resort_forward_to,
+                    defaults.ring_timeout,
+                )
+            fresh = Snapshot(routes, defaults, "database", channels=channels)
+            changed = (fresh.routes, fresh.defaults, fresh.channels) != (
+                self.current.routes,
+                self.current.defaults,
+                self.current.channels,
+            )
             self.current = fresh
             self.last_error = None
             if changed or not self.copy_path.exists():
@@ -118,12 +181,15 @@ class SnapshotKeeper:
         try:
             self.copy_path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.copy_path.with_suffix(".tmp")
-            with open(temporary, "w", encoding="utf-8") as handle:
+            # Owner-only: the channels carry webhook URLs and secrets.
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(descriptor, "w", encoding="utf-8") as handle:
                 handle.write(snapshot.to_json())
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.copy_path)
         except OSError as error:
             # A read-only or full disk must not stop answers; the in-memory snapshot still works.
-            log.warning("could not save the local copy of the table to %s: %s",
-                        self.copy_path, error)
+            log.warning(
+                "could not save the local copy of the table to %s: %s", self.copy_path, error
+            )

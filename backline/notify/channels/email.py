@@ -1,0 +1,101 @@
+"""E-mail over SMTP: STARTTLS (or implicit TLS) before any login, one connection per message.
+
+A server that does not offer STARTTLS when it is required is refused rather than spoken to in
+clear: credentials and caller numbers would cross the network unprotected.
+"""
+
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from backline.config import Config
+from backline.core.messages import Message
+from backline.notify.channels import ChannelSpec, DeliveryError
+
+__all__ = ["EmailTransport", "build"]
+
+
+def build(message: Message, sender: str, recipient: str, delivery_id: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"] = message.title
+    mail["From"] = sender
+    mail["To"] = recipient
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    mail["X-Backline-Delivery"] = delivery_id
+    mail.set_content("\n".join(message.lines) + "\n\n-- \nbackline\n")
+    return mail
+
+
+class EmailTransport:
+    def __init__(self, spec: ChannelSpec, config: Config) -> None:
+        self.recipient = spec.target
+        self.host = config.smtp_host
+        self.port = config.smtp_port
+        self.user = config.smtp_user
+        self.password = config.smtp_password
+        self.sender = config.smtp_from or config.smtp_user
+        self.security = config.smtp_security
+        self.ca_file = config.smtp_ca_file or None
+        self.timeout = config.notify_send_timeout_seconds
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def send(self, message: Message, delivery_id: str) -> str:
+        import smtplib
+
+        if not self.host:
+            raise DeliveryError("e-mail needs BACKLINE_SMTP_HOST", permanent=True)
+        if not self.sender:
+            raise DeliveryError(
+                "e-mail needs BACKLINE_SMTP_FROM (or BACKLINE_SMTP_USER)", permanent=True
+            )
+        mail = build(message, self.sender, self.recipient, delivery_id)
+        try:
+            smtp: smtplib.SMTP
+            if self.security == "tls":
+                smtp = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self._context()
+                )
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            with smtp:
+                smtp.ehlo()
+                if self.security == "starttls":
+                    if not smtp.has_extn("starttls"):
+                        raise DeliveryError(
+                            f"{self.host}:{self.port} does not offer STARTTLS", permanent=True
+                        )
+                    smtp.starttls(context=self._context())
+                    smtp.ehlo()
+                if self.user:
+                    smtp.login(self.user, self.password)
+                refused = smtp.send_message(mail)
+            if refused:
+                raise DeliveryError(f"recipient refused: {refused}", permanent=True)
+            return f"250 accepted for {self.recipient} by {self.host}"
+        except DeliveryError:
+            raise
+        except smtplib.SMTPAuthenticationError as error:
+            raise DeliveryError(
+                f"SMTP login refused: {error.smtp_code} {_text(error.smtp_error)}", permanent=True
+            ) from None
+        except smtplib.SMTPRecipientsRefused as error:
+            raise DeliveryError(f"recipient refused: {error.recipients}", permanent=True) from None
+        except smtplib.SMTPResponseException as error:
+            # 5xx: the server will say the same again; 4xx: try later.
+            detail = f"SMTP {error.smtp_code} {_text(error.smtp_error)}"
+            raise DeliveryError(detail, permanent=500 <= error.smtp_code < 600) from None
+        except ssl.SSLCertVerificationError as error:
+            raise DeliveryError(
+                f"SMTP server certificate not trusted: {error.verify_message}", permanent=True
+            ) from None
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryError(f"no answer from the SMTP server: {error}") from None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

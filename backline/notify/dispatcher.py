@@ -1,0 +1,345 @@
+"""The dispatcher: outbox -> grouping -> channel -> result recorded, retry scheduled, or alert.
+
+One :class:`Dispatcher` runs inside ``backline serve`` (registered in ``Service.components``
+and woken by the recorder after each call is stored) or alone as ``backline worker``. Any
+number of them may share one database: the outbox's claims make each notification go out once.
+
+Two loops, so that a hung database never holds up the notifications it cannot hold anyway:
+
+* the *database* loop fans ``events`` out and delivers from the main database;
+* the *local* loop (only in a process that has a journal) delivers the calls that were
+  journaled while the database was down (see :mod:`backline.notify.local`).
+
+Both hand the actual sends to a pool of threads: a receiver that hangs costs one thread until
+the send timeout, and every other channel goes on being served.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from backline.config import Config
+from backline.core.messages import alert_message
+from backline.notify.channels import ChannelSpec, DeliveryError, Transport, describe
+from backline.notify.grouping import ChannelState, Thresholds, backoff, iso, plan
+from backline.notify.local import LocalOutbox
+from backline.notify.outbox import Claimed, Outbox
+from backline.store.database import Connection, Database
+from backline.store.journal import Journal
+from backline.store.records import Record
+from backline.store.snapshot import SnapshotKeeper
+
+__all__ = ["Dispatcher", "run_once"]
+
+log = logging.getLogger("backline.notify")
+
+TransportFactory = Callable[[ChannelSpec, Config], Transport]
+
+_PRUNE_EVERY = 600.0
+_KEEP_LOCAL_SECONDS = 86400.0
+
+
+def _default_transport(spec: ChannelSpec, config: Config) -> Transport:
+    from backline.notify.channels import transport_for
+
+    return transport_for(spec, config)
+
+
+class _Loop:
+    """One store's loop: its wake-up event, its thread, how many of its sends are under way."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.in_flight = 0
+        self.failing_since: float | None = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: Config,
+        database: Database | None,
+        *,
+        journal: Journal | None = None,
+        snapshot: SnapshotKeeper | None = None,
+        transports: TransportFactory | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.config = config
+        self.outbox = Outbox(database) if database is not None else None
+        self.journal = journal
+        self.snapshot = snapshot
+        self.transports = transports or _default_transport
+        self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.zone = ZoneInfo(config.notify_timezone)
+        # A lease outlives any send (an SMTP send is several timed steps), so it only lapses
+        # when its holder is gone.
+        self.lease_seconds = 3 * config.notify_send_timeout_seconds + 5
+        self._random = random.Random()
+        self._stopping = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._loops = {"database": _Loop("database"), "local": _Loop("local")}
+        self._local_outbox: LocalOutbox | None = None
+        self._last_prune = 0.0
+
+    # -- the local outbox, opened on first use -------------------------------------------------
+    @property
+    def local_path(self) -> Path:
+        return self.config.state_dir / "outbox.db"
+
+    def local_outbox(self) -> LocalOutbox | None:
+        if self.journal is None or self.snapshot is None:
+            return None
+        if self._local_outbox is None:
+            self._local_outbox = LocalOutbox(self.local_path, self.journal, self.snapshot)
+        return self._local_outbox
+
+    def on_replay(self, database: Database, connection: Connection, records: list[Record]) -> None:
+        """The recorder's replay hook (see :meth:`LocalOutbox.on_replay`)."""
+        if self._local_outbox is None and not self.local_path.exists():
+            return  # nothing was ever told from the journal in this state directory
+        outbox = self.local_outbox()
+        if outbox is not None:
+            outbox.on_replay(database, connection, records)
+
+    # -- start, stop, wake ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._stopping.clear()
+        self._pool = ThreadPoolExecutor(
+            self.config.notify_workers, thread_name_prefix="backline-send"
+        )
+        stores = ["database"] if self.outbox is not None else []
+        if self.journal is not None and self.snapshot is not None:
+            stores.append("local")
+        for name in stores:
+            loop = self._loops[name]
+            loop.thread = threading.Thread(
+                target=self._run, args=(loop,), name=f"backline-notify-{name}", daemon=True
+            )
+            loop.thread.start()
+        log.info("notification dispatcher %s started (%s)", self.owner, ", ".join(stores))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.wake()
+        for loop in self._loops.values():
+            if loop.thread is not None:
+                loop.thread.join(timeout=10)
+                loop.thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self.outbox is not None:
+            self.outbox.close()
+        local = self._local_outbox
+        if local is not None:
+            local.close()
+
+    def wake(self) -> None:
+        """Look for work now (called by the recorder after each call is stored)."""
+        for loop in self._loops.values():
+            loop.event.set()
+
+    # -- the loops -----------------------------------------------------------------------------
+    def _store(self, loop: _Loop) -> Outbox | None:
+        return self.outbox if loop.name == "database" else self.local_outbox()
+
+    def _run(self, loop: _Loop) -> None:
+        while not self._stopping.is_set():
+            loop.event.clear()
+            try:
+                busy = self.run_once(loop.name)
+                if loop.failing_since is not None:
+                    log.info("notification %s store reachable again", loop.name)
+                    loop.failing_since = None
+            except Exception as error:
+                busy = False
+                if loop.failing_since is None:
+                    loop.failing_since = time.monotonic()
+                    log.warning(
+                        "notification %s store unavailable (%s: %s); will retry",
+                        loop.name,
+                        type(error).__name__,
+                        error,
+                    )
+                else:
+                    log.debug("notification %s store still unavailable", loop.name, exc_info=True)
+            if not busy:
+                loop.event.wait(self.config.notify_poll_seconds)
+
+    def run_once(self, name: str = "database") -> bool:
+        """One pass over a store: take in, fan out, hand channels to the senders.
+
+        Returns whether anything was done (the loop then goes round again at once).
+        """
+        loop = self._loops[name]
+        store = self._store(loop)
+        if store is None:
+            return False
+        took = 0
+        if name == "local":
+            local = self.local_outbox()
+            assert local is not None
+            assert self.journal is not None
+            if not self.journal.pending and not local.has_work():
+                self._copy_local_results(local)
+                return False
+            local.sync_channels()
+            took = local.ingest()
+        now = time.time()
+        fanned = store.fan_out(iso(now))
+        with self._lock:
+            free = self.config.notify_workers - loop.in_flight
+        claimed = store.claim(self.owner, now, self.lease_seconds, free)
+        for item in claimed:
+            with self._lock:
+                loop.in_flight += 1
+            if self._pool is None:  # run_once used directly (tests, one-shot runs)
+                self._deliver(loop, store, item)
+            else:
+                self._pool.submit(self._deliver, loop, store, item)
+        return bool(took or fanned or claimed)
+
+    # -- one channel's turn ----------------------------------------------------------------------
+    def limits(self, local: bool) -> Thresholds:
+        config = self.config
+        return Thresholds(
+            quiet=config.notify_quiet_seconds,
+            summary=config.notify_summary_seconds,
+            min_interval=config.notify_min_interval_seconds,
+            zone=self.zone,
+            language="en" if config.notify_language == "en" else "ja",
+            local=local,
+        )
+
+    def _deliver(self, loop: _Loop, store: Outbox, claimed: Claimed) -> None:
+        spec = claimed.spec
+        try:
+            items = store.pending(spec.id)
+            now = time.time()
+            decided = plan(claimed.state, items, now, self.limits(loop.name == "local"))
+            if decided.message is None:
+                store.postpone(spec.id, self.owner, decided.next_at, decided.wake_at)
+                return
+            # Stable across retries of the same message, so a receiver can drop a repeat.
+            first = (
+                decided.consumed[0]
+                if decided.consumed
+                else f"{spec.id}:{decided.message.kind}:{iso(now)}"
+            )
+            delivery_id = f"{first}#{len(decided.consumed)}"
+            try:
+                receipt = self.transports(spec, self.config).send(decided.message, delivery_id)
+            except DeliveryError as error:
+                self._failed(store, claimed, error)
+                return
+            except Exception as error:  # a transport's own bug: count it, retry like a 5xx
+                log.exception("channel %s: unexpected error while sending", describe(spec))
+                self._failed(store, claimed, DeliveryError(f"{type(error).__name__}: {error}"))
+                return
+            store.delivered(spec.id, self.owner, decided, receipt, time.time())
+            log.info(
+                "channel %s: sent %s (%d item(s)): %s",
+                describe(spec),
+                decided.message.kind,
+                len(decided.consumed),
+                receipt[:80],
+            )
+        except Exception:
+            # The store failed mid-way (database gone): the lease lapses and the channel is
+            # planned again from what was committed, so nothing is lost.
+            log.exception("channel %s: could not record the delivery", describe(spec))
+        finally:
+            with self._lock:
+                loop.in_flight -= 1
+            loop.event.set()
+
+    def _failed(self, store: Outbox, claimed: Claimed, error: DeliveryError) -> None:
+        spec = claimed.spec
+        now = time.time()
+        config = self.config
+        if error.permanent:
+            alert = alert_message(
+                describe(spec),
+                error.detail,
+                self.zone,
+                "en" if config.notify_language == "en" else "ja",
+                at=iso(now),
+                channel_id=spec.id,
+            )
+            told = store.give_up(spec, self.owner, error.detail, now, alert)
+            log.error(
+                "channel %s is failing and was stopped (%s); %d other channel(s) told",
+                describe(spec),
+                error.detail,
+                told,
+            )
+            return
+        failures = claimed.state.failures + 1
+        wait = backoff(
+            failures,
+            config.notify_retry_base_seconds,
+            config.notify_retry_max_seconds,
+            self._random.random(),
+        )
+        if error.retry_after is not None:
+            # The receiver said when: not sooner (that would be refused again), not much later.
+            wait = max(error.retry_after, config.notify_min_interval_seconds)
+        state = ChannelState(claimed.state.storm, failures)
+        store.retry_later(spec.id, self.owner, state, now + wait, error.detail, now)
+        log.warning(
+            "channel %s: delivery failed (%s); try %d again in %.1f s",
+            describe(spec),
+            error.detail,
+            failures + 1,
+            wait,
+        )
+
+    # -- local results back to the database ------------------------------------------------------
+    def _copy_local_results(self, local: LocalOutbox) -> None:
+        if self.outbox is None:
+            return
+        rows = local.results_to_copy()
+        if rows:
+            try:
+                self.outbox.merge_results(rows)
+            except Exception:
+                log.debug("database still unavailable for channel results", exc_info=True)
+                return
+            local.copied([int(row["id"]) for row in rows])
+        if time.monotonic() - self._last_prune > _PRUNE_EVERY:
+            self._last_prune = time.monotonic()
+            local.prune(iso(time.time() - _KEEP_LOCAL_SECONDS))
+
+
+def run_once(config: Config, *, max_seconds: float = 50.0) -> dict[str, int]:
+    """Deliver what is due now, then return: for a scheduled job or a Lambda function.
+
+    Channels are sent one after another in this thread (no pool: nothing may be left running
+    when the function is frozen). Outage summaries and closings fall due later; the next run
+    sends them. Returns the outbox's counts afterwards.
+    """
+    database = Database(config.database_url, timeout=config.db_timeout_seconds)
+    dispatcher = Dispatcher(config, database)
+    deadline = time.monotonic() + max_seconds
+    passes = 0
+    try:
+        while time.monotonic() < deadline and dispatcher.run_once("database"):
+            passes += 1
+        assert dispatcher.outbox is not None
+        counts = dispatcher.outbox.counts()
+    finally:
+        dispatcher.stop()
+    return {"passes": passes, **counts}

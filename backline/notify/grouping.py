@@ -1,0 +1,327 @@
+"""Outage grouping: what one channel is told next, given what it was told and what waits. Pure.
+
+The rules, per channel:
+
+* A diverted call after a quiet period is told at once, on its own (with its outcome when that
+  is already known), and so is that call's outcome when it comes later.
+* A second call within ``quiet`` seconds of the previous one turns the run into an *outage*:
+  from then on calls and outcomes are folded into a summary, at most one per ``summary``
+  seconds, counting the whole outage so far.
+* An outage with no new call for ``quiet`` seconds is over: a closing summary is sent.
+* Alerts (another channel failing) are sent on their own, before anything else.
+
+Nothing here is persisted until the message is delivered: :func:`plan` derives the next message
+from the stored :class:`ChannelState` and the pending items each time, so a crash or a failed
+send simply plans again from the same inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
+from typing import Any, Literal
+
+from backline.core.messages import (
+    CallEvent,
+    Language,
+    Message,
+    StormStats,
+    call_message,
+    outcome_message,
+    summary_message,
+)
+
+__all__ = ["ChannelState", "Item", "Plan", "Storm", "Thresholds", "backoff", "epoch", "plan"]
+
+ItemKind = Literal["diverted", "outcome", "alert"]
+
+
+def epoch(at: str) -> float:
+    """Seconds since the epoch for an ISO-8601 time (0 for an unreadable one)."""
+    try:
+        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    quiet: float
+    summary: float
+    min_interval: float
+    zone: tzinfo
+    language: Language
+    # Messages from the journal say so: the database was unreachable when they were written.
+    local: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A pending delivery: a call event, or an alert already rendered."""
+
+    id: str
+    kind: ItemKind
+    created_at: str
+    event: CallEvent | None = None
+    alert: Message | None = None
+
+    @property
+    def at(self) -> str:
+        return self.event.at if self.event is not None else self.created_at
+
+
+@dataclass(slots=True)
+class Storm:
+    started_at: str
+    last_call_at: str
+    last_message_at: str
+    calls: int = 0
+    told: int = 0
+    summarising: bool = False
+    sids: list[str] = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    counted: list[str] = field(default_factory=list)
+
+    def copy(self) -> Storm:
+        return replace(
+            self,
+            sids=list(self.sids),
+            lines=dict(self.lines),
+            outcomes=dict(self.outcomes),
+            counted=list(self.counted),
+        )
+
+    def join(self, event: CallEvent) -> None:
+        self.calls += 1
+        if event.call_sid not in self.sids:
+            self.sids.append(event.call_sid)
+        if epoch(event.at) > epoch(self.last_call_at):
+            self.last_call_at = event.at
+        key = f"{event.client or ''}\t{event.to}"
+        self.lines[key] = self.lines.get(key, 0) + 1
+
+    def count_outcome(self, event: CallEvent) -> bool:
+        """Count an outcome of one of this outage's calls, once; False for another call."""
+        if event.call_sid not in self.sids or event.call_sid in self.counted:
+            return False
+        self.counted.append(event.call_sid)
+        self.outcomes[event.outcome] = self.outcomes.get(event.outcome, 0) + 1
+        return True
+
+    def stats(self, local: bool) -> StormStats:
+        lines = []
+        for key, count in self.lines.items():
+            client, _, number = key.partition("\t")
+            lines.append((client or None, number, count))
+        lines.sort(key=lambda line: (-line[2], line[0] or "", line[1]))
+        return StormStats(
+            started_at=self.started_at,
+            last_call_at=self.last_call_at,
+            calls=self.calls,
+            new_calls=self.calls - self.told,
+            lines=tuple(lines),
+            outcomes=dict(self.outcomes),
+            local=local,
+        )
+
+
+@dataclass(slots=True)
+class ChannelState:
+    storm: Storm | None = None
+    # Consecutive failed deliveries; sets the backoff and resets on success.
+    failures: int = 0
+
+    def to_json(self) -> str:
+        value: dict[str, Any] = {"failures": self.failures}
+        if self.storm is not None:
+            storm = self.storm
+            value["storm"] = {
+                "started_at": storm.started_at,
+                "last_call_at": storm.last_call_at,
+                "last_message_at": storm.last_message_at,
+                "calls": storm.calls,
+                "told": storm.told,
+                "summarising": storm.summarising,
+                "sids": storm.sids,
+                "lines": storm.lines,
+                "outcomes": storm.outcomes,
+                "counted": storm.counted,
+            }
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ChannelState:
+        try:
+            value = json.loads(text or "{}")
+        except ValueError:
+            return cls()
+        storm_value = value.get("storm")
+        storm = None
+        if isinstance(storm_value, dict):
+            storm = Storm(
+                started_at=str(storm_value["started_at"]),
+                last_call_at=str(storm_value["last_call_at"]),
+                last_message_at=str(storm_value["last_message_at"]),
+                calls=int(storm_value.get("calls", 0)),
+                told=int(storm_value.get("told", 0)),
+                summarising=bool(storm_value.get("summarising", False)),
+                sids=list(storm_value.get("sids", [])),
+                lines={str(k): int(v) for k, v in storm_value.get("lines", {}).items()},
+                outcomes={str(k): int(v) for k, v in storm_value.get("outcomes", {}).items()},
+                counted=list(storm_value.get("counted", [])),
+            )
+        return cls(storm=storm, failures=int(value.get("failures", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to send now (if anything) and what to store once it has been delivered."""
+
+    message: Message | None
+    consumed: tuple[str, ...]
+    state: ChannelState
+    # When the channel should be looked at again: after a delivery, the earliest the next
+    # message may go (pacing); with nothing to send, when something falls due.
+    next_at: float
+    # When the channel needs a look even if nothing new arrives (an outage's closing); None
+    # when it does not. Computed for ``state``, i.e. as it will be after the delivery.
+    wake_at: float | None
+
+
+def _wake(state: ChannelState, quiet: float) -> float | None:
+    storm = state.storm
+    if storm is None or not storm.summarising:
+        return None
+    return epoch(storm.last_call_at) + quiet
+
+
+def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresholds) -> Plan:
+    """The next message for one channel. ``items`` are its pending deliveries."""
+    ordered = sorted(items, key=lambda item: (epoch(item.at), item.id))
+    after_send = now + limits.min_interval
+
+    # Alerts first: a channel that stopped working matters more than one more call counted.
+    for item in ordered:
+        if item.kind == "alert" and item.alert is not None:
+            return Plan(item.alert, (item.id,), state, after_send, _wake(state, limits.quiet))
+
+    storm = state.storm.copy() if state.storm is not None else None
+    calls = [item for item in ordered if item.event is not None]
+    diverted = [item for item in calls if item.kind == "diverted"]
+
+    if storm is not None:
+        joined: list[Item] = []
+        for item in diverted:
+            assert item.event is not None
+            if epoch(item.event.at) < epoch(storm.last_call_at) + limits.quiet:
+                storm.join(item.event)
+                joined.append(item)
+            else:
+                break
+        if joined:
+            storm.summarising = True
+        end = epoch(storm.last_call_at) + limits.quiet
+        if storm.summarising:
+            return _plan_outage(state, storm, calls, joined, now, end, limits)
+        if now >= end and not joined:
+            storm = None  # one call, told on its own, and quiet since: nothing to close
+
+    if not calls:
+        return Plan(None, (), state, float("inf"), _wake(state, limits.quiet))
+    first = calls[0]
+    assert first.event is not None
+    if first.kind == "diverted":
+        fresh = Storm(
+            started_at=first.event.at, last_call_at=first.event.at, last_message_at=iso(now)
+        )
+        fresh.join(first.event)
+        fresh.told = 1
+        consumed = [first.id]
+        outcome = next(
+            (
+                item
+                for item in calls
+                if item.kind == "outcome"
+                and item.event is not None
+                and item.event.call_sid == first.event.call_sid
+            ),
+            None,
+        )
+        if outcome is not None and outcome.event is not None:
+            fresh.count_outcome(outcome.event)
+            consumed.append(outcome.id)
+        message = call_message(
+            first.event,
+            limits.zone,
+            limits.language,
+            outcome.event if outcome is not None else None,
+        )
+        new_state = ChannelState(fresh, 0)
+        return Plan(message, tuple(consumed), new_state, after_send, _wake(new_state, limits.quiet))
+    if storm is not None:
+        storm.count_outcome(first.event)
+    new_state = ChannelState(storm, 0)
+    message = outcome_message(first.event, limits.zone, limits.language)
+    return Plan(message, (first.id,), new_state, after_send, _wake(new_state, limits.quiet))
+
+
+def _plan_outage(
+    state: ChannelState,
+    storm: Storm,
+    calls: Sequence[Item],
+    joined: Sequence[Item],
+    now: float,
+    end: float,
+    limits: Thresholds,
+) -> Plan:
+    """A run of calls being summarised: fold, then send a summary or the closing one."""
+    folded = [item.id for item in joined]
+    for item in calls:
+        # Outcomes of this outage's calls are counted; outcomes of calls told before it began
+        # go out with the summary too (consumed), since telling them alone now would break the
+        # one-summary rule.
+        if (
+            item.kind == "outcome"
+            and item.event is not None
+            and (storm.count_outcome(item.event) or epoch(item.event.at) < end)
+        ):
+            folded.append(item.id)
+    now_iso = iso(now)
+    if now >= end:
+        message = summary_message(
+            storm.stats(limits.local), limits.zone, limits.language, now=now_iso, closing=True
+        )
+        closed = ChannelState(None, 0)
+        return Plan(message, tuple(folded), closed, now + limits.min_interval, None)
+    due = epoch(storm.last_message_at) + limits.summary
+    if folded and now >= due:
+        message = summary_message(
+            storm.stats(limits.local), limits.zone, limits.language, now=now_iso
+        )
+        storm.told = storm.calls
+        storm.last_message_at = now_iso
+        after = ChannelState(storm, 0)
+        return Plan(message, tuple(folded), after, now + limits.min_interval, end)
+    next_at = min(end, due) if folded else end
+    return Plan(None, (), state, next_at, end)
+
+
+def backoff(failures: int, base: float, cap: float, jitter: float) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: doubling, capped, jittered.
+
+    ``jitter`` is a number in [0, 1) from the caller (the dispatcher's random source), so that
+    dispatchers that failed together do not all come back at the same moment.
+    """
+    exponent = min(max(failures - 1, 0), 30)
+    delay = min(cap, base * float(2**exponent))
+    return float(delay * (0.5 + jitter / 2))

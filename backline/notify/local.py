@@ -1,0 +1,202 @@
+"""Telling the team while the database is down: an outbox next to the journal.
+
+When the database cannot be written, the recorder keeps calls in the local journal. The serving
+process then tells the team from there:
+
+1. :meth:`LocalOutbox.ingest` turns new journal records into ``events`` in a local SQLite outbox
+   (``<state dir>/outbox.db``, the same tables as the main database), holding the journal's
+   ``handover`` lock.
+2. The dispatcher fans them out to the channels of the snapshot (which carries the channel
+   list, and is saved locally, so this works even in a process started during the outage) and
+   delivers them exactly as it does from the main database.
+3. When the database answers again, the recorder replays the journal, and inside each replay
+   transaction :meth:`LocalOutbox.on_replay` marks as fanned out the events the outbox already
+   holds: the dispatchers on the database do not tell them a second time. Because ingest and
+   replay hold the same lock, a record is either taken here before its replay (and marked) or
+   replayed first (and told from the database), never both, never neither.
+
+What the outbox has taken it also finishes, even after the database is back; its channel
+results (last success or failure, a channel found failing) are copied to the database then.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from backline.notify.channels import ChannelSpec
+from backline.notify.outbox import Outbox
+from backline.store.calls import events_for
+from backline.store.database import Connection, Database, utc_now
+from backline.store.journal import Journal
+from backline.store.records import Record
+from backline.store.snapshot import SnapshotKeeper
+
+__all__ = ["LocalOutbox"]
+
+log = logging.getLogger("backline.notify")
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS events (
+        id TEXT PRIMARY KEY, call_sid TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
+        created_at TEXT NOT NULL, fanned_out INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE INDEX IF NOT EXISTS ix_events_pending ON events (fanned_out, created_at)""",
+    """CREATE TABLE IF NOT EXISTS channels (
+        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, label TEXT,
+        client TEXT, options TEXT NOT NULL DEFAULT '{}', failing TEXT, failing_since TEXT,
+        state TEXT NOT NULL DEFAULT '{}', next_send_at TEXT NOT NULL DEFAULT '',
+        wake_at TEXT NOT NULL DEFAULT '', lease_owner TEXT, lease_until TEXT,
+        last_success_at TEXT, last_failure_at TEXT, last_result TEXT,
+        created_at TEXT NOT NULL, synced INTEGER NOT NULL DEFAULT 1)""",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        id TEXT PRIMARY KEY, channel_id INTEGER NOT NULL, event_id TEXT NOT NULL,
+        kind TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
+        created_at TEXT NOT NULL, sent_at TEXT, error TEXT)""",
+    """CREATE INDEX IF NOT EXISTS ix_deliveries_channel_status
+        ON deliveries (channel_id, status, created_at)""",
+    """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+    # Any change to a channel's results marks it for copying to the main database.
+    """CREATE TRIGGER IF NOT EXISTS channels_results AFTER UPDATE OF last_success_at,
+        last_failure_at, failing ON channels
+        WHEN NEW.last_success_at IS NOT OLD.last_success_at
+          OR NEW.last_failure_at IS NOT OLD.last_failure_at
+          OR (NEW.failing IS NOT NULL AND OLD.failing IS NULL)
+        BEGIN UPDATE channels SET synced = 0 WHERE id = NEW.id; END""",
+)
+
+_INGEST_BATCH = 500
+
+
+class LocalOutbox(Outbox):
+    def __init__(self, path: Path, journal: Journal, snapshot: SnapshotKeeper) -> None:
+        super().__init__(Database(f"sqlite:///{path}", timeout=5.0), local=True)
+        self.path = path
+        self.journal = journal
+        self.snapshot = snapshot
+        with self.transaction() as cursor:
+            for statement in _SCHEMA:
+                cursor.execute(statement)
+
+    # -- from the journal -------------------------------------------------------------------
+    def ingest(self) -> int:
+        """Copy new journal records into the outbox as events; returns how many records."""
+        if not self.journal.pending:
+            return 0
+        with self.journal.handover, self.transaction() as cursor:
+            row = cursor.execute("SELECT value FROM meta WHERE key = 'journal_seq'").fetchone()
+            seen = int(row[0]) if row else 0
+            if seen > self.journal.last_seq() and self.journal.pending:
+                seen = 0  # the journal file was replaced; its numbering started again
+            entries = self.journal.since(seen, _INGEST_BATCH)
+            for _seq, record in entries:
+                for event_id, kind, at, payload in events_for(record):
+                    cursor.execute(
+                        "INSERT INTO events (id, call_sid, kind, payload, created_at) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                        (
+                            event_id,
+                            record.call_sid,
+                            kind,
+                            json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                            at,
+                        ),
+                    )
+            if entries:
+                cursor.execute(
+                    "INSERT INTO meta (key, value) VALUES ('journal_seq', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(entries[-1][0]),),
+                )
+            return len(entries)
+
+    def on_replay(self, database: Database, connection: Connection, records: list[Record]) -> None:
+        """Inside the replay transaction: mark the events told from here as fanned out."""
+        ids = [event_id for record in records for event_id, *_ in events_for(record)]
+        if not ids:
+            return
+        try:
+            with self.transaction() as cursor:
+                told = {
+                    row[0]
+                    for row in cursor.execute(
+                        f"SELECT id FROM events WHERE id IN ({','.join('?' * len(ids))})", ids
+                    )
+                }
+        except Exception:
+            # Unreadable outbox: nothing can have been told from it; the database tells all.
+            log.exception("local outbox unreadable during replay")
+            return
+        cursor = connection.cursor()
+        for event_id in ids:
+            if event_id in told:
+                cursor.execute(
+                    database.sql("UPDATE events SET fanned_out = :t WHERE id = :id"),
+                    {"t": True, "id": event_id},
+                )
+
+    # -- channels from the snapshot ---------------------------------------------------------
+    def sync_channels(self) -> None:
+        """Make the outbox's channels those of the snapshot (kept when it has none to give)."""
+        current = self.snapshot.current
+        if current.source == "built-in":
+            return
+        specs = [ChannelSpec.from_json(value) for value in current.channels]
+        now = utc_now()
+        with self.transaction() as cursor:
+            for spec in specs:
+                cursor.execute(
+                    "INSERT INTO channels (id, kind, target, label, client, options, failing, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "kind = excluded.kind, target = excluded.target, label = excluded.label, "
+                    "client = excluded.client, options = excluded.options, "
+                    # A failure found here stands until the database says the channel was fixed.
+                    "failing = CASE WHEN channels.failing IS NOT NULL AND excluded.failing IS "
+                    "NULL AND channels.synced = 0 THEN channels.failing ELSE excluded.failing END",
+                    (
+                        spec.id,
+                        spec.kind,
+                        spec.target,
+                        spec.label,
+                        spec.client,
+                        json.dumps(dict(spec.options)),
+                        spec.failing,
+                        now,
+                    ),
+                )
+            known = [spec.id for spec in specs]
+            marks = ",".join("?" * len(known)) or "NULL"
+            cursor.execute(f"DELETE FROM deliveries WHERE channel_id NOT IN ({marks})", known)
+            cursor.execute(f"DELETE FROM channels WHERE id NOT IN ({marks})", known)
+
+    def results_to_copy(self) -> list[dict[str, Any]]:
+        with self.transaction() as cursor:
+            rows = cursor.execute(
+                "SELECT id, last_success_at, last_failure_at, last_result, failing, "
+                "failing_since FROM channels WHERE synced = 0"
+            ).fetchall()
+        return [
+            {
+                "id": row[0],
+                "last_success_at": row[1],
+                "last_failure_at": row[2],
+                "last_result": row[3],
+                "failing": row[4],
+                "failing_since": row[5],
+            }
+            for row in rows
+        ]
+
+    def copied(self, ids: list[int]) -> None:
+        with self.transaction() as cursor:
+            for channel_id in ids:
+                cursor.execute("UPDATE channels SET synced = 1 WHERE id = ?", (channel_id,))
+
+    def prune(self, before: str) -> None:
+        """Forget finished local deliveries and events older than ``before``."""
+        with self.transaction() as cursor:
+            cursor.execute(
+                "DELETE FROM deliveries WHERE status <> 'pending' AND created_at < ?", (before,)
+            )
+            cursor.execute("DELETE FROM events WHERE fanned_out = 1 AND created_at < ?", (before,))

@@ -1,0 +1,411 @@
+"""The durable outbox: fan events out to channels, claim channels, record what was delivered.
+
+The same statements run on three databases: the main PostgreSQL or SQLite database, and the
+local SQLite outbox that carries notifications while the main database is down
+(:mod:`backline.notify.local`).
+
+Exactly once, as far as a network allows:
+
+* **Fan-out** claims unfanned ``events`` rows (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite:
+  ``BEGIN IMMEDIATE``, one writer at a time) and, in the same transaction, inserts one
+  ``deliveries`` row per channel with the id ``<event id>@<channel id>`` and marks the event
+  fanned out. Two dispatchers never fan out one event twice, and a repeat is a no-op anyway.
+* **Delivery** leases a whole channel (``lease_owner``/``lease_until``, claimed the same way):
+  only the holder plans and sends that channel's next message, so grouping and pacing are
+  decided in one place. The pending rows it folded into the message are marked sent in the
+  transaction that releases the lease. The lease outlives the send timeout, so it only lapses
+  when its holder died; then another dispatcher plans again from the same rows.
+* The one window left: a receiver accepted a message and the dispatcher died before that
+  commit. The message is then sent again after the lease lapses (at least once, never lost).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from backline.core.messages import CallEvent, Message
+from backline.notify.channels import ChannelSpec
+from backline.notify.grouping import ChannelState, Item, Plan, iso
+from backline.store.database import Connection, Database
+
+__all__ = ["Claimed", "Outbox"]
+
+log = logging.getLogger("backline.notify")
+
+_FAN_OUT_BATCH = 500
+_PENDING_MAX = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    spec: ChannelSpec
+    state: ChannelState
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+class Outbox:
+    """Outbox operations over one database. Thread-safe: each thread has its own connection."""
+
+    def __init__(self, database: Database, *, local: bool = False) -> None:
+        self.database = database
+        self.local = local
+        self._threads = threading.local()
+        self._all: list[Connection] = []
+        self._guard = threading.Lock()
+        if local:
+            # The local outbox stores the client's name; the main database joins clients.
+            self._client = "c.client"
+            self._from = "channels c"
+        else:
+            self._client = "cl.name"
+            self._from = "channels c LEFT JOIN clients cl ON cl.id = c.client_id"
+
+    # -- connections and transactions -------------------------------------------------------
+    def _connection(self) -> Connection:
+        connection: Connection | None = getattr(self._threads, "connection", None)
+        if connection is None:
+            connection = self.database.connect()
+            self._threads.connection = connection
+            with self._guard:
+                self._all.append(connection)
+        return connection
+
+    def _drop(self) -> None:
+        connection = getattr(self._threads, "connection", None)
+        self._threads.connection = None
+        if connection is not None:
+            with self._guard:
+                if connection in self._all:
+                    self._all.remove(connection)
+            try:
+                connection.close()
+            except Exception:  # a broken connection may refuse to close
+                log.debug("closing a broken outbox connection failed", exc_info=True)
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Any]:
+        """A transaction; for writes on SQLite it takes the write lock up front (one writer)."""
+        connection = self._connection()
+        try:
+            cursor = connection.cursor()
+            if write and self.database.dialect == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+            connection.commit()
+        except BaseException:
+            try:
+                connection.rollback()
+            except Exception:
+                log.debug("rollback failed", exc_info=True)
+            self._drop()
+            raise
+
+    def _x(self, cursor: Any, statement: str, params: dict[str, Any] | None = None) -> Any:
+        cursor.execute(self.database.sql(statement), params or {})
+        return cursor
+
+    @property
+    def _skip_locked(self) -> str:
+        return " FOR UPDATE OF c SKIP LOCKED" if self.database.dialect == "postgresql" else ""
+
+    def close(self) -> None:
+        with self._guard:
+            connections, self._all = self._all, []
+        for connection in connections:
+            try:
+                connection.close()
+            except Exception:
+                log.debug("closing an outbox connection failed", exc_info=True)
+
+    # -- fan-out ----------------------------------------------------------------------------
+    def fan_out(self, now: str, limit: int = _FAN_OUT_BATCH) -> int:
+        """Turn up to ``limit`` new events into deliveries; returns how many events."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgresql" else ""
+        with self.transaction() as cursor:
+            rows = self._x(
+                cursor,
+                "SELECT id, kind, payload FROM events WHERE fanned_out = :f "
+                "ORDER BY created_at, id LIMIT :limit" + lock,
+                {"f": False, "limit": limit},
+            ).fetchall()
+            if not rows:
+                return 0
+            channels = self._x(
+                cursor, f"SELECT c.id, {self._client} FROM {self._from} WHERE c.failing IS NULL"
+            ).fetchall()
+            for event_id, kind, payload in rows:
+                client = _json(payload).get("client") or None
+                for channel_id, channel_client in channels:
+                    if channel_client is not None and channel_client != client:
+                        continue
+                    self._x(
+                        cursor,
+                        "INSERT INTO deliveries (id, channel_id, event_id, kind, "
+                        "payload, status, created_at) VALUES (:id, :channel, :event, :kind, "
+                        ":payload, 'pending', :now) ON CONFLICT (id) DO NOTHING",
+                        {
+                            "id": f"{event_id}@{channel_id}",
+                            "channel": int(channel_id),
+                            "event": event_id,
+                            "kind": kind,
+                            "payload": payload,
+                            "now": now,
+                        },
+                    )
+                self._x(
+                    cursor,
+                    "UPDATE events SET fanned_out = :t WHERE id = :id",
+                    {"t": True, "id": event_id},
+                )
+            return len(rows)
+
+    # -- claiming channels ------------------------------------------------------------------
+    def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` channels that have something to do now."""
+        if limit <= 0:
+            return []
+        now_iso = iso(now)
+        with self.transaction() as cursor:
+            ids = [
+                int(row[0])
+                for row in self._x(
+                    cursor,
+                    "SELECT c.id FROM channels c WHERE c.failing IS NULL "
+                    "AND c.next_send_at <= :now "
+                    "AND (c.lease_until IS NULL OR c.lease_until < :now) "
+                    "AND (EXISTS (SELECT 1 FROM deliveries d WHERE d.channel_id = c.id "
+                    "AND d.status = 'pending') OR (c.wake_at <> '' AND c.wake_at <= :now)) "
+                    "ORDER BY c.next_send_at, c.id LIMIT :limit" + self._skip_locked,
+                    {"now": now_iso, "limit": limit},
+                ).fetchall()
+            ]
+            claimed = []
+            for channel_id in ids:
+                self._x(
+                    cursor,
+                    "UPDATE channels SET lease_owner = :owner, lease_until = :until WHERE id = :id",
+                    {"owner": owner, "until": iso(now + lease_seconds), "id": channel_id},
+                )
+                row = self._x(
+                    cursor,
+                    f"SELECT c.id, c.kind, c.target, c.label, {self._client}, "
+                    f"c.options, c.state FROM {self._from} WHERE c.id = :id",
+                    {"id": channel_id},
+                ).fetchone()
+                spec = ChannelSpec(int(row[0]), row[1], row[2], row[3], row[4], _json(row[5]))
+                claimed.append(Claimed(spec, ChannelState.from_json(row[6])))
+            return claimed
+
+    def pending(self, channel_id: int) -> list[Item]:
+        with self.transaction(write=False) as cursor:
+            rows = self._x(
+                cursor,
+                "SELECT id, kind, payload, created_at FROM deliveries "
+                "WHERE channel_id = :id AND status = 'pending' "
+                "ORDER BY created_at, id LIMIT :limit",
+                {"id": channel_id, "limit": _PENDING_MAX},
+            ).fetchall()
+        items = []
+        for delivery_id, kind, payload, created_at in rows:
+            value = _json(payload)
+            if kind == "alert":
+                items.append(Item(delivery_id, "alert", created_at, alert=Message.from_json(value)))
+            else:
+                event = CallEvent.from_payload(kind, value)
+                items.append(Item(delivery_id, event.kind, created_at, event=event))
+        return items
+
+    # -- outcomes of a claim ----------------------------------------------------------------
+    def _release(
+        self, cursor: Any, channel_id: int, owner: str, sets: str, params: dict[str, Any]
+    ) -> bool:
+        updated = self._x(
+            cursor,
+            f"UPDATE channels SET {sets}, lease_owner = NULL, "
+            "lease_until = NULL WHERE id = :id AND lease_owner = :owner",
+            {**params, "id": channel_id, "owner": owner},
+        ).rowcount
+        if not updated:
+            log.warning(
+                "channel %d: lease lapsed while sending; another dispatcher took over", channel_id
+            )
+        return bool(updated)
+
+    def delivered(self, channel_id: int, owner: str, plan: Plan, receipt: str, now: float) -> None:
+        now_iso = iso(now)
+        with self.transaction() as cursor:
+            for delivery_id in plan.consumed:
+                self._x(
+                    cursor,
+                    "UPDATE deliveries SET status = 'sent', sent_at = :now, "
+                    "error = NULL WHERE id = :id AND status = 'pending'",
+                    {"now": now_iso, "id": delivery_id},
+                )
+            self._release(
+                cursor,
+                channel_id,
+                owner,
+                "state = :state, next_send_at = :next, wake_at = :wake, "
+                "last_success_at = :now, last_result = :result",
+                {
+                    "state": plan.state.to_json(),
+                    "next": iso(plan.next_at),
+                    "wake": "" if plan.wake_at is None else iso(plan.wake_at),
+                    "now": now_iso,
+                    "result": receipt[:500],
+                },
+            )
+
+    def postpone(self, channel_id: int, owner: str, next_at: float, wake_at: float | None) -> None:
+        """Nothing to send yet (a summary not due): look again at ``next_at``."""
+        with self.transaction() as cursor:
+            self._release(
+                cursor,
+                channel_id,
+                owner,
+                "next_send_at = :next, wake_at = :wake",
+                {
+                    "next": iso(min(next_at, 253402300799.0)),
+                    "wake": "" if wake_at is None else iso(wake_at),
+                },
+            )
+
+    def retry_later(
+        self,
+        channel_id: int,
+        owner: str,
+        state: ChannelState,
+        next_at: float,
+        error: str,
+        now: float,
+    ) -> None:
+        with self.transaction() as cursor:
+            self._release(
+                cursor,
+                channel_id,
+                owner,
+                "state = :state, next_send_at = :next, last_failure_at = :now, "
+                "last_result = :result",
+                {
+                    "state": state.to_json(),
+                    "next": iso(next_at),
+                    "now": iso(now),
+                    "result": error[:500],
+                },
+            )
+
+    def give_up(
+        self, spec: ChannelSpec, owner: str, reason: str, now: float, alert: Message
+    ) -> int:
+        """Mark the channel failing, fail what waits for it, alert the channels in its scope.
+
+        Returns how many channels the alert goes to.
+        """
+        now_iso = iso(now)
+        with self.transaction() as cursor:
+            self._release(
+                cursor,
+                spec.id,
+                owner,
+                "failing = :reason, failing_since = :now, last_failure_at = :now, "
+                "last_result = :reason",
+                {"reason": reason[:500], "now": now_iso},
+            )
+            self._x(
+                cursor,
+                "UPDATE deliveries SET status = 'failed', error = :reason "
+                "WHERE channel_id = :id AND status = 'pending'",
+                {"reason": reason[:500], "id": spec.id},
+            )
+            others = self._x(
+                cursor,
+                f"SELECT c.id, {self._client} FROM {self._from} "
+                "WHERE c.failing IS NULL AND c.id <> :id",
+                {"id": spec.id},
+            ).fetchall()
+            event_id = f"alert:{spec.id}:{now_iso}"
+            payload = json.dumps(alert.to_json(), ensure_ascii=False, separators=(",", ":"))
+            told = 0
+            for other_id, other_client in others:
+                # A client's channel hears only of its own client's channels failing; the
+                # global channels (the operators) hear of every one.
+                if other_client is not None and other_client != spec.client:
+                    continue
+                self._x(
+                    cursor,
+                    "INSERT INTO deliveries (id, channel_id, event_id, kind, "
+                    "payload, status, created_at) VALUES (:id, :channel, :event, 'alert', "
+                    ":payload, 'pending', :now) ON CONFLICT (id) DO NOTHING",
+                    {
+                        "id": f"{event_id}@{other_id}",
+                        "channel": int(other_id),
+                        "event": event_id,
+                        "payload": payload,
+                        "now": now_iso,
+                    },
+                )
+                told += 1
+            return told
+
+    # -- for the CLI, the tests and the local outbox -----------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self.transaction(write=False) as cursor:
+            rows = self._x(
+                cursor, "SELECT status, count(*) FROM deliveries GROUP BY status"
+            ).fetchall()
+            unfanned = self._x(
+                cursor, "SELECT count(*) FROM events WHERE fanned_out = :f", {"f": False}
+            ).fetchone()[0]
+        counts = {str(status): int(n) for status, n in rows}
+        counts["unfanned"] = int(unfanned)
+        return counts
+
+    def has_work(self) -> bool:
+        counts = self.counts()
+        return bool(counts.get("pending", 0) or counts["unfanned"])
+
+    def merge_results(self, rows: list[dict[str, Any]]) -> None:
+        """Copy channel results gathered by the local outbox, keeping whichever is newer."""
+        with self.transaction() as cursor:
+            for row in rows:
+                params = {
+                    "id": row["id"],
+                    "success": row["last_success_at"],
+                    "failure": row["last_failure_at"],
+                    "result": row["last_result"],
+                    "failing": row["failing"],
+                    "since": row["failing_since"],
+                }
+                self._x(
+                    cursor,
+                    "UPDATE channels SET last_success_at = :success WHERE id = :id "
+                    "AND :success IS NOT NULL AND (last_success_at IS NULL "
+                    "OR last_success_at < :success)",
+                    params,
+                )
+                self._x(
+                    cursor,
+                    "UPDATE channels SET last_failure_at = :failure, "
+                    "last_result = :result WHERE id = :id AND :failure IS NOT NULL "
+                    "AND (last_failure_at IS NULL OR last_failure_at < :failure)",
+                    params,
+                )
+                self._x(
+                    cursor,
+                    "UPDATE channels SET failing = :failing, failing_since = :since "
+                    "WHERE id = :id AND :failing IS NOT NULL AND failing IS NULL",
+                    params,
+                )

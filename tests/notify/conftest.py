@@ -1,0 +1,186 @@
+"""Stand-ins for the receivers, on 127.0.0.1: an HTTP server that answers as told (Slack, a
+webhook, Twilio's Messages endpoint), an SMTP server with STARTTLS; and helpers that record calls
+through the project's own code so that ``events`` rows are what the answer path writes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from backline.core.models import Call, Plan
+from backline.store import calls
+from backline.store.database import Database, utc_now
+from backline.store.records import CallRecord, LegRecord
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int = 0
+    at: float = field(default_factory=time.monotonic)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class StandIn:
+    """An HTTP receiver. ``answers`` is a queue of (status, headers, body) or "hang"; when it
+    is empty, ``default`` is used."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.answers: list[tuple[int, dict[str, str], str] | str] = []
+        self.default: tuple[int, dict[str, str], str] | str = (200, {}, "ok")
+        self.lock = threading.Lock()
+        self.release = threading.Event()  # set to let hanging requests go
+        self.open_requests = 0
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length)
+                item = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                with stand_in.lock:
+                    stand_in.received.append(item)
+                    answer = stand_in.answers.pop(0) if stand_in.answers else stand_in.default
+                    stand_in.open_requests += 1
+                try:
+                    if answer == "hang":
+                        stand_in.release.wait(30)
+                        return
+                    assert not isinstance(answer, str)
+                    status, headers, text = answer
+                    data = text.encode()
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    item.status = status
+                finally:
+                    with stand_in.lock:
+                        stand_in.open_requests -= 1
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def accepted(self) -> list[Received]:
+        with self.lock:
+            return [item for item in self.received if 200 <= item.status < 300]
+
+    def texts(self) -> list[str]:
+        return [str(item.json().get("text", "")) for item in self.accepted()]
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stand_in() -> Iterator[StandIn]:
+    server = StandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stand_in_factory() -> Iterator[Callable[[], StandIn]]:
+    servers: list[StandIn] = []
+
+    def make() -> StandIn:
+        servers.append(StandIn())
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+    """Poll until ``condition`` holds; fail with ``what`` otherwise (a bound, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def call_record(
+    sid: str,
+    *,
+    to: str = "+81312345678",
+    client: str | None = "Acme",
+    outcome: str = "forwarding",
+    at: str | None = None,
+) -> CallRecord:
+    call = Call(
+        call_sid=sid,
+        to=to,
+        from_="+819011112222",
+        error_code="11205",
+        error_url="https://primary.example.com/voice",
+    )
+    plan = Plan((), outcome, "route", client, ("+819033334444",))  # type: ignore[arg-type]
+    return CallRecord.build(call, plan, "<Response/>", at or utc_now())
+
+
+def leg_record(
+    sid: str, outcome: str = "answered", duration: int | None = 42, *, client: str | None = "Acme"
+) -> LegRecord:
+    call = Call(call_sid=sid, to="+81312345678", from_="+819011112222")
+    plan = Plan((), outcome, "route", client, ("+819033334444",))  # type: ignore[arg-type]
+    return LegRecord.build(
+        call=call,
+        step=0,
+        plan=plan,
+        status="completed",
+        dial_call_sid="CAleg",
+        duration=duration,
+        answer="<Response/>",
+        at=utc_now(),
+    )
+
+
+def record(database_url: str, *records: CallRecord | LegRecord) -> None:
+    """Write records as the answer path does (calls + events in one transaction)."""
+    database = Database(database_url)
+    connection = database.connect()
+    try:
+        calls.apply(database, connection, list(records))
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def add_client(database_url: str, name: str) -> None:
+    from sqlalchemy import insert
+
+    from backline.store.admin import make_engine
+    from backline.store.schema import clients
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(insert(clients).values(name=name, created_at=utc_now()))
+    engine.dispose()
