@@ -430,3 +430,15 @@ def test_signing_matches_the_twilio_library(
     expected = twilio_signature(url, params)
     event = twilio_post(deployment, FALLBACK, params)
     assert event["headers"]["X-Twilio-Signature"] == expected
+
+
+def test_no_in_process_dispatcher_on_lambda(
+    database_url: str, make_handler: HandlerFactory
+) -> None:
+    """Notifications go through the dispatcher function: nothing would run while frozen."""
+    deployment = by_name("function-url")
+    handler = make_handler(database_url, deployment.public_url, BACKLINE_NOTIFY_IN_SERVE="1")
+    handler(make_event(deployment, "GET", "/healthz"), None)
+    assert handler.runtime is not None and handler.runtime.service is not None
+    assert handler.runtime.service.config.notify_in_serve is False
+    assert getattr(handler.runtime.service, "dispatcher", None) is None
