@@ -442,3 +442,36 @@ def test_no_in_process_dispatcher_on_lambda(
     assert handler.runtime is not None and handler.runtime.service is not None
     assert handler.runtime.service.config.notify_in_serve is False
     assert getattr(handler.runtime.service, "dispatcher", None) is None
+
+
+def test_the_cold_path_imports_nothing_it_does_not_need(database_url: str, tmp_path: Path) -> None:
+    """A fresh process answering one event loads no ORM, migration tool, ASGI app or SDK."""
+    import json
+    import subprocess
+    import sys
+
+    add_route(database_url)
+    deployment = by_name("rest-default-endpoint")
+    event = twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER))
+    (tmp_path / "event.json").write_text(json.dumps(event))
+    script = (
+        "import json, sys\n"
+        "from backline.aws.fallback import handler\n"
+        f"result = handler(json.load(open({str(tmp_path / 'event.json')!r})), None)\n"
+        "heavy = ('sqlalchemy', 'alembic', 'mangum', 'starlette.applications', 'starlette.routing',"
+        " 'uvicorn', 'typer', 'rich', 'boto3', 'botocore', 'backline.notify', 'backline.web.app')\n"
+        "print(json.dumps({'status': result['statusCode'],"
+        " 'loaded': sorted(m for m in sys.modules if m.startswith(heavy))}))\n"
+    )
+    env = lambda_env(database_url, deployment.public_url, tmp_path / "state")
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**env, "PATH": "/usr/bin:/bin"},
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"status": 200, "loaded": []}
