@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,12 @@ _BOOT_RETRY_SECONDS = 1.0
 _REFRESH_RETRY_SECONDS = 5.0
 _KICK_BUDGET_SECONDS = 1.0
 _KICK_MARGIN_SECONDS = 0.5
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@\s]+@")
+
+
+def without_passwords(text: str) -> str:
+    """Mask the password of any URL in a message (a bad BACKLINE_DATABASE_URL is quoted)."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def load_config(
@@ -89,7 +96,7 @@ class Runtime:
             service.start(background=False)
             self.kicker = DispatcherKick.from_env(env, self.aws)
         except Exception as error:
-            self.boot_error = f"{type(error).__name__}: {error}"
+            self.boot_error = without_passwords(f"{type(error).__name__}: {error}")
             self._boot_after = time.monotonic() + _BOOT_RETRY_SECONDS
             log.critical(
                 "cannot start backline (%s); answering with the built-in apology", self.boot_error

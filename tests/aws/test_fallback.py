@@ -475,3 +475,13 @@ def test_the_cold_path_imports_nothing_it_does_not_need(database_url: str, tmp_p
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"status": 200, "loaded": []}
+
+
+def test_a_bad_database_url_is_reported_without_its_password(tmp_path: Path) -> None:
+    deployment = by_name("function-url")
+    env = lambda_env("mysql://backline:s3cret@db:3306/x", deployment.public_url, tmp_path / "s")
+    handler = FallbackHandler(Runtime(env))
+    assert handler(make_event(deployment, "GET", "/healthz"), None)["statusCode"] == 503
+    assert handler.runtime is not None and handler.runtime.boot_error is not None
+    assert "s3cret" not in handler.runtime.boot_error
+    assert "mysql://backline:***@db" in handler.runtime.boot_error
