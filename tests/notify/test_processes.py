@@ -79,7 +79,8 @@ def test_pending_notifications_survive_kill_9_and_are_sent_once(
     assert stand_in.accepted() == []
     stand_in.default = (200, {}, "ok")
     start_worker(workers, env)
-    wait_for(lambda: len(stand_in.accepted()) == 3, what="all three after the restart")
+    # If the kill fell inside a send, that channel waits for its lease (3 x 2 s + 5 s) to lapse.
+    wait_for(lambda: len(stand_in.accepted()) == 3, timeout=40, what="all three after restart")
     # Give a duplicate every chance to appear before counting.
     record(database_url, call_record("CAafter", to="+81399999999"))
     wait_for(lambda: len(stand_in.accepted()) == 4, what="a later call, sent after them")
