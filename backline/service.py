@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from backline.answer import Answerer
 from backline.config import Config
 from backline.store.database import Database
 from backline.store.journal import Journal
 from backline.store.recorder import Recorder
 from backline.store.snapshot import SnapshotKeeper
-from backline.web.twilio import Answerer
 
 if TYPE_CHECKING:
     from backline.notify.dispatcher import Dispatcher
@@ -45,8 +45,9 @@ class Service:
         from the journal while the database is down."""
         from backline.notify.dispatcher import Dispatcher
 
-        dispatcher = Dispatcher(self.config, self.database, journal=self.journal,
-                                snapshot=self.snapshot)
+        dispatcher = Dispatcher(
+            self.config, self.database, journal=self.journal, snapshot=self.snapshot
+        )
         self.recorder.listeners.append(dispatcher.wake)
         self.recorder.replay_hooks.append(dispatcher.on_replay)
         self.components.append((dispatcher.start, dispatcher.stop))

@@ -114,13 +114,14 @@ async def _asgi_post(
 def _in_process_app(config: Config, scratch: Path) -> tuple[Any, Config]:
     from starlette.applications import Starlette
 
+    from backline.answer import Answerer
     from backline.store.database import Database
     from backline.store.journal import Journal
     from backline.store.migrate import upgrade
     from backline.store.recorder import Recorder
     from backline.store.snapshot import SnapshotKeeper
     from backline.web.app import twilio_routes
-    from backline.web.twilio import Answerer, TwilioEndpoints
+    from backline.web.twilio import TwilioEndpoints
 
     # Sign with the real token when there is one; a rehearsal token otherwise.
     signed = config.with_overrides(

@@ -17,11 +17,11 @@ from typing import Any
 
 from mangum import Mangum
 
+from backline.answer import FALLBACK_PATH, STATUS_PATH, XML
 from backline.aws.events import EventError, base_path_of, parse_event, response, with_app_path
 from backline.aws.runtime import Runtime
 from backline.core.twiml import LAST_RESORT_TWIML
 from backline.web.app import create_app
-from backline.web.twilio import FALLBACK_PATH, STATUS_PATH, XML
 
 __all__ = ["AsgiHandler", "handler"]
 

@@ -26,7 +26,9 @@ import binascii
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
+
+from backline.core.forms import parse_form
 
 __all__ = [
     "EventError",
@@ -61,14 +63,14 @@ class HttpRequest:
         return self.headers.get(name.lower(), "")
 
     def query_params(self) -> dict[str, str]:
-        return dict(parse_qsl(self.query, keep_blank_values=True))
+        return parse_form(self.query)
 
     def form(self) -> dict[str, str]:
         """The parameters Twilio sent: the form body for POST, the query for GET."""
         if self.method == "POST":
             text = self.body.decode("utf-8", "replace")
             # Blank values are kept: Twilio signs every parameter it sends, empty ones included.
-            return dict(parse_qsl(text, keep_blank_values=True))
+            return parse_form(text)
         return self.query_params()
 
 

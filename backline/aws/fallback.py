@@ -1,6 +1,6 @@
 """The fallback function's handler: ``backline.aws.fallback.handler``.
 
-A lean event adapter over the same :class:`~backline.web.twilio.Answerer` the ASGI app uses:
+A lean event adapter over the same :class:`~backline.answer.Answerer` the ASGI app uses:
 the same paths, the same answers, the same signature rule (``BACKLINE_PUBLIC_URL`` + the app's
 path, the form parameters for POST, the query and no parameters for GET), the same 403 for a
 forged request and the same emergency answer when anything inside fails. It skips the web
@@ -41,11 +41,11 @@ XML = "text/xml; charset=utf-8"
 # package still answers Twilio (with the apology below) instead of failing every call with a 502.
 _IMPORT_ERROR: str | None = None
 try:
+    from backline import answer as _answer
     from backline.aws import runtime as _runtime
     from backline.core import twiml as _twiml
-    from backline.web import twilio as _twilio
 
-    FALLBACK_PATH, STATUS_PATH, XML = _twilio.FALLBACK_PATH, _twilio.STATUS_PATH, _twilio.XML
+    FALLBACK_PATH, STATUS_PATH, XML = _answer.FALLBACK_PATH, _answer.STATUS_PATH, _answer.XML
 except Exception as _error:  # pragma: no cover - exercised by a broken deployment only
     _IMPORT_ERROR = f"{type(_error).__name__}: {_error}"
 
@@ -57,13 +57,6 @@ APOLOGY = (
     f'<Say language="{BUILT_IN_LANGUAGE}" voice="{BUILT_IN_VOICE}">{escape(BUILT_IN_MESSAGE)}'
     "</Say><Hangup /></Response>"
 )
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
 
 
 def _xml(answer: str) -> dict[str, Any]:
@@ -132,7 +125,7 @@ class FallbackHandler:
             if request.path == FALLBACK_PATH:
                 _plan, answer, record = answerer.plan_fallback(params)
             else:
-                step = _int_or_none(request.query_params().get("step")) or 0
+                step = _answer.int_or_none(request.query_params().get("step")) or 0
                 _plan, answer, record = answerer.plan_dial_status(params, step)
             if record is not None:
                 recorded, first_answer = self._record(service, record)

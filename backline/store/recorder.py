@@ -12,17 +12,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from backline.store import calls
 from backline.store.database import Connection, Database
 from backline.store.journal import Journal
 from backline.store.records import Record
+
+if TYPE_CHECKING:
+    # asyncio costs a Lambda cold start ~25 ms and only the ASGI server's path needs it; the
+    # functions that use it import it themselves.
+    import asyncio
 
 __all__ = ["Recorder"]
 
@@ -86,6 +91,8 @@ class Recorder:
 
     async def record(self, record: Record) -> str | None:
         """Record from the event loop through the group-commit writer, within the timeout."""
+        import asyncio
+
         if self._thread is None:
             return await asyncio.to_thread(self.record_sync, record)
         loop = asyncio.get_running_loop()

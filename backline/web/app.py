@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from backline.answer import FALLBACK_PATH, STATUS_PATH
 from backline.config import Config
 from backline.service import Service
-from backline.web.twilio import FALLBACK_PATH, STATUS_PATH, TwilioEndpoints
+from backline.web.twilio import TwilioEndpoints
 
 __all__ = ["create_app", "twilio_routes"]
 

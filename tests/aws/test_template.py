@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from backline.answer import FALLBACK_PATH, STATUS_PATH
 from backline.aws.invoke import FUNCTION_VARIABLE
 from backline.aws.secrets import BUNDLE_VARIABLE, SUFFIX
 from backline.config import ENVIRONMENT
-from backline.web.twilio import FALLBACK_PATH, STATUS_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "aws" / "template.yaml"

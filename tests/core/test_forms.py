@@ -5,7 +5,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backline.web.twilio import parse_form
+from backline.core.forms import parse_form
 
 
 @given(st.dictionaries(st.text(min_size=1), st.text()))
@@ -20,5 +20,9 @@ def test_decodes_anything_exactly_like_the_standard_library(body: str) -> None:
 
 def test_plus_and_percent_and_blanks() -> None:
     body = f"From={quote('+819012345678')}&CallerName=&Note=a+b&Empty"
-    assert parse_form(body) == {"From": "+819012345678", "CallerName": "", "Note": "a b",
-                                "Empty": ""}
+    assert parse_form(body) == {
+        "From": "+819012345678",
+        "CallerName": "",
+        "Note": "a b",
+        "Empty": "",
+    }

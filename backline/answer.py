@@ -1,0 +1,139 @@
+"""The answer, without any transport: Twilio's fallback request and the dial-outcome callback.
+
+:class:`Answerer` parses nothing and serves nothing; it verifies, plans, renders and builds the
+record. The Starlette endpoints (``backline.web.twilio``) and the Lambda handler
+(``backline.aws.fallback``) are thin shells over it, so both answer alike. This module imports
+no web framework: a Lambda cold start pays only for what answering needs.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Mapping
+
+from twilio.request_validator import RequestValidator
+
+from backline.config import Config
+from backline.core.forms import parse_form
+from backline.core.models import Call, Plan
+from backline.core.planner import plan_after_leg, plan_first
+from backline.core.twiml import LAST_RESORT_TWIML, render
+from backline.store.database import utc_now
+from backline.store.recorder import Recorder
+from backline.store.records import CallRecord, LegRecord
+from backline.store.snapshot import SnapshotKeeper
+
+__all__ = [
+    "FALLBACK_PATH",
+    "STATUS_PATH",
+    "XML",
+    "Answerer",
+    "int_or_none",
+    "parse_form",
+]
+
+log = logging.getLogger("backline.answer")
+
+FALLBACK_PATH = "/twilio/voice/fallback"
+STATUS_PATH = "/twilio/voice/dial-status"
+XML = "text/xml; charset=utf-8"
+_ANSWER_CACHE_SIZE = 4096
+
+
+def int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+class Answerer:
+    """Decides and records answers. Transport-free, so the Lambda handler can use it directly."""
+
+    def __init__(self, config: Config, snapshot: SnapshotKeeper, recorder: Recorder) -> None:
+        self.config = config
+        self.snapshot = snapshot
+        self.recorder = recorder
+        self._validator = RequestValidator(config.twilio_auth_token or "unset")
+        self._answers: dict[tuple[object, ...], tuple[Plan, str]] = {}
+
+    # -- signatures -----------------------------------------------------------------------------
+    def signed_url(self, path: str, query: str) -> str:
+        """The URL Twilio signed: public base URL + our path (+ query), never the Host header."""
+        return f"{self.config.public_url}{path}" + (f"?{query}" if query else "")
+
+    def is_authentic(
+        self, path: str, query: str, params: Mapping[str, str], signature: str
+    ) -> bool:
+        if self.config.insecure_demo:
+            return True
+        if not signature:
+            return False
+        url = self.signed_url(path, query)
+        # One HMAC over the URL exactly as configured answers nearly every request; the
+        # library's full check (which also tries the URL with and without an explicit port)
+        # runs only when that one does not match. Both use the library's algorithm.
+        expected = self._validator.compute_signature(url, params)
+        if hmac.compare_digest(expected, signature):
+            return True
+        return bool(self._validator.validate(url, params, signature))
+
+    def action_url(self, step: int) -> str:
+        return f"{self.config.public_url}{STATUS_PATH}?step={step}"
+
+    # -- the two moments ------------------------------------------------------------------------
+    def _planned(self, call: Call, step: int | None, status: str) -> tuple[Plan, str]:
+        """Plan and render, memoised: the answer depends only on the route, the defaults, the
+        called number, the caller (for the "caller" caller-ID policy), the step and the status,
+        and during an outage the same few numbers are asked for again and again."""
+        current = self.snapshot.current
+        route = current.route_for(call.to)
+        caller = call.from_ if route is not None and route.caller_id == "caller" else ""
+        key = (route, current.defaults, call.to, caller, step, status)
+        cached = self._answers.get(key)
+        if cached is None:
+            if step is None:
+                plan = plan_first(call, route, current.defaults)
+            else:
+                plan = plan_after_leg(call, route, current.defaults, step, status)
+            cached = (plan, render(plan, self.action_url))
+            if len(self._answers) >= _ANSWER_CACHE_SIZE:
+                self._answers.clear()
+            self._answers[key] = cached
+        return cached
+
+    def plan_fallback(self, params: Mapping[str, str]) -> tuple[Plan, str, CallRecord | None]:
+        call = Call.from_params(params)
+        plan, answer = self._planned(call, None, "")
+        record = CallRecord.build(call, plan, answer, utc_now()) if call.call_sid else None
+        return plan, answer, record
+
+    def plan_dial_status(
+        self, params: Mapping[str, str], step: int
+    ) -> tuple[Plan, str, LegRecord | None]:
+        call = Call.from_params(params)
+        status = params.get("DialCallStatus", "")
+        plan, answer = self._planned(call, step, status)
+        record = None
+        if call.call_sid:
+            record = LegRecord.build(
+                call=call,
+                step=step,
+                plan=plan,
+                status=status or "unknown",
+                dial_call_sid=params.get("DialCallSid", ""),
+                duration=int_or_none(params.get("DialCallDuration")),
+                answer=answer,
+                at=utc_now(),
+            )
+        return plan, answer, record
+
+    def emergency_answer(self, params: Mapping[str, str]) -> str:
+        """Used when something inside failed: the unknown-number answer, else the constant."""
+        try:
+            current = self.snapshot.current
+            plan = plan_first(Call.from_params(params), None, current.defaults)
+            return render(plan, self.action_url)
+        except Exception:
+            return LAST_RESORT_TWIML
