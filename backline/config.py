@@ -30,7 +30,7 @@ def normalise_database_url(url: str) -> str:
     url = url.strip()
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     if url.startswith("sqlite:///") or url == "sqlite://":
         return url
     raise ConfigError(
@@ -91,8 +91,9 @@ def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"BACKLINE_NOTIFY_TIMEZONE={zone!r} is not a time zone such as "
-                          f"Asia/Tokyo or UTC") from None
+        raise ConfigError(
+            f"BACKLINE_NOTIFY_TIMEZONE={zone!r} is not a time zone such as Asia/Tokyo or UTC"
+        ) from None
     from_number = env.get("BACKLINE_SMS_FROM", "").strip()
     if from_number:
         try:
@@ -104,22 +105,25 @@ def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
         api_url = http_url(api_url, what="BACKLINE_TWILIO_API_URL").rstrip("/")
     except InvalidValue as error:
         raise ConfigError(str(error)) from None
-    account = (env.get("BACKLINE_TWILIO_ACCOUNT_SID", "") or env.get("TWILIO_ACCOUNT_SID", ""))
+    account = env.get("BACKLINE_TWILIO_ACCOUNT_SID", "") or env.get("TWILIO_ACCOUNT_SID", "")
     return {
         "notify_language": _choice(env, "BACKLINE_NOTIFY_LANGUAGE", "ja", ("ja", "en")),
         "notify_timezone": zone,
         "notify_in_serve": _bool(env, "BACKLINE_NOTIFY_IN_SERVE", default=True),
         "notify_quiet_seconds": _float(env, "BACKLINE_NOTIFY_QUIET_SECONDS", 600.0, 0, 86400),
-        "notify_summary_seconds": _float(env, "BACKLINE_NOTIFY_SUMMARY_SECONDS", 300.0, 0,
-                                         86400),
-        "notify_min_interval_seconds": _float(env, "BACKLINE_NOTIFY_MIN_INTERVAL_SECONDS", 1.0,
-                                              0, 60),
-        "notify_send_timeout_seconds": _float(env, "BACKLINE_NOTIFY_SEND_TIMEOUT_SECONDS", 10.0,
-                                              0.1, 120),
-        "notify_retry_base_seconds": _float(env, "BACKLINE_NOTIFY_RETRY_BASE_SECONDS", 2.0,
-                                            0.01, 3600),
-        "notify_retry_max_seconds": _float(env, "BACKLINE_NOTIFY_RETRY_MAX_SECONDS", 600.0,
-                                           0.01, 86400),
+        "notify_summary_seconds": _float(env, "BACKLINE_NOTIFY_SUMMARY_SECONDS", 300.0, 0, 86400),
+        "notify_min_interval_seconds": _float(
+            env, "BACKLINE_NOTIFY_MIN_INTERVAL_SECONDS", 1.0, 0, 60
+        ),
+        "notify_send_timeout_seconds": _float(
+            env, "BACKLINE_NOTIFY_SEND_TIMEOUT_SECONDS", 10.0, 0.1, 120
+        ),
+        "notify_retry_base_seconds": _float(
+            env, "BACKLINE_NOTIFY_RETRY_BASE_SECONDS", 2.0, 0.01, 3600
+        ),
+        "notify_retry_max_seconds": _float(
+            env, "BACKLINE_NOTIFY_RETRY_MAX_SECONDS", 600.0, 0.01, 86400
+        ),
         "notify_poll_seconds": _float(env, "BACKLINE_NOTIFY_POLL_SECONDS", 1.0, 0.05, 60),
         "notify_workers": _int(env, "BACKLINE_NOTIFY_WORKERS", 8, 1, 64),
         "smtp_host": env.get("BACKLINE_SMTP_HOST", "").strip(),
@@ -127,8 +131,9 @@ def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "smtp_user": env.get("BACKLINE_SMTP_USER", ""),
         "smtp_password": env.get("BACKLINE_SMTP_PASSWORD", ""),
         "smtp_from": env.get("BACKLINE_SMTP_FROM", "").strip(),
-        "smtp_security": _choice(env, "BACKLINE_SMTP_SECURITY", "starttls",
-                                 ("starttls", "tls", "none")),
+        "smtp_security": _choice(
+            env, "BACKLINE_SMTP_SECURITY", "starttls", ("starttls", "tls", "none")
+        ),
         "smtp_ca_file": env.get("BACKLINE_SMTP_CA_FILE", "").strip(),
         "twilio_account_sid": account.strip(),
         "sms_from": from_number,
@@ -155,13 +160,14 @@ class Config:
     log_level: str = field(default="INFO", metadata={"env": "BACKLINE_LOG_LEVEL"})
     # -- notifications ("tell the team"); see docs/notifications.md --------------------------
     notify_language: str = field(default="ja", metadata={"env": "BACKLINE_NOTIFY_LANGUAGE"})
-    notify_timezone: str = field(default="Asia/Tokyo",
-                                 metadata={"env": "BACKLINE_NOTIFY_TIMEZONE"})
+    notify_timezone: str = field(default="Asia/Tokyo", metadata={"env": "BACKLINE_NOTIFY_TIMEZONE"})
     notify_in_serve: bool = field(default=True, metadata={"env": "BACKLINE_NOTIFY_IN_SERVE"})
-    notify_quiet_seconds: float = field(default=600.0,
-                                        metadata={"env": "BACKLINE_NOTIFY_QUIET_SECONDS"})
-    notify_summary_seconds: float = field(default=300.0,
-                                          metadata={"env": "BACKLINE_NOTIFY_SUMMARY_SECONDS"})
+    notify_quiet_seconds: float = field(
+        default=600.0, metadata={"env": "BACKLINE_NOTIFY_QUIET_SECONDS"}
+    )
+    notify_summary_seconds: float = field(
+        default=300.0, metadata={"env": "BACKLINE_NOTIFY_SUMMARY_SECONDS"}
+    )
     notify_min_interval_seconds: float = field(
         default=1.0, metadata={"env": "BACKLINE_NOTIFY_MIN_INTERVAL_SECONDS"}
     )
@@ -174,8 +180,9 @@ class Config:
     notify_retry_max_seconds: float = field(
         default=600.0, metadata={"env": "BACKLINE_NOTIFY_RETRY_MAX_SECONDS"}
     )
-    notify_poll_seconds: float = field(default=1.0,
-                                       metadata={"env": "BACKLINE_NOTIFY_POLL_SECONDS"})
+    notify_poll_seconds: float = field(
+        default=1.0, metadata={"env": "BACKLINE_NOTIFY_POLL_SECONDS"}
+    )
     notify_workers: int = field(default=8, metadata={"env": "BACKLINE_NOTIFY_WORKERS"})
     smtp_host: str = field(default="", metadata={"env": "BACKLINE_SMTP_HOST"})
     smtp_port: int = field(default=587, metadata={"env": "BACKLINE_SMTP_PORT"})
@@ -186,8 +193,9 @@ class Config:
     smtp_ca_file: str = field(default="", metadata={"env": "BACKLINE_SMTP_CA_FILE"})
     twilio_account_sid: str = field(default="", metadata={"env": "BACKLINE_TWILIO_ACCOUNT_SID"})
     sms_from: str = field(default="", metadata={"env": "BACKLINE_SMS_FROM"})
-    twilio_api_url: str = field(default="https://api.twilio.com",
-                                metadata={"env": "BACKLINE_TWILIO_API_URL"})
+    twilio_api_url: str = field(
+        default="https://api.twilio.com", metadata={"env": "BACKLINE_TWILIO_API_URL"}
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -216,8 +224,9 @@ class Config:
             public_url=public_url,
             state_dir=state_dir,
             insecure_demo=_bool(env, "BACKLINE_INSECURE_DEMO"),
-            snapshot_refresh_seconds=_float(env, "BACKLINE_SNAPSHOT_REFRESH_SECONDS", 2.0, 0.2,
-                                            3600),
+            snapshot_refresh_seconds=_float(
+                env, "BACKLINE_SNAPSHOT_REFRESH_SECONDS", 2.0, 0.2, 3600
+            ),
             db_timeout_seconds=_float(env, "BACKLINE_DB_TIMEOUT_SECONDS", 2.0, 0.1, 30),
             last_resort_forward_to=last_resort,
             log_level=level,
@@ -226,9 +235,7 @@ class Config:
 
     def with_overrides(self, **changes: object) -> Config:
         known = {f.name for f in fields(self)}
-        chosen: dict[str, Any] = {
-            k: v for k, v in changes.items() if k in known and v is not None
-        }
+        chosen: dict[str, Any] = {k: v for k, v in changes.items() if k in known and v is not None}
         return replace(self, **chosen)
 
     def check_can_serve(self) -> None:
@@ -242,7 +249,8 @@ class Config:
             missing.append("BACKLINE_PUBLIC_URL")
         if missing:
             raise ConfigError(
-                "cannot check Twilio signatures without " + " and ".join(missing)
+                "cannot check Twilio signatures without "
+                + " and ".join(missing)
                 + "; set them, or run the insecure demo with --insecure-demo"
             )
 

@@ -59,56 +59,83 @@ def events_for(record: Record) -> list[tuple[str, str, str, dict[str, Any]]]:
     }
     events: list[tuple[str, str, str, dict[str, Any]]] = []
     if isinstance(record, CallRecord):
-        events.append((f"{record.call_sid}:diverted", "diverted", record.at, {
-            **common,
-            "route_kind": record.route_kind,
-            "error_code": record.error_code,
-            "error_url": record.error_url,
-        }))
+        events.append(
+            (
+                f"{record.call_sid}:diverted",
+                "diverted",
+                record.at,
+                {
+                    **common,
+                    "route_kind": record.route_kind,
+                    "error_code": record.error_code,
+                    "error_url": record.error_url,
+                },
+            )
+        )
         if record.final:
-            events.append((f"{record.call_sid}:outcome", "outcome", record.at,
-                           {**common, "outcome": record.outcome, "duration": None}))
+            events.append(
+                (
+                    f"{record.call_sid}:outcome",
+                    "outcome",
+                    record.at,
+                    {**common, "outcome": record.outcome, "duration": None},
+                )
+            )
     elif record.final:
-        events.append((f"{record.call_sid}:outcome", "outcome", record.at, {
-            **common,
-            "outcome": record.outcome,
-            "duration": record.duration,
-        }))
+        events.append(
+            (
+                f"{record.call_sid}:outcome",
+                "outcome",
+                record.at,
+                {
+                    **common,
+                    "outcome": record.outcome,
+                    "duration": record.duration,
+                },
+            )
+        )
     return events
 
 
 def _events(db: Database, cursor: Any, record: Record) -> None:
     for event_id, kind, at, payload in events_for(record):
-        cursor.execute(db.sql(_INSERT_EVENT), {
-            "id": event_id,
-            "call_sid": record.call_sid,
-            "kind": kind,
-            "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-            "at": at,
-            "fanned_out": False,
-        })
+        cursor.execute(
+            db.sql(_INSERT_EVENT),
+            {
+                "id": event_id,
+                "call_sid": record.call_sid,
+                "kind": kind,
+                "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                "at": at,
+                "fanned_out": False,
+            },
+        )
 
 
 def _apply_call(db: Database, cursor: Any, record: CallRecord) -> str | None:
     destinations = json.dumps(list(record.destinations))
-    cursor.execute(db.sql(_INSERT_CALL), {
-        "call_sid": record.call_sid,
-        "account_sid": record.account_sid,
-        "to_number": record.to_number,
-        "from_number": record.from_number,
-        "direction": record.direction,
-        "error_code": record.error_code,
-        "error_url": record.error_url,
-        "client": record.client,
-        "route_kind": record.route_kind,
-        "destinations": destinations,
-        "outcome": record.outcome,
-        "answer": record.answer,
-        "at": record.at,
-    })
+    cursor.execute(
+        db.sql(_INSERT_CALL),
+        {
+            "call_sid": record.call_sid,
+            "account_sid": record.account_sid,
+            "to_number": record.to_number,
+            "from_number": record.from_number,
+            "direction": record.direction,
+            "error_code": record.error_code,
+            "error_url": record.error_url,
+            "client": record.client,
+            "route_kind": record.route_kind,
+            "destinations": destinations,
+            "outcome": record.outcome,
+            "answer": record.answer,
+            "at": record.at,
+        },
+    )
     if cursor.fetchone() is None:
-        cursor.execute(db.sql("SELECT answer FROM calls WHERE call_sid = :sid"),
-                       {"sid": record.call_sid})
+        cursor.execute(
+            db.sql("SELECT answer FROM calls WHERE call_sid = :sid"), {"sid": record.call_sid}
+        )
         row = cursor.fetchone()
         return str(row[0]) if row else None
     _events(db, cursor, record)
@@ -116,27 +143,35 @@ def _apply_call(db: Database, cursor: Any, record: CallRecord) -> str | None:
 
 
 def _apply_leg(db: Database, cursor: Any, record: LegRecord) -> str | None:
-    cursor.execute(db.sql(_INSERT_LEG), {
-        "call_sid": record.call_sid,
-        "step": record.step,
-        "destinations": json.dumps(list(record.destinations)),
-        "dial_call_sid": record.dial_call_sid,
-        "status": record.status,
-        "duration": record.duration,
-        "answer": record.answer,
-        "at": record.at,
-    })
+    cursor.execute(
+        db.sql(_INSERT_LEG),
+        {
+            "call_sid": record.call_sid,
+            "step": record.step,
+            "destinations": json.dumps(list(record.destinations)),
+            "dial_call_sid": record.dial_call_sid,
+            "status": record.status,
+            "duration": record.duration,
+            "answer": record.answer,
+            "at": record.at,
+        },
+    )
     if cursor.fetchone() is None:
-        cursor.execute(db.sql("SELECT answer FROM legs WHERE call_sid = :sid AND step = :step"),
-                       {"sid": record.call_sid, "step": record.step})
+        cursor.execute(
+            db.sql("SELECT answer FROM legs WHERE call_sid = :sid AND step = :step"),
+            {"sid": record.call_sid, "step": record.step},
+        )
         row = cursor.fetchone()
         return str(row[0]) if row else None
-    cursor.execute(db.sql(_UPDATE_OUTCOME), {
-        "call_sid": record.call_sid,
-        "outcome": record.outcome,
-        "duration": record.duration,
-        "at": record.at,
-    })
+    cursor.execute(
+        db.sql(_UPDATE_OUTCOME),
+        {
+            "call_sid": record.call_sid,
+            "outcome": record.outcome,
+            "duration": record.duration,
+            "at": record.at,
+        },
+    )
     _events(db, cursor, record)
     return None
 
@@ -169,8 +204,18 @@ def load_table(db: Database, connection: Connection) -> tuple[dict[str, Route], 
     cursor = connection.cursor()
     cursor.execute(_ROUTES)
     routes: dict[str, Route] = {}
-    for number, destinations, mode, timeout, caller_id, message, language, voice, enabled, \
-            client in cursor.fetchall():
+    for (
+        number,
+        destinations,
+        mode,
+        timeout,
+        caller_id,
+        message,
+        language,
+        voice,
+        enabled,
+        client,
+    ) in cursor.fetchall():
         routes[number] = Route(
             number=number,
             destinations=tuple(json.loads(destinations)),
