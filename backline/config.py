@@ -10,9 +10,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from backline.core.validation import InvalidValue, e164, http_url
+
+_N = TypeVar("_N", int, float)
 
 __all__ = ["ENVIRONMENT", "Config", "ConfigError", "normalise_database_url"]
 
@@ -39,17 +41,28 @@ def normalise_database_url(url: str) -> str:
     )
 
 
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+def _number(
+    env: Mapping[str, str], name: str, default: _N, low: _N, high: _N, kind: type[_N]
+) -> _N:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name}={raw!r} is out of range ({low} to {high})")
     return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    return _number(env, name, default, low, high, float)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    return _number(env, name, default, low, high, int)
 
 
 def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
@@ -61,19 +74,6 @@ def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name}={raw!r} is not a yes/no value (use 1 or 0)")
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={raw!r} is out of range ({low} to {high})")
-    return value
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -13,7 +13,14 @@ from backline.config import Config, ConfigError, normalise_database_url
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-__all__ = ["config", "engine", "fail", "print_json"]
+__all__ = ["AsJson", "DatabaseUrl", "config", "engine", "fail", "print_json"]
+
+# The options every command that reads the database shares.
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", metavar="URL", help="Overrides BACKLINE_DATABASE_URL."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def fail(message: str, *, code: int = 2) -> NoReturn:

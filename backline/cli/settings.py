@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from backline.cli._common import AsJson, DatabaseUrl, fail, print_json
 from backline.cli._common import engine as open_database
-from backline.cli._common import fail, print_json
 from backline.core.validation import InvalidValue
 
 if TYPE_CHECKING:
@@ -19,11 +19,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", metavar="URL", help="Overrides BACKLINE_DATABASE_URL."),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Key = Annotated[
     str,
     typer.Argument(

@@ -8,11 +8,13 @@ receiver. Whatever goes wrong inside, Twilio gets valid TwiML, never a 5xx.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from backline.answer import XML, Answerer, int_or_none, parse_form
+from backline.core.models import Plan
 from backline.store.records import CallRecord, LegRecord
 
 __all__ = ["TwilioEndpoints"]
@@ -45,34 +47,31 @@ class TwilioEndpoints:
         return None
 
     async def fallback(self, request: Request) -> Response:
-        params: dict[str, str] = {}
-        try:
-            verified = await self._verified(request)
-            if verified is None:
-                return PlainTextResponse("invalid Twilio signature", status_code=403)
-            params = verified
-            _plan, answer, record = self.answerer.plan_fallback(params)
-            if record is not None:
-                answer = await self._record(record) or answer
-            return Response(answer, media_type=XML)
-        except Exception:
-            log.exception("fallback answer failed; sending the emergency answer")
-            return Response(self.answerer.emergency_answer(params), media_type=XML)
+        return await self._answer(request, lambda params: self.answerer.plan_fallback(params))
 
     async def dial_status(self, request: Request) -> Response:
+        step = int_or_none(request.query_params.get("step")) or 0
+        return await self._answer(
+            request, lambda params: self.answerer.plan_dial_status(params, step)
+        )
+
+    async def _answer(
+        self,
+        request: Request,
+        plan: Callable[[dict[str, str]], tuple[Plan, str, CallRecord | LegRecord | None]],
+    ) -> Response:
         params: dict[str, str] = {}
         try:
             verified = await self._verified(request)
             if verified is None:
                 return PlainTextResponse("invalid Twilio signature", status_code=403)
             params = verified
-            step = int_or_none(request.query_params.get("step")) or 0
-            _plan, answer, record = self.answerer.plan_dial_status(params, step)
+            _plan, answer, record = plan(params)
             if record is not None:
                 answer = await self._record(record) or answer
             return Response(answer, media_type=XML)
         except Exception:
-            log.exception("dial-status answer failed; hanging up politely")
+            log.exception("answering %s failed; sending the emergency answer", request.url.path)
             return Response(self.answerer.emergency_answer(params), media_type=XML)
 
     async def _record(self, record: CallRecord | LegRecord) -> str | None:
