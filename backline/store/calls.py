@@ -21,7 +21,6 @@ INSERT INTO calls (call_sid, account_sid, to_number, from_number, direction, err
 VALUES (:call_sid, :account_sid, :to_number, :from_number, :direction, :error_code,
         :error_url, :client, :route_kind, :destinations, :outcome, NULL, :answer, :at, :at)
 ON CONFLICT (call_sid) DO NOTHING
-RETURNING call_sid
 """
 _INSERT_LEG = """
 INSERT INTO legs (call_sid, step, destinations, dial_call_sid, status, duration, answer,
@@ -97,49 +96,69 @@ def events_for(record: Record) -> list[tuple[str, str, str, dict[str, Any]]]:
     return events
 
 
-def _events(db: Database, cursor: Any, record: Record) -> None:
-    for event_id, kind, at, payload in events_for(record):
-        cursor.execute(
-            db.sql(_INSERT_EVENT),
-            {
-                "id": event_id,
-                "call_sid": record.call_sid,
-                "kind": kind,
-                "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-                "at": at,
-                "fanned_out": False,
-            },
-        )
-
-
-def _apply_call(db: Database, cursor: Any, record: CallRecord) -> str | None:
-    destinations = json.dumps(list(record.destinations))
-    cursor.execute(
-        db.sql(_INSERT_CALL),
+def _event_rows(record: Record) -> list[dict[str, Any]]:
+    return [
         {
+            "id": event_id,
             "call_sid": record.call_sid,
-            "account_sid": record.account_sid,
-            "to_number": record.to_number,
-            "from_number": record.from_number,
-            "direction": record.direction,
-            "error_code": record.error_code,
-            "error_url": record.error_url,
-            "client": record.client,
-            "route_kind": record.route_kind,
-            "destinations": destinations,
-            "outcome": record.outcome,
-            "answer": record.answer,
-            "at": record.at,
-        },
+            "kind": kind,
+            "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+            "at": at,
+            "fanned_out": False,
+        }
+        for event_id, kind, at, payload in events_for(record)
+    ]
+
+
+def _call_row(record: CallRecord) -> dict[str, Any]:
+    return {
+        "call_sid": record.call_sid,
+        "account_sid": record.account_sid,
+        "to_number": record.to_number,
+        "from_number": record.from_number,
+        "direction": record.direction,
+        "error_code": record.error_code,
+        "error_url": record.error_url,
+        "client": record.client,
+        "route_kind": record.route_kind,
+        "destinations": json.dumps(list(record.destinations)),
+        "outcome": record.outcome,
+        "answer": record.answer,
+        "at": record.at,
+    }
+
+
+def _apply_calls(db: Database, cursor: Any, records: list[CallRecord]) -> list[str | None]:
+    """Write a run of new calls with a fixed number of statements, whatever its length.
+
+    During a storm the group-commit batches are runs of new calls: one query finds Twilio's
+    retries among them, then the rows and their events go in as two batched inserts.
+    """
+    sids = list(dict.fromkeys(record.call_sid for record in records))
+    names = [f"s{i}" for i in range(len(sids))]
+    cursor.execute(
+        db.sql(
+            "SELECT call_sid, answer FROM calls WHERE call_sid IN "
+            f"({', '.join(':' + name for name in names)})"
+        ),
+        dict(zip(names, sids, strict=True)),
     )
-    if cursor.fetchone() is None:
-        cursor.execute(
-            db.sql("SELECT answer FROM calls WHERE call_sid = :sid"), {"sid": record.call_sid}
-        )
-        row = cursor.fetchone()
-        return str(row[0]) if row else None
-    _events(db, cursor, record)
-    return None
+    first_answer: dict[str, str] = {str(sid): str(answer) for sid, answer in cursor.fetchall()}
+    results: list[str | None] = []
+    calls: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for record in records:
+        if record.call_sid in first_answer:  # a retry: the first answer again, no new row
+            results.append(first_answer[record.call_sid])
+            continue
+        first_answer[record.call_sid] = record.answer
+        calls.append(_call_row(record))
+        events.extend(_event_rows(record))
+        results.append(None)
+    # ON CONFLICT still guards against another process writing the same call meanwhile.
+    db.execute_many(cursor, _INSERT_CALL, calls)
+    db.execute_many(cursor, _INSERT_EVENT, events)
+    return results
 
 
 def _apply_leg(db: Database, cursor: Any, record: LegRecord) -> str | None:
@@ -172,7 +191,7 @@ def _apply_leg(db: Database, cursor: Any, record: LegRecord) -> str | None:
             "at": record.at,
         },
     )
-    _events(db, cursor, record)
+    db.execute_many(cursor, _INSERT_EVENT, _event_rows(record))
     return None
 
 
@@ -184,11 +203,18 @@ def apply(db: Database, connection: Connection, records: list[Record]) -> list[s
     """
     cursor = connection.cursor()
     results: list[str | None] = []
+    run: list[CallRecord] = []
     for record in records:
         if isinstance(record, CallRecord):
-            results.append(_apply_call(db, cursor, record))
-        else:
-            results.append(_apply_leg(db, cursor, record))
+            run.append(record)
+            continue
+        # Order matters between a call and its legs: write the calls gathered so far first.
+        if run:
+            results.extend(_apply_calls(db, cursor, run))
+            run = []
+        results.append(_apply_leg(db, cursor, record))
+    if run:
+        results.extend(_apply_calls(db, cursor, run))
     return results
 
 

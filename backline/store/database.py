@@ -67,6 +67,18 @@ class Database:
     def sql(self, statement: str) -> str:
         return statement if self.dialect == "sqlite" else _pyformat(statement)
 
+    def execute_many(self, cursor: Any, statement: str, rows: list[dict[str, Any]]) -> None:
+        """Run ``statement`` for every row in as few round trips as the driver allows."""
+        if not rows:
+            return
+        if self.dialect == "sqlite":
+            cursor.executemany(statement, rows)
+            return
+        from psycopg2.extras import execute_batch
+
+        # Joins the statements into pages: one round trip per page instead of one per row.
+        execute_batch(cursor, _pyformat(statement), rows, page_size=100)
+
     def connect(self) -> Connection:
         if self.dialect == "sqlite":
             return connect_sqlite(self.sqlite_path, timeout=self.timeout)
