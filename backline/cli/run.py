@@ -88,8 +88,10 @@ def demo(
     typer.echo(f"database: {config.database_url} ({'demo numbers added' if added else 'kept'})")
     typer.echo("")
     typer.echo("Try a diverted call (in another terminal):")
-    typer.echo(f"  curl -s -X POST {base}/twilio/voice/fallback -d CallSid=CAdemo0001 \\")
-    typer.echo("       -d To=+815031234567 -d From=+819012345678 -d ErrorCode=11200")
+    typer.echo(
+        f"  curl -s {base}/twilio/voice/fallback -d CallSid=CAdemo0001 -d ErrorCode=11200 \\"
+    )
+    typer.echo("       --data-urlencode To=+815031234567 --data-urlencode From=+819012345678")
     typer.echo("Or walk a whole call, leg by leg:")
     typer.echo(
         f"  backline simulate --url {base} --to +815031234567 --outcome busy --outcome no-answer"
