@@ -20,8 +20,16 @@ def parse_form(body: str) -> dict[str, str]:
             continue
         key, _, value = pair.partition("=")
         if "%" in key or "+" in key:
-            key = unquote_plus(key)
+            key = _unquote(key)
         if "%" in value or "+" in value:
-            value = unquote_plus(value)
+            value = _unquote(value)
         form[key] = value
     return form
+
+
+def _unquote(piece: str) -> str:
+    # Every phone number in a Twilio form arrives as "%2B" and digits; decode that shape
+    # directly, everything else through the standard library.
+    if piece.startswith("%2B") and piece[3:].isdigit():
+        return "+" + piece[3:]
+    return unquote_plus(piece)

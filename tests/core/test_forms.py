@@ -13,7 +13,7 @@ def test_round_trips_what_twilio_encodes(form: dict[str, str]) -> None:
     assert parse_form(urlencode(form)) == form
 
 
-@given(st.text(alphabet=st.sampled_from("ab=&%+2B0cé;/ "), max_size=40))
+@given(st.text(alphabet=st.sampled_from("ab=&%+2B019cé;/ ²"), max_size=40))
 def test_decodes_anything_exactly_like_the_standard_library(body: str) -> None:
     assert parse_form(body) == dict(parse_qsl(body, keep_blank_values=True))
 
