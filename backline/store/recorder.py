@@ -65,6 +65,8 @@ class Recorder:
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
+        # When the writer began its current write; None while it waits for work.
+        self._busy_since: float | None = None
         # Called (with no arguments, must not block) after records were stored anywhere: the
         # notification dispatcher is woken this way instead of waiting for its next poll.
         self.listeners: list[Callable[[], None]] = []
@@ -95,6 +97,11 @@ class Recorder:
 
         if self._thread is None:
             return await asyncio.to_thread(self.record_sync, record)
+        if self._writer_stalled():
+            # The writer is stuck on a database that stopped answering (not refusing: a
+            # refusal is quick). Every answer would wait out the timeout behind it, so go
+            # straight to the journal until the writer is free again.
+            return await self._journal_directly(record)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str | None] = loop.create_future()
         self._queue.put((record, future))
@@ -104,9 +111,18 @@ class Recorder:
         except TimeoutError:
             self._mark_down(f"the database did not answer within {self.timeout:g} s")
             log.warning("database write timed out; journaling %s locally", record.key)
-            result = (await asyncio.to_thread(self.journal.append, [record]))[0]
-            self._tell_listeners()
-            return result
+            return await self._journal_directly(record)
+
+    async def _journal_directly(self, record: Record) -> str | None:
+        import asyncio
+
+        result = (await asyncio.to_thread(self.journal.append, [record]))[0]
+        self._tell_listeners()
+        return result
+
+    def _writer_stalled(self) -> bool:
+        started = self._busy_since
+        return started is not None and time.monotonic() - started > self.timeout
 
     def start(self) -> None:
         if self._thread is None:
@@ -122,37 +138,55 @@ class Recorder:
             self._drop_connection()
 
     def _run(self) -> None:
+        # The writer must outlive any surprise: if it died, every answer would wait out the
+        # timeout and journal itself. Log and go on.
         while True:
             try:
-                item = self._queue.get(timeout=1.0)
-            except queue.Empty:
-                if self.journal.pending and time.monotonic() >= self._down_until:
+                if self._run_once():
+                    return
+            except Exception:
+                log.exception("recorder writer: unexpected error; carrying on")
+
+    def _run_once(self) -> bool:
+        """Write one batch (or replay when idle); True when asked to stop."""
+        try:
+            item = self._queue.get(timeout=1.0)
+        except queue.Empty:
+            if self.journal.pending and time.monotonic() >= self._down_until:
+                self._busy_since = time.monotonic()
+                try:
                     with self._io:
                         self._replay_locked()
-                continue
-            if item is None:
-                return
-            batch = [item]
-            while len(batch) < _BATCH_MAX:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # finish this batch, then stop
-                    break
-                batch.append(more)
-            outcome: list[str | None] | BaseException
+                finally:
+                    self._busy_since = None
+            return False
+        if item is None:
+            return True
+        batch = [item]
+        while len(batch) < _BATCH_MAX:
             try:
-                with self._io:
-                    outcome = self._write([record for record, _ in batch])
-            except BaseException as error:  # the journal itself failed: tell every waiter
-                outcome = error
-            # One wake-up of each event loop per batch, not one per record.
-            by_loop: dict[asyncio.AbstractEventLoop, list[int]] = {}
-            for index, (_, future) in enumerate(batch):
-                by_loop.setdefault(future.get_loop(), []).append(index)
-            for loop, indexes in by_loop.items():
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._queue.put(None)  # finish this batch, then stop
+                break
+            batch.append(more)
+        outcome: list[str | None] | BaseException
+        self._busy_since = time.monotonic()
+        try:
+            with self._io:
+                outcome = self._write([record for record, _ in batch])
+        except BaseException as error:  # the journal itself failed: tell every waiter
+            outcome = error
+        finally:
+            self._busy_since = None
+        # One wake-up of each event loop per batch, not one per record.
+        by_loop: dict[asyncio.AbstractEventLoop, list[int]] = {}
+        for index, (_, future) in enumerate(batch):
+            by_loop.setdefault(future.get_loop(), []).append(index)
+        for loop, indexes in by_loop.items():
+            try:
                 loop.call_soon_threadsafe(
                     _settle,
                     [batch[i][1] for i in indexes],
@@ -160,7 +194,10 @@ class Recorder:
                     if isinstance(outcome, BaseException)
                     else [outcome[i] for i in indexes],
                 )
-            self._tell_listeners()
+            except RuntimeError:  # that loop has closed: nobody is waiting any more
+                continue
+        self._tell_listeners()
+        return False
 
     def _tell_listeners(self) -> None:
         for listener in self.listeners:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
 
 from backline.core.models import Call, Defaults, Route
 from backline.core.planner import plan_after_leg, plan_first
@@ -11,6 +15,8 @@ from backline.store.database import Database, utc_now
 from backline.store.journal import Journal
 from backline.store.recorder import Recorder
 from backline.store.records import CallRecord, LegRecord
+from tests.conftest import _empty_postgres
+from tests.processes import Relay
 from tests.support import new_call_sid
 from tests.web.conftest import query
 
@@ -89,3 +95,41 @@ def test_journal_survives_a_restart(tmp_path: Path) -> None:
     journal.append([call_record(), call_record()])
     journal.close()
     assert Journal(tmp_path / "journal.db").pending == 2
+
+
+@pytest.mark.timeout(60)
+def test_a_stalled_database_costs_one_timeout_not_one_per_call(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A database that stops answering (no refusal, just silence) must not make every caller
+    wait out the timeout: after the first, calls go to the journal while the writer is stuck,
+    and everything reaches the database once it answers again."""
+    _empty_postgres(postgres_url)
+    parts = urlsplit(postgres_url)
+    relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
+    url = postgres_url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{relay.port}")
+    recorder = Recorder(Database(url, timeout=1), Journal(tmp_path / "journal.db"), timeout=1)
+    recorder.start()
+    first = call_record()
+    stalled = [call_record() for _ in range(100)]
+
+    async def calls() -> list[str | None]:
+        assert await recorder.record(first) is None
+        relay.freeze()
+        # One after another, as callers keep arriving: with a wait of a second each, this
+        # would take 100 seconds and the test's own time limit would stop it.
+        return [await recorder.record(record) for record in stalled]
+
+    try:
+        assert asyncio.run(calls()) == [None] * 100
+        assert recorder.journal.pending >= 99
+        relay.thaw()
+        deadline = time.monotonic() + 30
+        while recorder.journal.pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        recorder.stop()
+        relay.close()
+    sids = [r.call_sid for r in [first, *stalled]]
+    rows = query(postgres_url, "SELECT call_sid FROM calls")
+    assert sorted(sid for (sid,) in rows) == sorted(sids)
