@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import typer
 
-from backline.cli._common import config, fail, print_json
-
-if TYPE_CHECKING:
-    from sqlalchemy import Engine
+from backline.cli._common import AsJson, DatabaseUrl, config, fail, print_json
+from backline.cli._common import engine as open_database
 
 app = typer.Typer(
     help="Where the team is told: Slack, SMS, e-mail, webhooks.", no_args_is_help=True
 )
-
-
-def _engine() -> Engine:
-    from backline.store.admin import make_engine
-
-    return make_engine(config().database_url)
 
 
 @app.command("add")
@@ -34,6 +26,7 @@ def add(
     secret: str = typer.Option(
         None, "--secret", help="webhook: the signing secret (default: a random one)."
     ),
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Add a channel. Slack: an incoming-webhook URL (Mattermost's works too)."""
     from backline.core.validation import InvalidValue
@@ -41,7 +34,13 @@ def add(
 
     try:
         entry = add_channel(
-            _engine(), kind, target, client=client, label=name, sender=sender, secret=secret
+            open_database(database_url),
+            kind,
+            target,
+            client=client,
+            label=name,
+            sender=sender,
+            secret=secret,
         )
     except InvalidValue as error:
         fail(str(error))
@@ -56,12 +55,13 @@ def add(
 
 
 @app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     """The channels, with each one's last success and failure."""
     from backline.notify.admin import list_channels
+    from backline.notify.channels import redacted
 
     try:
-        entries = list_channels(_engine())
+        entries = list_channels(open_database(database_url))
     except Exception as error:
         fail(f"could not read the channels: {error}")
     if as_json:
@@ -74,7 +74,8 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
         spec = entry.spec
         state = f"FAILING since {entry.failing_since}: {spec.failing}" if spec.failing else "ok"
         typer.echo(
-            f"#{spec.id} {spec.kind} {spec.target}"
+            # Webhook URLs are secrets (whoever has one can post): show their host only.
+            f"#{spec.id} {spec.kind} {redacted(spec)}"
             + (f" name={spec.label!r}" if spec.label else "")
             + f" client={spec.client or '(all)'}"
         )
@@ -87,19 +88,26 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 @app.command("remove")
-def remove(channel_id: int = typer.Argument(..., help="The channel's number.")) -> None:
+def remove(
+    channel_id: int = typer.Argument(..., help="The channel's number."),
+    database_url: DatabaseUrl = None,
+) -> None:
     """Remove a channel (and what was still waiting to be sent to it)."""
     from backline.notify.admin import NoSuchChannel, remove_channel
+    from backline.notify.channels import describe
 
     try:
-        entry = remove_channel(_engine(), channel_id)
+        entry = remove_channel(open_database(database_url), channel_id)
     except NoSuchChannel as error:
         fail(str(error))
-    typer.echo(f"removed channel #{entry.spec.id} ({entry.spec.kind} {entry.spec.target})")
+    typer.echo(f"removed channel {describe(entry.spec)}")
 
 
 @app.command("test")
-def send_test(channel_id: int = typer.Argument(..., help="The channel's number.")) -> None:
+def send_test(
+    channel_id: int = typer.Argument(..., help="The channel's number."),
+    database_url: DatabaseUrl = None,
+) -> None:
     """Send a clearly marked test message now and show what the receiver answered."""
     from zoneinfo import ZoneInfo
 
@@ -109,7 +117,7 @@ def send_test(channel_id: int = typer.Argument(..., help="The channel's number."
     from backline.store.database import utc_now
 
     settings = config()
-    engine = _engine()
+    engine = open_database(database_url)
     try:
         entry = get_channel(engine, channel_id)
     except NoSuchChannel as error:

@@ -91,12 +91,12 @@ class ChannelSpec:
 
 def describe(spec: ChannelSpec) -> str:
     """How a person recognises the channel in a message: ``#3 slack "ops" (Acme)``."""
-    name = f'"{spec.label}"' if spec.label else _redacted(spec)
+    name = f'"{spec.label}"' if spec.label else redacted(spec)
     scope = f" ({spec.client})" if spec.client else ""
     return f"#{spec.id} {spec.kind} {name}{scope}"
 
 
-def _redacted(spec: ChannelSpec) -> str:
+def redacted(spec: ChannelSpec) -> str:
     # A webhook URL is a secret (anyone who has it can post); show only its host.
     if spec.kind in ("slack", "webhook"):
         from urllib.parse import urlsplit
