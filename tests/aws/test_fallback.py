@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -28,6 +28,7 @@ from tests.aws.conftest import (
     twilio_post,
     twilio_signature,
 )
+from tests.processes import Relay
 from tests.support import dial_params, fallback_params
 
 FALLBACK = "/twilio/voice/fallback"
@@ -266,45 +267,50 @@ def test_without_a_token_every_call_gets_the_apology_never_a_5xx(
     assert "BACKLINE_TWILIO_AUTH_TOKEN" in health["body"]
 
 
-def test_an_internal_failure_still_answers_with_twiml(
-    database_url: str, make_handler: HandlerFactory, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def relayed_postgres(postgres_url: str) -> Iterator[tuple[str, Relay]]:
+    """The test database behind a relay the test can cut."""
+    from tests.conftest import _empty_postgres
+
+    _empty_postgres(postgres_url)
+    add_route(postgres_url)
+    parts = urlsplit(postgres_url)
+    relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
+    yield postgres_url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{relay.port}"), relay
+    relay.close()
+
+
+def test_a_call_that_can_be_stored_nowhere_is_still_forwarded(
+    relayed_postgres: tuple[str, Relay], make_handler: HandlerFactory
 ) -> None:
-    add_route(database_url)
+    url, relay = relayed_postgres
     deployment = by_name("http-default-stage")
-    handler = make_handler(database_url, deployment.public_url)
+    handler = make_handler(url, deployment.public_url)
     handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)  # boot
-
-    def broken(*_args: object) -> None:
-        raise RuntimeError("planner bug")
-
     assert handler.runtime is not None and handler.runtime.service is not None
-    monkeypatch.setattr(handler.runtime.service.answerer, "plan_fallback", broken)
-    result = handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
-    assert result["statusCode"] == 200
-    assert result["body"].startswith("<?xml")
-
-
-def test_a_database_outage_is_journaled_in_the_state_dir(
-    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sqlite3
-
-    from backline.store import calls
-
-    add_route(sqlite_url)
-    deployment = by_name("rest-default-endpoint")
-    state = tmp_path / "lambda-tmp"
-    handler = FallbackHandler(Runtime(lambda_env(sqlite_url, deployment.public_url, state)))
+    # The database goes away and the journal is unusable (a full or lost /tmp): the caller is
+    # still forwarded; the loss is logged, never answered with an error.
+    relay.close()
+    handler.runtime.service.journal.close()
     assert_forwarded(
         handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
     )
 
-    def down(*_args: object) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(calls, "apply", down)
-    params = fallback_params(TWILIO_NUMBER)
-    assert_forwarded(handler(twilio_post(deployment, FALLBACK, params), None))
+def test_a_database_outage_is_journaled_in_the_state_dir(
+    relayed_postgres: tuple[str, Relay], tmp_path: Path
+) -> None:
+    url, relay = relayed_postgres
+    deployment = by_name("rest-default-endpoint")
+    state = tmp_path / "lambda-tmp"
+    handler = FallbackHandler(Runtime(lambda_env(url, deployment.public_url, state)))
+    assert_forwarded(
+        handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
+    )
+    relay.close()  # the database goes away: connections cut, new ones refused
+    assert_forwarded(
+        handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
+    )
     assert handler.runtime is not None and handler.runtime.service is not None
     assert handler.runtime.service.journal.pending == 1
     assert (state / "journal.db").exists()
