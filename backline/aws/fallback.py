@@ -144,7 +144,7 @@ class FallbackHandler:
     def _record(service: Service, record: CallRecord | LegRecord) -> tuple[bool, str | None]:
         """Record before answering: (whether it was stored, the first answer for a repeat)."""
         try:
-            return True, service.recorder.record_sync(record)
+            return True, service.recorder.record_within_timeout(record)
         except Exception:
             # Both the database and the journal failed (a full /tmp, say). The caller is still
             # forwarded; the loss is logged loudly for the operator.

@@ -91,6 +91,45 @@ class Recorder:
         self._tell_listeners()
         return result
 
+    def record_within_timeout(self, record: Record) -> str | None:
+        """Like :meth:`record_sync`, but never waits on the database longer than the timeout.
+
+        For synchronous callers that must answer in time (the Lambda handler): a database
+        that stops answering mid-statement is not bounded by any driver timeout, so the write
+        runs in a helper thread; past the timeout the record is journaled here instead, and the
+        helper finishes (or not) on its own. Both places are idempotent, so a record that ends
+        up in both is stored once.
+        """
+        if self._writer_stalled():
+            return self._journal_now(record)
+        done = threading.Event()
+        outcome: list[str | BaseException | None] = []
+
+        def write() -> None:
+            self._busy_since = time.monotonic()
+            try:
+                outcome.append(self.record_sync(record))
+            except BaseException as error:
+                outcome.append(error)
+            finally:
+                self._busy_since = None
+                done.set()
+
+        threading.Thread(target=write, name="backline-record", daemon=True).start()
+        if done.wait(self.timeout):
+            result = outcome[0]
+            if isinstance(result, BaseException):
+                raise result
+            return result
+        self._mark_down(f"the database did not answer within {self.timeout:g} s")
+        log.warning("database write timed out; journaling %s locally", record.key)
+        return self._journal_now(record)
+
+    def _journal_now(self, record: Record) -> str | None:
+        result = self.journal.append([record])[0]
+        self._tell_listeners()
+        return result
+
     async def record(self, record: Record) -> str | None:
         """Record from the event loop through the group-commit writer, within the timeout."""
         import asyncio
@@ -116,9 +155,7 @@ class Recorder:
     async def _journal_directly(self, record: Record) -> str | None:
         import asyncio
 
-        result = (await asyncio.to_thread(self.journal.append, [record]))[0]
-        self._tell_listeners()
-        return result
+        return await asyncio.to_thread(self._journal_now, record)
 
     def _writer_stalled(self) -> bool:
         started = self._busy_since

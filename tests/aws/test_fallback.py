@@ -297,6 +297,26 @@ def test_a_call_that_can_be_stored_nowhere_is_still_forwarded(
     )
 
 
+@pytest.mark.timeout(60)
+def test_a_stalled_database_does_not_hold_the_answer(
+    relayed_postgres: tuple[str, Relay], make_handler: HandlerFactory
+) -> None:
+    """A database that stops answering mid-statement is bounded by no driver timeout; without
+    a deadline of its own the handler would wait until Lambda killed it (a 5xx for Twilio)."""
+    url, relay = relayed_postgres
+    deployment = by_name("http-default-stage")
+    handler = make_handler(url, deployment.public_url)
+    handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)  # boot
+    relay.freeze()
+    for _ in range(3):
+        assert_forwarded(
+            handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
+        )
+    assert handler.runtime is not None and handler.runtime.service is not None
+    assert handler.runtime.service.journal.pending == 3
+    relay.thaw()
+
+
 def test_a_database_outage_is_journaled_in_the_state_dir(
     relayed_postgres: tuple[str, Relay], tmp_path: Path
 ) -> None:
