@@ -154,22 +154,37 @@ class Server:
 
 
 class Relay:
-    """A TCP relay to a server that can be frozen: connections stay open but nothing passes,
-    and new ones are accepted but never reach the server (a stalled database, a dropped
-    network path). ``thaw()`` lets everything through again."""
+    """A TCP relay to a server, for tests that take the server away without touching it.
+
+    ``freeze()``: connections stay open but nothing passes, and new ones are accepted but never
+    reach the server (a stalled database, a dropped network path); ``thaw()`` lets everything
+    through again. ``cut()``: open connections are closed and new ones refused (the server is
+    gone); ``restore()`` listens again on the same port.
+    """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.frozen = threading.Event()
         self.closed = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self.listener.getsockname()[1])
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.port = 0
+        self.listener: socket.socket | None = None
+        self.restore()
 
-    def _accept(self) -> None:
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self.port = int(listener.getsockname()[1])
+        self.listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
         while not self.closed.is_set():
             try:
-                client, _ = self.listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
@@ -178,6 +193,8 @@ class Relay:
         while self.frozen.is_set() and not self.closed.is_set():
             time.sleep(0.05)
         upstream = socket.create_connection(self.target)
+        with self.lock:
+            self.sockets += [client, upstream]
         for source, sink in ((client, upstream), (upstream, client)):
             threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
 
@@ -194,7 +211,7 @@ class Relay:
                 if not data:
                     break
                 sink.sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: select() on a socket closed by cut()
             pass
         finally:
             for end in (source, sink):
@@ -209,6 +226,24 @@ class Relay:
     def thaw(self) -> None:
         self.frozen.clear()
 
+    def cut(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would not.
+            try:
+                listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            listener.close()
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
     def close(self) -> None:
         self.closed.set()
-        self.listener.close()
+        self.cut()
