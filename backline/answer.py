@@ -68,7 +68,9 @@ class Answerer:
     ) -> bool:
         if self.config.insecure_demo:
             return True
-        if not signature:
+        # A signature is base64: anything else is forged, and must not reach compare_digest,
+        # which raises on non-ASCII text (that would be an error, not a 403).
+        if not signature or not signature.isascii():
             return False
         url = self.signed_url(path, query)
         # One HMAC over the URL exactly as configured answers nearly every request; the

@@ -229,3 +229,13 @@ def test_healthz_reports_the_snapshot(database_url: str, client_for) -> None:
     health = client_for(database_url).get("/healthz").json()
     assert health["status"] == "ok"
     assert health["snapshot"]["source"] == "database" and health["snapshot"]["numbers"] == 1
+
+
+def test_a_signature_that_is_not_even_ascii_is_refused(database_url: str, client_for) -> None:
+    add_number(database_url, TWILIO, OFFICE)
+    body, headers = signed_post(FALLBACK, fallback_params(TWILIO))
+    raw = {k.encode(): v.encode() for k, v in headers.items()}
+    raw[b"X-Twilio-Signature"] = "sïgnature\xff".encode("latin-1")
+    response = client_for(database_url).post(FALLBACK, content=body, headers=raw)
+    assert response.status_code == 403
+    assert query(database_url, "SELECT count(*) FROM calls") == [(0,)]
