@@ -20,8 +20,17 @@ from tests.web.conftest import add_number
 
 TWILIO = "+815031234567"
 PATHS = ("/twilio/voice/fallback", "/twilio/voice/dial-status")
-KNOWN_KEYS = ("CallSid", "To", "From", "DialCallStatus", "DialCallDuration", "ErrorCode",
-              "ErrorUrl", "Called", "Caller")  # fmt: skip
+KNOWN_KEYS = (
+    "CallSid",
+    "To",
+    "From",
+    "DialCallStatus",
+    "DialCallDuration",
+    "ErrorCode",
+    "ErrorUrl",
+    "Called",
+    "Caller",
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +41,12 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     url = f"sqlite:///{root}/backline.db"
     upgrade(url)
     add_number(url, TWILIO, ("+81312345678", "sip:desk@pbx.example.com"), mode="sequential")
-    config = Config(database_url=url, twilio_auth_token="t" * 32, public_url=PUBLIC_URL,
-                    state_dir=root / "state")  # fmt: skip
+    config = Config(
+        database_url=url,
+        twilio_auth_token="t" * 32,
+        public_url=PUBLIC_URL,
+        state_dir=root / "state",
+    )
     with TestClient(create_app(config)) as test_client:
         yield test_client
 
@@ -66,7 +79,7 @@ def test_signed_requests_always_get_valid_twiml(
         headers={
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": signature,
-        },  # fmt: skip
+        },
     )
     assert response.status_code == 200
     check_twiml(response.content)
@@ -81,9 +94,13 @@ def test_signed_requests_always_get_valid_twiml(
     method=st.sampled_from(["GET", "POST"]),
 )
 def test_unsigned_requests_are_always_refused(
-    client: TestClient, path: str, query: str, form: dict[str, str], signature: bytes,
+    client: TestClient,
+    path: str,
+    query: str,
+    form: dict[str, str],
+    signature: bytes,
     method: str,
-) -> None:  # fmt: skip
+) -> None:
     target = f"{path}?{query}" if query else path
     headers = {b"content-type": b"application/x-www-form-urlencoded"}
     if signature.strip():
