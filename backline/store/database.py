@@ -113,9 +113,19 @@ def connect_sqlite(path: str, *, timeout: float) -> sqlite3.Connection:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
-    # WAL lets the CLI and several readers work while the service writes; synchronous=FULL makes
-    # a committed call survive a power cut, which is what "recorded durably" means.
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
     connection.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    # WAL lets the CLI and several readers work while the service writes; synchronous=FULL makes
+    # a committed call survive a power cut, which is what "recorded durably" means. Switching a
+    # new file to WAL needs it to itself, and the busy timeout does not cover that switch:
+    # several workers starting together (`serve --workers N`) take turns here.
+    deadline = time.monotonic() + max(timeout, 1.0)
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    connection.execute("PRAGMA synchronous=FULL")
     return connection

@@ -144,3 +144,24 @@ def test_a_bad_setting_stops_the_process_with_its_name(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "BACKLINE_DB_TIMEOUT_SECONDS" in result.stderr
+
+
+def test_several_workers_start_together_on_a_fresh_state_directory(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    add_number(sqlite_url, TWILIO, OFFICE)
+    env = {
+        "BACKLINE_DATABASE_URL": sqlite_url,
+        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+        "BACKLINE_STATE_DIR": str(tmp_path / "fresh"),
+    }
+    server = Server(env, tmp_path, "--workers", "3")
+    try:
+        for _ in range(6):
+            assert server.health()["snapshot"]["numbers"] == 1
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "Traceback" not in log, log
+    assert "died" not in log, log
