@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -102,6 +103,10 @@ def load_channels(connection: Connection) -> tuple[dict[str, Any], ...]:
     return tuple(channels)
 
 
+# SQLite says "no such table", PostgreSQL 'relation "numbers" does not exist'.
+_NO_TABLES = re.compile(r"no such table|relation \S+ does not exist")
+
+
 def built_in_snapshot(last_resort_forward_to: str = "") -> Snapshot:
     return Snapshot({}, Defaults(catch_all=last_resort_forward_to or None), "built-in")
 
@@ -123,6 +128,11 @@ class SnapshotKeeper:
         """Load before the first answer: database, else the local copy, else built-in."""
         if self.refresh():
             return self.current
+        if self.last_error and _NO_TABLES.search(self.last_error):
+            log.error(
+                "the database has no backline tables yet (%s): run `backline db upgrade`",
+                self.last_error,
+            )
         try:
             self.current = Snapshot.from_json(self.copy_path.read_text(encoding="utf-8"))
             log.warning(

@@ -165,3 +165,23 @@ def test_several_workers_start_together_on_a_fresh_state_directory(
     log = server.log.read_text()
     assert "Traceback" not in log, log
     assert "died" not in log, log
+
+
+def test_serve_before_db_upgrade_still_answers_and_says_what_to_do(tmp_path: Path) -> None:
+    from tests.support import fallback_params, signed_post
+
+    env = {
+        "BACKLINE_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db",
+        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
+    }
+    server = Server(env, tmp_path)
+    try:
+        path = "/twilio/voice/fallback"
+        status, text = server.post(path, *signed_post(path, fallback_params(TWILIO)))
+        assert status == 200 and "<Say" in text
+        assert server.health()["status"] == "degraded"
+    finally:
+        server.stop()
+    assert "run `backline db upgrade`" in server.log.read_text()
