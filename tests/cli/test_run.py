@@ -16,6 +16,23 @@ from tests.processes import Server
 from tests.web.conftest import add_number, query
 
 TWILIO = "+815031234567"
+
+
+def run_backline(
+    *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`backline ...` in a child process, as typed in a shell."""
+    return subprocess.run(
+        [sys.executable, "-m", "backline.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 OFFICE = ("+81312345678", "+819011112222")
 
 
@@ -75,21 +92,13 @@ def test_simulate_with_the_wrong_token_is_refused(tmp_path: Path, sqlite_url: st
     }
     server = Server(env, tmp_path)
     try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "backline.cli",
-                "simulate",
-                "--url",
-                server.base,
-                "--to",
-                TWILIO,
-            ],
+        result = run_backline(
+            "simulate",
+            "--url",
+            server.base,
+            "--to",
+            TWILIO,
             env={**os.environ, **env, "BACKLINE_TWILIO_AUTH_TOKEN": "f" * 32},
-            capture_output=True,
-            text=True,
-            check=False,
         )
     finally:
         server.stop()
@@ -116,15 +125,7 @@ def test_serve_refuses_to_start_without_a_way_to_check_signatures(tmp_path: Path
         for k, v in os.environ.items()
         if not k.startswith("BACKLINE_") and k != "TWILIO_AUTH_TOKEN"
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "backline.cli", "serve"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_backline("serve", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "BACKLINE_TWILIO_AUTH_TOKEN" in result.stderr
     assert "BACKLINE_PUBLIC_URL" in result.stderr
@@ -133,15 +134,7 @@ def test_serve_refuses_to_start_without_a_way_to_check_signatures(tmp_path: Path
 
 def test_a_bad_setting_stops_the_process_with_its_name(tmp_path: Path) -> None:
     env = {**os.environ, "BACKLINE_DB_TIMEOUT_SECONDS": "soon"}
-    result = subprocess.run(
-        [sys.executable, "-m", "backline.cli", "calls", "list"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_backline("calls", "list", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert "BACKLINE_DB_TIMEOUT_SECONDS" in result.stderr
 
