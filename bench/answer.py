@@ -186,7 +186,7 @@ def main() -> None:
     targets: list[tuple[str, list[str], dict[str, str]]] = [
         (
             "bare Starlette, constant answer",
-            ["-m", "uvicorn", "bench.bare_app:app", "--log-level", "warning"],
+            ["-m", "uvicorn", "bench.bare_app:app", "--log-level", "warning", "--no-access-log"],
             {},
         ),
     ]
