@@ -20,12 +20,12 @@ from urllib.parse import urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
 
+from backline.answer import FALLBACK_PATH
 from backline.config import Config
 
 __all__ = ["VALID_OUTCOMES", "run_simulation"]
 
 VALID_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
-FALLBACK_PATH = "/twilio/voice/fallback"
 
 
 class _Sender:
