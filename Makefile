@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: help install demo serve test test-sqlite test-postgres check format lint types bench lambda-package template-lint clean
 
 help:
-	@echo "make demo      run the service on SQLite with demo numbers (insecure demo mode)"
+	@echo "make demo      run the service on SQLite with demo numbers (insecure demo mode);"
+	@echo "               another port: make demo PORT=8080"
 	@echo "make test      run the test suite on SQLite and PostgreSQL"
 	@echo "make check     format check, lint, types and tests (what CI runs)"
 	@echo "make bench     benchmarks: answer throughput, cold start, notifications"
@@ -21,7 +22,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/backline demo
+	$(BIN)/backline demo $(if $(PORT),--port $(PORT))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -16,7 +16,14 @@ from backline.core.validation import InvalidValue, e164, http_url
 
 _N = TypeVar("_N", int, float)
 
-__all__ = ["ENVIRONMENT", "Config", "ConfigError", "normalise_database_url"]
+__all__ = [
+    "ENVIRONMENT",
+    "Config",
+    "ConfigError",
+    "default_state_dir",
+    "normalise_database_url",
+    "shown_database",
+]
 
 
 class ConfigError(ValueError):
@@ -33,12 +40,44 @@ def normalise_database_url(url: str) -> str:
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
             return "postgresql+psycopg2://" + url[len(prefix) :]
-    if url.startswith("sqlite:///") or url == "sqlite://":
+    if url == "sqlite://" or url in ("sqlite:///", "sqlite:///:memory:"):
         return url
+    if url.startswith("sqlite:///"):
+        # A relative file is made absolute once, here: every message then names the file
+        # itself, and a command run from another folder cannot open a second, empty one.
+        path = url.removeprefix("sqlite:///")
+        return "sqlite:///" + os.path.abspath(path)
     raise ConfigError(
         f"BACKLINE_DATABASE_URL {url!r} is not supported: use sqlite:///path/to/file.db "
         f"or postgresql://user:password@host:5432/database"
     )
+
+
+def shown_database(url: str) -> str:
+    """The database as a person should see it: a SQLite file by its path, a server's URL
+    without its password."""
+    if url.startswith("sqlite:///") and url not in ("sqlite:///", "sqlite:///:memory:"):
+        return url.removeprefix("sqlite:///")
+    scheme, separator, rest = url.partition("://")
+    credentials, at, location = rest.rpartition("@")
+    if separator and at and ":" in credentials:
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{location}"
+    return url
+
+
+def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where backline keeps its local files when ``BACKLINE_STATE_DIR`` is not set.
+
+    The same folder whichever folder a command is run from (the XDG state directory of the
+    user, ``~/.local/state/backline``), so that the CLI and the server find one database.
+    """
+    env = os.environ if env is None else env
+    base = env.get("XDG_STATE_HOME", "").strip()
+    if base and os.path.isabs(base):
+        return Path(base) / "backline"
+    home = env.get("HOME", "").strip() or os.path.expanduser("~")
+    return Path(home) / ".local" / "state" / "backline"
 
 
 def _number(
@@ -87,13 +126,15 @@ def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The notification settings: checked here so a typo stops the process at start."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    zone = env.get("BACKLINE_NOTIFY_TIMEZONE", "").strip() or "Asia/Tokyo"
+    # BACKLINE_NOTIFY_TIMEZONE is the older name, from when only messages showed times.
+    name = "BACKLINE_TIMEZONE" if env.get("BACKLINE_TIMEZONE", "").strip() else ""
+    if not name and env.get("BACKLINE_NOTIFY_TIMEZONE", "").strip():
+        name = "BACKLINE_NOTIFY_TIMEZONE"
+    zone = env.get(name, "").strip() if name else "Asia/Tokyo"
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"BACKLINE_NOTIFY_TIMEZONE={zone!r} is not a time zone such as Asia/Tokyo or UTC"
-        ) from None
+        raise ConfigError(f"{name}={zone!r} is not a time zone such as Asia/Tokyo or UTC") from None
     from_number = env.get("BACKLINE_SMS_FROM", "").strip()
     if from_number:
         try:
@@ -108,7 +149,7 @@ def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
     account = env.get("BACKLINE_TWILIO_ACCOUNT_SID", "") or env.get("TWILIO_ACCOUNT_SID", "")
     return {
         "notify_language": _choice(env, "BACKLINE_NOTIFY_LANGUAGE", "ja", ("ja", "en")),
-        "notify_timezone": zone,
+        "timezone": zone,
         "notify_in_serve": _bool(env, "BACKLINE_NOTIFY_IN_SERVE", default=True),
         "notify_quiet_seconds": _float(env, "BACKLINE_NOTIFY_QUIET_SECONDS", 600.0, 0, 86400),
         "notify_summary_seconds": _float(env, "BACKLINE_NOTIFY_SUMMARY_SECONDS", 300.0, 0, 86400),
@@ -148,7 +189,9 @@ class Config:
     database_url: str = field(default="", metadata={"env": "BACKLINE_DATABASE_URL"})
     twilio_auth_token: str = field(default="", metadata={"env": "BACKLINE_TWILIO_AUTH_TOKEN"})
     public_url: str = field(default="", metadata={"env": "BACKLINE_PUBLIC_URL"})
-    state_dir: Path = field(default=Path(".backline"), metadata={"env": "BACKLINE_STATE_DIR"})
+    state_dir: Path = field(
+        default_factory=default_state_dir, metadata={"env": "BACKLINE_STATE_DIR"}
+    )
     insecure_demo: bool = field(default=False, metadata={"env": "BACKLINE_INSECURE_DEMO"})
     snapshot_refresh_seconds: float = field(
         default=2.0, metadata={"env": "BACKLINE_SNAPSHOT_REFRESH_SECONDS"}
@@ -158,9 +201,13 @@ class Config:
         default="", metadata={"env": "BACKLINE_LAST_RESORT_FORWARD_TO"}
     )
     log_level: str = field(default="INFO", metadata={"env": "BACKLINE_LOG_LEVEL"})
+    log_format: str = field(default="text", metadata={"env": "BACKLINE_LOG_FORMAT"})
+    # The zone of every time backline shows a person: messages to the team and CLI output.
+    timezone: str = field(default="Asia/Tokyo", metadata={"env": "BACKLINE_TIMEZONE"})
+    host: str = field(default="127.0.0.1", metadata={"env": "BACKLINE_HOST"})
+    port: int = field(default=8000, metadata={"env": "BACKLINE_PORT"})
     # -- notifications ("tell the team"); see docs/notifications.md --------------------------
     notify_language: str = field(default="ja", metadata={"env": "BACKLINE_NOTIFY_LANGUAGE"})
-    notify_timezone: str = field(default="Asia/Tokyo", metadata={"env": "BACKLINE_NOTIFY_TIMEZONE"})
     notify_in_serve: bool = field(default=True, metadata={"env": "BACKLINE_NOTIFY_IN_SERVE"})
     notify_quiet_seconds: float = field(
         default=600.0, metadata={"env": "BACKLINE_NOTIFY_QUIET_SECONDS"}
@@ -200,7 +247,7 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
-        state_dir = Path(env.get("BACKLINE_STATE_DIR", "") or ".backline")
+        state_dir = _state_dir(env)
         database_url = env.get("BACKLINE_DATABASE_URL", "") or f"sqlite:///{state_dir}/backline.db"
         token = env.get("BACKLINE_TWILIO_AUTH_TOKEN", "") or env.get("TWILIO_AUTH_TOKEN", "")
         public_url = env.get("BACKLINE_PUBLIC_URL", "")
@@ -230,6 +277,9 @@ class Config:
             db_timeout_seconds=_float(env, "BACKLINE_DB_TIMEOUT_SECONDS", 2.0, 0.1, 30),
             last_resort_forward_to=last_resort,
             log_level=level,
+            log_format=_choice(env, "BACKLINE_LOG_FORMAT", "text", ("text", "json")),
+            host=env.get("BACKLINE_HOST", "").strip() or "127.0.0.1",
+            port=_int(env, "BACKLINE_PORT", 8000, 1, 65535),
             **_notify_settings(env),
         )
 
@@ -237,6 +287,23 @@ class Config:
         known = {f.name for f in fields(self)}
         chosen: dict[str, Any] = {k: v for k, v in changes.items() if k in known and v is not None}
         return replace(self, **chosen)
+
+    def prepare_state_dir(self) -> Path:
+        """Create the state directory if needed; a path that cannot be used stops the process
+        with one line naming the variable."""
+        path = self.state_dir
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / f".probe-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise ConfigError(
+                f"BACKLINE_STATE_DIR={str(path)!r} cannot be used: {reason}; "
+                "choose a folder this user can create and write"
+            ) from None
+        return path
 
     def check_can_serve(self) -> None:
         """Refuse to answer real calls without a way to tell Twilio from a forger."""
@@ -255,9 +322,23 @@ class Config:
             )
 
 
+def _state_dir(env: Mapping[str, str]) -> Path:
+    given = env.get("BACKLINE_STATE_DIR", "").strip()
+    path = Path(given) if given else default_state_dir(env)
+    if not given and not path.is_absolute():
+        raise ConfigError(
+            "BACKLINE_STATE_DIR is not set and this user has no home folder to keep local "
+            "files in: set BACKLINE_STATE_DIR"
+        )
+    # Absolute from here on, so that messages name the real place and every process agrees.
+    return Path(os.path.abspath(path))
+
+
 # The environment variables backline reads, for the documentation test and `backline config`.
 ENVIRONMENT: tuple[str, ...] = (
     *(str(f.metadata["env"]) for f in fields(Config)),
     "TWILIO_AUTH_TOKEN",
     "TWILIO_ACCOUNT_SID",
+    "BACKLINE_NOTIFY_TIMEZONE",
+    "XDG_STATE_HOME",
 )

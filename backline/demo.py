@@ -31,6 +31,7 @@ def seed(database_url: str) -> bool:
             number,
             destinations,
             client=client,
+            new_client=True,
             mode=mode,
             ring_timeout=20,
             message=message,

@@ -27,6 +27,13 @@ PUBLIC_URL = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/Prod"
 TABLES_IN_DELETE_ORDER = ("events", "legs", "calls", "numbers", "clients", "settings")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_default_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Nothing a test runs keeps files in the user's real default state directory (commands
+    run in child processes inherit this too)."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+
+
 def _postgres_url() -> str | None:
     """Create the test database once; return its URL, or None when no server answers."""
     import psycopg2

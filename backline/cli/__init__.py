@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from backline.cli import calls, channels, clients, db, numbers, run, settings, worker
+from backline.cli._common import readable_help
 
 app = typer.Typer(
     name="backline",
@@ -12,6 +13,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help, shaped by readable_help: it reads the same in a terminal, a pipe or a log.
+    rich_markup_mode=None,
 )
 app.add_typer(numbers.app, name="numbers")
 app.add_typer(clients.app, name="clients")
@@ -21,6 +24,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(channels.app, name="channels")
 run.register(app)
 worker.register(app)
+readable_help(app)
 
 
 def main() -> None:

@@ -4,16 +4,70 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from backline.config import Config, ConfigError, normalise_database_url
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-__all__ = ["AsJson", "DatabaseUrl", "config", "engine", "fail", "print_json"]
+__all__ = [
+    "AsJson",
+    "Command",
+    "DatabaseUrl",
+    "config",
+    "engine",
+    "fail",
+    "print_json",
+    "readable_help",
+    "time_shown",
+]
+
+
+class Command(TyperCommand):
+    """Help as a person reads it: ``backline channels test [OPTIONS] ID``, each option with its
+    placeholder (``--port PORT``), no Python types (``<bool>``, ``<str>``) and no braces."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = []
+        for piece in super().collect_usage_pieces(ctx):
+            more = piece.endswith("...")
+            bare = piece.removesuffix("...")
+            if bare.startswith("{") and bare.endswith("}"):
+                piece = bare[1:-1] + ("..." if more else "")
+            pieces.append(piece)
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                if not param.hidden:
+                    arguments.append((param.metavar or str(param.name).upper(), param.help or ""))
+                continue
+            record = param.get_help_record(ctx)
+            if record is not None:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def readable_help(app: typer.Typer) -> None:
+    """Give every command of ``app`` and of its groups :class:`Command`'s help (commands are
+    registered in each module as usual; this runs once, where the groups are put together)."""
+    for info in app.registered_commands:
+        if info.cls is None or info.cls is TyperCommand:
+            info.cls = Command
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            readable_help(group.typer_instance)
+
 
 # The options every command that reads the database shares.
 DatabaseUrl = Annotated[
@@ -34,6 +88,17 @@ def config(**overrides: Any) -> Config:
         return Config.from_env().with_overrides(**overrides)
     except ConfigError as error:
         fail(str(error))
+
+
+def time_shown() -> Callable[[str], str]:
+    """Shows a stored (UTC) time in the configured zone, always with the zone's name:
+    ``2026-11-24 14:05:03 JST``, as the messages to the team do."""
+    from zoneinfo import ZoneInfo
+
+    from backline.core.messages import format_time
+
+    zone = ZoneInfo(config().timezone)
+    return lambda at: format_time(at, zone)
 
 
 def print_json(value: Any) -> None:

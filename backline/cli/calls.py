@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, fail, print_json
+from backline.cli._common import AsJson, DatabaseUrl, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
 from backline.core.validation import InvalidValue
 
@@ -25,14 +26,14 @@ def _seconds(value: int | None) -> str:
     return "-" if value is None else f"{value} s"
 
 
-def _lines(entry: CallEntry) -> list[str]:
-    """A call on one line (times in UTC), then one indented line per dial leg."""
+def _lines(entry: CallEntry, shown: Callable[[str], str]) -> list[str]:
+    """A call on one line (its time in the configured zone), then one line per dial leg."""
     outcome = entry.outcome
     if entry.duration is not None:
         outcome += f" {_seconds(entry.duration)}"
     if entry.route_kind != "route":
         outcome += f" ({entry.route_kind})"
-    time = entry.time[:19].replace("T", " ")
+    time = shown(entry.time)
     caller = entry.from_ or "unknown"
     lines = [f"{time}  {entry.to}  from {caller}  {entry.client or '-'}  {outcome}"]
     for leg in entry.legs:
@@ -67,5 +68,6 @@ def list_(
     if not entries:
         typer.echo("no calls recorded yet")
         return
+    shown = time_shown()
     for entry in entries:
-        typer.echo("\n".join(_lines(entry)))
+        typer.echo("\n".join(_lines(entry, shown)))

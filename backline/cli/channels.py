@@ -6,32 +6,60 @@ from typing import Literal
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, config, fail, print_json
+from backline.cli._common import AsJson, DatabaseUrl, config, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
 
 app = typer.Typer(
     help="Where the team is told: Slack, SMS, e-mail, webhooks.", no_args_is_help=True
 )
 
+ChannelId = typer.Argument(
+    ..., metavar="ID", help="The channel's number, as `channels list` shows it (3 or #3)."
+)
+
+
+def _channel_id(text: str) -> int:
+    """The channel number typed: ``3`` or ``#3`` (as lists show it); anything else is refused
+    in a sentence, not a parser's error."""
+    digits = text.strip().removeprefix("#")
+    if not digits.isascii() or not digits.isdigit() or int(digits) == 0:
+        fail(f"{text!r} is not a channel number: give the number `backline channels list` shows")
+    return int(digits)
+
+
+def _needs(kind: str, missing: tuple[str, ...]) -> str:
+    what = {"sms": "SMS", "email": "e-mail"}.get(kind, kind)
+    return f"{what} needs {', '.join(missing)}"
+
 
 @app.command("add")
 def add(
-    kind: str = typer.Argument(..., help="slack, sms, email or webhook."),
+    kind: str = typer.Argument(..., metavar="KIND", help="slack, sms, email or webhook."),
     target: str = typer.Argument(
-        ..., help="The webhook URL, the phone number (+81...), or the e-mail address."
+        ...,
+        metavar="TARGET",
+        help="The webhook URL, the phone number (+81...), or the e-mail address.",
     ),
-    client: str = typer.Option(None, "--client", help="Only this client's calls (default: all)."),
-    name: str = typer.Option(None, "--name", help="A label to recognise the channel by."),
-    sender: str = typer.Option(None, "--from", help="sms: the Twilio number to send from."),
+    client: str = typer.Option(
+        None, "--client", metavar="NAME", help="Only this client's calls (default: all)."
+    ),
+    name: str = typer.Option(
+        None, "--name", metavar="LABEL", help="A label to recognise the channel by."
+    ),
+    sender: str = typer.Option(
+        None, "--from", metavar="NUMBER", help="sms: the Twilio number to send from."
+    ),
     secret: str = typer.Option(
-        None, "--secret", help="webhook: the signing secret (default: a random one)."
+        None, "--secret", metavar="SECRET", help="webhook: the signing secret (default: random)."
     ),
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a channel. Slack: an incoming-webhook URL (Mattermost's works too)."""
     from backline.core.validation import InvalidValue
     from backline.notify.admin import add_channel
+    from backline.notify.channels import missing_settings
 
+    settings = config()
     try:
         entry = add_channel(
             open_database(database_url),
@@ -51,6 +79,16 @@ def add(
     if entry.spec.kind == "webhook":
         typer.echo(f"signing secret: {entry.spec.options['secret']}")
         typer.echo("  (receivers verify X-Backline-Signature with it; see docs/notifications.md)")
+    missing = missing_settings(entry.spec, settings)
+    if missing:
+        # Not refused: the process that sends (serve or worker) may have an environment of its
+        # own. But said now, not at the first real call.
+        typer.echo(
+            f"warning: {_needs(entry.spec.kind, missing)}, which this environment does not "
+            "set: the channel cannot send until the process that sends (serve or worker) has "
+            "them",
+            err=True,
+        )
     typer.echo(f"try it: backline channels test {entry.spec.id}")
 
 
@@ -70,9 +108,20 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     if not entries:
         typer.echo("no channels: add one with `backline channels add slack URL`")
         return
+    shown = time_shown()
+
+    def when(at: str | None) -> str:
+        return shown(at) if at else "never"
+
     for entry in entries:
         spec = entry.spec
-        state = f"FAILING since {entry.failing_since}: {spec.failing}" if spec.failing else "ok"
+        match entry.status:
+            case "failing":
+                state = f"FAILING since {when(entry.failing_since)}: {spec.failing}"
+            case "failed":
+                state = "LAST DELIVERY FAILED (tried again later)"
+            case _:
+                state = "ok"
         typer.echo(
             # Webhook URLs are secrets (whoever has one can post): show their host only.
             f"#{spec.id} {spec.kind} {redacted(spec)}"
@@ -80,8 +129,8 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
             + f" client={spec.client or '(all)'}"
         )
         typer.echo(
-            f"    {state}; last success {entry.last_success_at or 'never'}; "
-            f"last failure {entry.last_failure_at or 'never'}; pending {entry.pending}"
+            f"    {state}; last success {when(entry.last_success_at)}; "
+            f"last failure {when(entry.last_failure_at)}; pending {entry.pending}"
         )
         if entry.last_result:
             typer.echo(f"    last answer: {entry.last_result}")
@@ -89,15 +138,16 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
 
 @app.command("remove")
 def remove(
-    channel_id: int = typer.Argument(..., help="The channel's number."),
+    channel_id: str = ChannelId,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Remove a channel (and what was still waiting to be sent to it)."""
     from backline.notify.admin import NoSuchChannel, remove_channel
     from backline.notify.channels import describe
 
+    number = _channel_id(channel_id)
     try:
-        entry = remove_channel(open_database(database_url), channel_id)
+        entry = remove_channel(open_database(database_url), number)
     except NoSuchChannel as error:
         fail(str(error))
     typer.echo(f"removed channel {describe(entry.spec)}")
@@ -105,7 +155,7 @@ def remove(
 
 @app.command("test")
 def send_test(
-    channel_id: int = typer.Argument(..., help="The channel's number."),
+    channel_id: str = ChannelId,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Send a clearly marked test message now and show what the receiver answered."""
@@ -113,26 +163,34 @@ def send_test(
 
     from backline.core.messages import channel_test_message
     from backline.notify.admin import NoSuchChannel, get_channel, record_test
-    from backline.notify.channels import DeliveryError, describe, transport_for
+    from backline.notify.channels import DeliveryError, describe, missing_settings, transport_for
     from backline.store.database import utc_now
 
+    channel_id_number = _channel_id(channel_id)
     settings = config()
     engine = open_database(database_url)
     try:
-        entry = get_channel(engine, channel_id)
+        entry = get_channel(engine, channel_id_number)
     except NoSuchChannel as error:
         fail(str(error))
+    missing = missing_settings(entry.spec, settings)
+    if missing:
+        # This environment's gap, not the channel's fault: nothing is sent or recorded.
+        fail(
+            f"cannot test channel #{entry.spec.id} here: {_needs(entry.spec.kind, missing)} "
+            "(set them here as where notifications are sent)"
+        )
     language: Literal["ja", "en"] = "en" if settings.notify_language == "en" else "ja"
     message = channel_test_message(
-        describe(entry.spec), ZoneInfo(settings.notify_timezone), language, at=utc_now()
+        describe(entry.spec), ZoneInfo(settings.timezone), language, at=utc_now()
     )
     try:
-        receipt = transport_for(entry.spec, settings).send(message, f"test:{channel_id}")
+        receipt = transport_for(entry.spec, settings).send(message, f"test:{channel_id_number}")
     except DeliveryError as error:
-        record_test(engine, channel_id, ok=False, result=error.detail)
+        record_test(engine, channel_id_number, ok=False, result=error.detail)
         kind = "permanent" if error.permanent else "temporary"
-        fail(f"channel #{channel_id} failed ({kind}): {error.detail}", code=1)
-    record_test(engine, channel_id, ok=True, result=receipt)
-    typer.echo(f"channel #{channel_id} answered: {receipt}")
+        fail(f"channel #{channel_id_number} failed ({kind}): {error.detail}", code=1)
+    record_test(engine, channel_id_number, ok=True, result=receipt)
+    typer.echo(f"channel #{channel_id_number} answered: {receipt}")
     if entry.spec.failing:
         typer.echo("it was marked failing; it is back in use")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, fail, print_json
+from backline.cli._common import AsJson, DatabaseUrl, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
 from backline.core.validation import InvalidValue
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     pass
 
 app = typer.Typer(
-    help="Add, list, rename and remove the clients that numbers belong to.",
+    help="Add, list, rename, merge and remove the clients that numbers belong to.",
     no_args_is_help=True,
 )
 
@@ -23,7 +23,7 @@ Name = Annotated[str, typer.Argument(metavar="NAME", help="The client's name.", 
 
 @app.command("add")
 def add(name: Name, database_url: DatabaseUrl = None) -> None:
-    """Add a client (`numbers add --client` also creates one on first use)."""
+    """Add a client (or create it with `numbers add --client NAME --new-client`)."""
     from backline.store import admin
 
     try:
@@ -56,8 +56,9 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     table.add_column("CLIENT", overflow="fold")
     table.add_column("NUMBERS", justify="right", no_wrap=True)
     table.add_column("ADDED", no_wrap=True)
+    shown = time_shown()
     for entry in entries:
-        table.add_row(Text(entry.name), str(entry.numbers), entry.created_at[:10])
+        table.add_row(Text(entry.name), str(entry.numbers), shown(entry.created_at))
     Console(highlight=False).print(table)
 
 
@@ -76,6 +77,38 @@ def rename(
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
     typer.echo(f"renamed client {old} to {entry.name}")
+
+
+@app.command("merge")
+def merge(
+    source: Annotated[
+        str, typer.Argument(metavar="FROM", help="The client to merge away (it is removed).")
+    ],
+    target: Annotated[str, typer.Argument(metavar="INTO", help="The client that stays.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Move every number and channel of FROM to INTO, then remove FROM.
+
+    For one client that got two names ("Sakura Dental" and "sakura dental"): afterwards its
+    client-scoped channels hear of all its numbers. Give a name exactly when two differ only
+    in case. The call log keeps the name each call had.
+    """
+    from backline.store import admin
+
+    try:
+        gone, kept, numbers, channels = admin.merge_clients(
+            open_database(database_url), source, target
+        )
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+    typer.echo(
+        f"merged client {gone} into {kept}: {count(numbers, 'number')} and "
+        f"{count(channels, 'channel')} moved; {gone} is removed"
+    )
 
 
 @app.command("remove")

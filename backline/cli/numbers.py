@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, fail, print_json
+from backline.cli._common import AsJson, DatabaseUrl, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
 from backline.core import validation
 from backline.core.validation import InvalidValue
@@ -91,6 +91,50 @@ CallerId = Annotated[
 ]
 
 
+NewClient = Annotated[
+    bool,
+    typer.Option(
+        "--new-client",
+        help="Create the --client if there is no client of that name (in any case). Without "
+        "it an unknown name is refused, so that a typo never makes a second client.",
+    ),
+]
+_UNKNOWN_CLIENT_HINT = ": check `backline clients list`, or add --new-client to create it"
+
+
+def _changes(before: NumberEntry, after: NumberEntry) -> list[tuple[str, str, str]]:
+    """(field, was, is now) for every field an update changed, as `numbers show` names them."""
+
+    def shown(value: object, empty: str) -> str:
+        if value is None:
+            return empty
+        if isinstance(value, tuple):
+            return ", ".join(value)
+        return str(value)
+
+    fields: list[tuple[str, object, object, str]] = [
+        ("forward to", before.destinations, after.destinations, "-"),
+        ("client", before.client, after.client, "(none)"),
+        ("mode", before.mode, after.mode, "-"),
+        ("ring timeout", f"{before.ring_timeout} s", f"{after.ring_timeout} s", "-"),
+        ("caller ID", before.caller_id, after.caller_id, "-"),
+        ("message", before.message, after.message, "(default)"),
+        ("language", before.language, after.language, "(default)"),
+        ("voice", before.voice, after.voice, "(default)"),
+        (
+            "status",
+            "enabled" if before.enabled else "disabled",
+            "enabled" if after.enabled else "disabled",
+            "-",
+        ),
+    ]
+    return [
+        (label, shown(was, empty), shown(now, empty))
+        for label, was, now, empty in fields
+        if was != now
+    ]
+
+
 def _summary(entry: NumberEntry) -> str:
     details = [entry.mode, f"{entry.ring_timeout} s"]
     if entry.client:
@@ -107,9 +151,10 @@ def add(
     client: Annotated[
         str | None,
         typer.Option(
-            "--client", metavar="NAME", help="The client it belongs to (created on first use)."
+            "--client", metavar="NAME", help="The client it belongs to (matched in any case)."
         ),
     ] = None,
+    new_client: NewClient = False,
     mode: Mode = None,
     ring_timeout: RingTimeout = None,
     message: Message = None,
@@ -140,8 +185,10 @@ def add(
         code = None if language is None else validation.language(language)
         name = None if voice is None else validation.voice(voice)
         owner = None if client is None else admin.client_name(client)
+        engine = open_database(database_url)
+        known = None if owner is None else admin.find_client(engine, owner)
         entry = admin.add_number(
-            open_database(database_url),
+            engine,
             number,
             destinations,
             client=owner,
@@ -152,9 +199,14 @@ def add(
             language=code,
             voice=name,
             enabled=not disabled,
+            new_client=new_client,
         )
+    except admin.UnknownClient as error:
+        fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
+    if owner is not None and known is None:
+        typer.echo(f"added client {entry.client}")
     typer.echo(f"added {_summary(entry)}")
 
 
@@ -169,9 +221,10 @@ def update(
     client: Annotated[
         str | None,
         typer.Option(
-            "--client", metavar="NAME", help="Move it to this client (created on first use)."
+            "--client", metavar="NAME", help="Move it to this client (matched in any case)."
         ),
     ] = None,
+    new_client: NewClient = False,
     no_client: Annotated[bool, _flag("--no-client", "Detach it from its client.")] = False,
     mode: Mode = None,
     ring_timeout: RingTimeout = None,
@@ -230,7 +283,7 @@ def update(
         timeout = keep if ring_timeout is None else validation.ring_timeout(ring_timeout)
         policy = keep if caller_id is None else validation.caller_id_policy(caller_id)
         # Every value is checked by now; only then is the database opened.
-        entry = admin.update_number(
+        change = admin.change_number(
             open_database(database_url),
             number,
             destinations=destinations,
@@ -238,11 +291,23 @@ def update(
             ring_timeout=timeout,
             caller_id=policy,
             enabled=keep if enabled is None else enabled,
+            new_client=new_client,
             **changes,
         )
+    except admin.UnknownClient as error:
+        fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
-    typer.echo(f"updated {_summary(entry)}")
+    if change.new_client:
+        typer.echo(f"added client {change.after.client}")
+    changed = _changes(change.before, change.after)
+    if not changed:
+        typer.echo(f"nothing changed: {_summary(change.after)}")
+        return
+    typer.echo(f"updated {_summary(change.after)}")
+    width = max(len(label) for label, _, _ in changed)
+    for label, was, now in changed:
+        typer.echo(f"  {label + ':':<{width + 1}} {was} -> {now}")
 
 
 @app.command("show")
@@ -262,6 +327,8 @@ def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = No
         print_json(entry.to_json())
         return
 
+    shown = time_shown()
+
     def own_or_default(value: str | None, default: str) -> str:
         return value if value is not None else f"{default} (default)"
 
@@ -276,8 +343,8 @@ def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = No
         ("language", own_or_default(entry.language, defaults.language)),
         ("voice", own_or_default(entry.voice, defaults.voice)),
         ("status", "enabled" if entry.enabled else "disabled"),
-        ("added", entry.created_at),
-        ("updated", entry.updated_at),
+        ("added", shown(entry.created_at)),
+        ("updated", shown(entry.updated_at)),
     ]
     width = max(len(label) for label, _ in lines)
     for label, value in lines:

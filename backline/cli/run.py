@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 
 import typer
@@ -12,10 +11,6 @@ from backline.cli._common import fail
 from backline.config import Config, ConfigError, normalise_database_url
 
 __all__ = ["register"]
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _config_from_flags(
@@ -31,14 +26,25 @@ def _config_from_flags(
     return load_config()
 
 
+def _check_port(port: int | None) -> None:
+    if port is not None and not 1 <= port <= 65535:
+        fail(f"--port {port} is not a port number (1 to 65535)")
+
+
+_HOST_HELP = "Address to listen on (default: BACKLINE_HOST, else 127.0.0.1)."
+_PORT_HELP = "Port to listen on (default: BACKLINE_PORT, else 8000)."
+
+
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
-    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    host: str = typer.Option(None, "--host", metavar="ADDRESS", help=_HOST_HELP),
+    port: int = typer.Option(None, "--port", metavar="PORT", help=_PORT_HELP),
+    workers: int = typer.Option(1, "--workers", metavar="N", help="Worker processes, 1 to 64."),
     database_url: str = typer.Option(
-        None, "--database-url", help="Overrides BACKLINE_DATABASE_URL."
+        None, "--database-url", metavar="URL", help="Overrides BACKLINE_DATABASE_URL."
     ),
-    public_url: str = typer.Option(None, "--public-url", help="Overrides BACKLINE_PUBLIC_URL."),
+    public_url: str = typer.Option(
+        None, "--public-url", metavar="URL", help="Overrides BACKLINE_PUBLIC_URL."
+    ),
     insecure_demo: bool = typer.Option(
         False,
         "--insecure-demo",
@@ -46,24 +52,33 @@ def serve(
     ),
 ) -> None:
     """Answer Twilio's fallback requests (uvicorn)."""
+    _check_port(port)
+    if not 1 <= workers <= 64:
+        fail(f"--workers {workers} is out of range: run 1 to 64 worker processes")
     config = _config_from_flags(database_url, public_url, insecure_demo)
     try:
         config.check_can_serve()
+        config.prepare_state_dir()
     except ConfigError as error:
         fail(str(error))
-    _run_uvicorn(config, host, port, workers)
+    _run_uvicorn(config, host or config.host, port or config.port, workers)
 
 
 def _run_uvicorn(config: Config, host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    _setup_logging(config.log_level)
+    from backline.logs import setup
+
+    # The same logging in this process and in every worker uvicorn spawns (it applies
+    # log_config in each of them).
+    log_config = setup(config)
     uvicorn.run(
         "backline.web.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        log_config=log_config,
         log_level=config.log_level.lower(),
         # Behind nginx or an ALB the client address comes from X-Forwarded-For; signatures do
         # not depend on it (they are checked over BACKLINE_PUBLIC_URL).
@@ -73,19 +88,28 @@ def _run_uvicorn(config: Config, host: str, port: int, workers: int) -> None:
 
 
 def demo(
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    host: str = typer.Option(None, "--host", metavar="ADDRESS", help=_HOST_HELP),
+    port: int = typer.Option(None, "--port", metavar="PORT", help=_PORT_HELP),
 ) -> None:
     """Run on the embedded SQLite database with demo numbers, signatures NOT checked."""
+    _check_port(port)
     os.environ["BACKLINE_INSECURE_DEMO"] = "1"
     config = load_config()
+    host, port = host or config.host, port or config.port
+    try:
+        config.prepare_state_dir()
+    except ConfigError as error:
+        fail(str(error))
+    from backline.config import shown_database
     from backline.demo import seed
     from backline.store.migrate import upgrade
 
     upgrade(config.database_url)
     added = seed(config.database_url)
     base = f"http://{host}:{port}"
-    typer.echo(f"database: {config.database_url} ({'demo numbers added' if added else 'kept'})")
+    shown = shown_database(config.database_url)
+    typer.echo(f"database: {shown} ({'demo numbers added' if added else 'kept'})")
+    typer.echo(f"state directory: {config.state_dir}")
     typer.echo("")
     typer.echo("Try a diverted call (in another terminal):")
     typer.echo(
@@ -102,22 +126,33 @@ def demo(
 
 
 def simulate(
-    to: str = typer.Option(..., "--to", help="The Twilio number that was called (E.164)."),
-    from_: str = typer.Option("+819012345678", "--from", help="The caller's number."),
+    to: str = typer.Option(
+        ..., "--to", metavar="NUMBER", help="The Twilio number that was called (E.164)."
+    ),
+    from_: str = typer.Option(
+        "+819012345678", "--from", metavar="NUMBER", help="The caller's number."
+    ),
     outcome: list[str] = typer.Option(
         [],
         "--outcome",
+        metavar="OUTCOME",
         help="How each dialled leg ends, in order: completed, busy, no-answer, failed, canceled.",
     ),
     url: str = typer.Option(
         None,
         "--url",
+        metavar="URL",
         help="Base URL of a running backline (records a real call and notifies the team). "
         "Without it the answers are computed in-process and nothing is recorded.",
     ),
-    error_code: str = typer.Option("11200", "--error-code", help="ErrorCode Twilio would send."),
+    error_code: str = typer.Option(
+        "11200", "--error-code", metavar="CODE", help="ErrorCode Twilio would send."
+    ),
     database_url: str = typer.Option(
-        None, "--database-url", help="Overrides BACKLINE_DATABASE_URL (in-process only)."
+        None,
+        "--database-url",
+        metavar="URL",
+        help="Overrides BACKLINE_DATABASE_URL (in-process only).",
     ),
 ) -> None:
     """Send correctly signed requests, as Twilio would, and print the TwiML of each step."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from backline.cli._common import config
+from backline.cli._common import config, fail
+from backline.config import shown_database
 
 
 def register(app: typer.Typer) -> None:
@@ -26,16 +27,21 @@ def worker(
     import threading
     import time
 
+    from backline.logs import setup
     from backline.notify.dispatcher import Dispatcher, run_once
     from backline.store.database import Database
 
     settings = config()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup(settings)
     if once:
-        counts = run_once(settings)
-        typer.echo(" ".join(f"{key}={value}" for key, value in sorted(counts.items())))
+        try:
+            counts = run_once(settings)
+        except Exception as error:  # the operator needs the reason, not a traceback
+            reason = " ".join(str(error).split()) or type(error).__name__
+            fail(f"could not deliver from {shown_database(settings.database_url)}: {reason}")
+        # What this run did, then what is left for the next one; key=value for a job's log.
+        keys = ("sent", "notifications", "retrying", "stopped", "pending", "unfanned")
+        typer.echo(" ".join(f"{key}={counts[key]}" for key in keys))
         return
     database = Database(settings.database_url, timeout=settings.db_timeout_seconds)
     dispatcher = Dispatcher(settings, database)

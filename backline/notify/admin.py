@@ -12,7 +12,8 @@ from sqlalchemy import Engine, delete, func, select
 
 from backline.core import validation
 from backline.core.validation import InvalidValue
-from backline.notify.channels import KINDS, ChannelSpec
+from backline.notify.channels import KINDS, ChannelSpec, describe
+from backline.store.admin import AdminError, resolve_client
 from backline.store.database import utc_now
 from backline.store.schema import channels, clients, deliveries
 
@@ -42,6 +43,18 @@ class ChannelEntry:
     last_result: str | None
     pending: int
 
+    @property
+    def status(self) -> str:
+        """``failing`` (stopped until fixed), ``failed`` (the last try failed; it is tried
+        again) or ``ok``."""
+        if self.spec.failing:
+            return "failing"
+        if self.last_failure_at and (
+            self.last_success_at is None or self.last_failure_at > self.last_success_at
+        ):
+            return "failed"
+        return "ok"
+
     def to_json(self, *, reveal: bool = False) -> dict[str, Any]:
         options = dict(self.spec.options)
         if "secret" in options and not reveal:
@@ -53,6 +66,7 @@ class ChannelEntry:
             "name": self.spec.label,
             "client": self.spec.client,
             "options": options,
+            "status": self.status,
             "failing": self.spec.failing,
             "failing_since": self.failing_since,
             "last_success_at": self.last_success_at,
@@ -102,6 +116,7 @@ def _query() -> Any:
         channels.c.last_failure_at,
         channels.c.last_result,
         pending,
+        channels.c.client_id,
     ).select_from(channels.outerjoin(clients, clients.c.id == channels.c.client_id))
 
 
@@ -140,11 +155,11 @@ def add_channel(
     with engine.begin() as connection:
         client_id = None
         if client is not None:
-            client_id = connection.execute(
-                select(clients.c.id).where(clients.c.name == " ".join(client.split()))
-            ).scalar()
-            if client_id is None:
-                raise InvalidValue(f"there is no client named {client!r}")
+            try:
+                client_id = resolve_client(connection, client)
+            except AdminError as error:
+                raise InvalidValue(str(error)) from None
+        _refuse_duplicate(connection, kind, target, client_id)
         new_id = connection.execute(
             channels.insert()
             .values(
@@ -158,6 +173,30 @@ def add_channel(
             .returning(channels.c.id)
         ).scalar_one()
     return get_channel(engine, int(new_id))
+
+
+def _same_target(kind: str, one: str, other: str) -> bool:
+    if kind == "email":
+        return one.casefold() == other.casefold()
+    return one == other
+
+
+def _refuse_duplicate(connection: Any, kind: str, target: str, client_id: int | None) -> None:
+    """Refuse a second channel to the same place when both would carry the same call: every
+    message would arrive twice. Two clients may share a receiver; a global channel and a
+    client's channel to the same place may not."""
+    rows = connection.execute(_query().where(channels.c.kind == kind).order_by(channels.c.id)).all()
+    for row in rows:
+        entry = _entry(row)
+        existing_client_id = row[-1]
+        if not _same_target(kind, entry.spec.target, target):
+            continue
+        if client_id is None or existing_client_id is None or existing_client_id == client_id:
+            scope = f"for {entry.spec.client}'s calls" if entry.spec.client else "for every call"
+            raise InvalidValue(
+                f"channel {describe(entry.spec)} already sends there {scope}: a second channel "
+                "would deliver every message twice"
+            )
 
 
 def get_channel(engine: Engine, channel_id: int) -> ChannelEntry:

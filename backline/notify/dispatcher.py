@@ -22,9 +22,11 @@ import random
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from backline.config import Config
@@ -50,6 +52,13 @@ TransportFactory = Callable[[ChannelSpec, Config], Transport]
 
 _PRUNE_EVERY = 600.0
 _KEEP_LOCAL_SECONDS = 86400.0
+
+_T = TypeVar("_T")
+
+
+def _reason(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def _default_transport(spec: ChannelSpec, config: Config) -> Transport:
@@ -86,7 +95,7 @@ class Dispatcher:
         self.snapshot = snapshot
         self.transports = transports or _default_transport
         self.owner = owner or f"{socket.gethostname()[:30]}:{os.getpid()}:{os.urandom(3).hex()}"
-        self.zone = ZoneInfo(config.notify_timezone)
+        self.zone = ZoneInfo(config.timezone)
         # A lease outlives any send (an SMTP send is several timed steps), so it only lapses
         # when its holder is gone.
         self.lease_seconds = 3 * config.notify_send_timeout_seconds + 5
@@ -97,6 +106,10 @@ class Dispatcher:
         self._loops = {"database": _Loop("database"), "local": _Loop("local")}
         self._local_outbox: LocalOutbox | None = None
         self._last_prune = 0.0
+        # What this dispatcher did since it was made: messages sent (and the notifications
+        # they carried), deliveries to be tried again, channels stopped. `worker --once`
+        # reports it.
+        self.tally: Counter[str] = Counter()
 
     # -- the local outbox, opened on first use -------------------------------------------------
     @property
@@ -181,10 +194,9 @@ class Dispatcher:
                 if loop.failing_since is None:
                     loop.failing_since = time.monotonic()
                     log.warning(
-                        "notification %s store unavailable (%s: %s); will retry",
+                        "notification %s store unavailable (%s); will retry",
                         loop.name,
-                        type(error).__name__,
-                        error,
+                        _reason(error),
                     )
                 else:
                     log.debug("notification %s store still unavailable", loop.name, exc_info=True)
@@ -236,14 +248,30 @@ class Dispatcher:
             local=local,
         )
 
+    def _stored(self, operation: Callable[[], _T]) -> _T:
+        """Run one outbox transaction, again on a fresh connection if the first one failed.
+
+        A sender thread keeps its connection between deliveries; after the database restarted
+        that connection is dead, and only the first statement finds out. The transaction that
+        failed changed nothing (and dropped the connection), so trying it once more is safe.
+        """
+        try:
+            return operation()
+        except Exception as error:
+            log.debug("outbox transaction failed (%s); trying a new connection", _reason(error))
+            return operation()
+
     def _deliver(self, loop: _Loop, store: Outbox, claimed: Claimed) -> None:
         spec = claimed.spec
+        sent = False
         try:
-            items = store.pending(spec.id)
+            items = self._stored(lambda: store.pending(spec.id))
             now = time.time()
             decided = plan(claimed.state, items, now, self.limits(loop.name == "local"))
             if decided.message is None:
-                store.postpone(spec.id, self.owner, decided.next_at, decided.wake_at)
+                self._stored(
+                    lambda: store.postpone(spec.id, self.owner, decided.next_at, decided.wake_at)
+                )
                 return
             # Stable across retries of the same message, so a receiver can drop a repeat.
             first = (
@@ -261,7 +289,12 @@ class Dispatcher:
                 log.exception("channel %s: unexpected error while sending", describe(spec))
                 self._failed(store, claimed, DeliveryError(f"{type(error).__name__}: {error}"))
                 return
-            store.delivered(spec.id, self.owner, decided, receipt, time.time())
+            sent = True
+            self.tally["sent"] += 1
+            self.tally["notifications"] += len(decided.consumed)
+            self._stored(
+                lambda: store.delivered(spec.id, self.owner, decided, receipt, time.time())
+            )
             log.info(
                 "channel %s: sent %s (%d item(s)): %s",
                 describe(spec),
@@ -269,10 +302,26 @@ class Dispatcher:
                 len(decided.consumed),
                 receipt[:80],
             )
-        except Exception:
+        except Exception as error:
             # The store failed mid-way (database gone): the lease lapses and the channel is
-            # planned again from what was committed, so nothing is lost.
-            log.exception("channel %s: could not record the delivery", describe(spec))
+            # planned again from what was committed, so nothing is lost. A database outage is
+            # not a bug: one line says what happened, the traceback is for DEBUG.
+            if sent:
+                log.warning(
+                    "channel %s: the message was sent but could not be recorded (%s); "
+                    "it may be sent again",
+                    describe(spec),
+                    _reason(error),
+                )
+            else:
+                log.warning(
+                    "channel %s: nothing sent, the database is unavailable (%s); "
+                    "tried again in %.0f s",
+                    describe(spec),
+                    _reason(error),
+                    self.lease_seconds,
+                )
+            log.debug("channel %s: outbox failure", describe(spec), exc_info=True)
         finally:
             with self._lock:
                 loop.in_flight -= 1
@@ -291,7 +340,8 @@ class Dispatcher:
                 at=iso(now),
                 channel_id=spec.id,
             )
-            told = store.give_up(spec, self.owner, error.detail, now, alert)
+            told = self._stored(lambda: store.give_up(spec, self.owner, error.detail, now, alert))
+            self.tally["stopped"] += 1
             log.error(
                 "channel %s is failing and was stopped (%s); %d other channel(s) told",
                 describe(spec),
@@ -310,7 +360,10 @@ class Dispatcher:
             # The receiver said when: not sooner (that would be refused again), not much later.
             wait = max(error.retry_after, config.notify_min_interval_seconds)
         state = ChannelState(claimed.state.storm, failures)
-        store.retry_later(spec.id, self.owner, state, now + wait, error.detail, now)
+        self._stored(
+            lambda: store.retry_later(spec.id, self.owner, state, now + wait, error.detail, now)
+        )
+        self.tally["retrying"] += 1
         log.warning(
             "channel %s: delivery failed (%s); try %d again in %.1f s",
             describe(spec),
@@ -341,7 +394,9 @@ def run_once(config: Config, *, max_seconds: float = 50.0) -> dict[str, int]:
 
     Channels are sent one after another in this thread (no pool: nothing may be left running
     when the function is frozen). Outage summaries and closings fall due later; the next run
-    sends them. Returns the outbox's counts afterwards.
+    sends them. Returns what this run did (``sent`` messages carrying ``notifications``,
+    deliveries ``retrying`` later, channels ``stopped``) and what still waits (``pending``
+    notifications, ``unfanned`` calls).
     """
     database = Database(config.database_url, timeout=config.db_timeout_seconds)
     dispatcher = Dispatcher(config, database)
@@ -354,4 +409,6 @@ def run_once(config: Config, *, max_seconds: float = 50.0) -> dict[str, int]:
         counts = dispatcher.outbox.counts()
     finally:
         dispatcher.stop()
-    return {"passes": passes, **counts}
+    done = {key: dispatcher.tally[key] for key in ("sent", "notifications", "retrying", "stopped")}
+    waiting = {"pending": counts.get("pending", 0), "unfanned": counts.get("unfanned", 0)}
+    return {"passes": passes, **done, **waiting}

@@ -25,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from backline.config import shown_database
 from backline.core import validation
 from backline.core.models import DEFAULT_RING_TIMEOUT, Defaults
 from backline.core.validation import (
@@ -42,6 +43,7 @@ __all__ = [
     "SETTING_KEYS",
     "AdminError",
     "AlreadyExists",
+    "Ambiguous",
     "CallEntry",
     "ClientEntry",
     "DatabaseError",
@@ -49,14 +51,18 @@ __all__ = [
     "Keep",
     "LegEntry",
     "NotFound",
+    "NumberChange",
     "NumberEntry",
     "SchemaMissing",
+    "UnknownClient",
     "add_client",
     "add_number",
     "built_in_settings",
+    "change_number",
     "check_schema",
     "client_name",
     "destination_list",
+    "find_client",
     "get_number",
     "get_or_create_client",
     "get_settings",
@@ -64,10 +70,12 @@ __all__ = [
     "list_clients",
     "list_numbers",
     "make_engine",
+    "merge_clients",
     "open_engine",
     "remove_client",
     "remove_number",
     "rename_client",
+    "resolve_client",
     "set_setting",
     "setting_key",
     "setting_value",
@@ -104,6 +112,14 @@ class NotFound(AdminError):
 
 class AlreadyExists(AdminError):
     """A number or client of that name is already there."""
+
+
+class UnknownClient(NotFound):
+    """A number was to join a client that does not exist, and creating one was not asked for."""
+
+
+class Ambiguous(AdminError):
+    """Several clients have the name given, each in a different case."""
 
 
 class InUse(AdminError):
@@ -262,9 +278,7 @@ def _number(value: str) -> str:
 def make_engine(database_url: str) -> Engine:
     """An engine for short management sessions; SQLite gets the same pragmas as the answer path."""
     if database_url.startswith("sqlite"):
-        path = database_url.removeprefix("sqlite:///")
-        if path and database_url != "sqlite://":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # No folder is created here: `backline db upgrade` decides that, and says so.
         engine = create_engine(database_url, poolclass=NullPool)
 
         @event.listens_for(engine, "connect")
@@ -281,10 +295,12 @@ def make_engine(database_url: str) -> Engine:
 
 
 def _shown(database_url: str) -> str:
+    if database_url.startswith("sqlite"):
+        return shown_database(database_url)  # the file's own (absolute) path
     try:
         return make_url(database_url).render_as_string(hide_password=True)
     except sa_exc.ArgumentError:
-        return database_url
+        return shown_database(database_url)
 
 
 def _reason(error: BaseException) -> str:
@@ -360,16 +376,64 @@ def _reading(engine: Engine) -> Iterator[Connection]:
 # --- clients ------------------------------------------------------------------------------------
 
 
+def _clients_named(connection: Connection, name: str) -> list[tuple[int, str]]:
+    """The clients whose name is ``name`` in any case ("sakura dental" is "Sakura Dental")."""
+    wanted = name.casefold()
+    rows = connection.execute(select(clients.c.id, clients.c.name).order_by(clients.c.id))
+    return [(int(found), stored) for found, stored in rows if stored.casefold() == wanted]
+
+
 def _client_id(connection: Connection, name: str) -> int | None:
-    found = connection.execute(select(clients.c.id).where(clients.c.name == name)).scalar()
-    return None if found is None else int(found)
+    """The client called ``name``, whatever the case; the exact spelling wins.
+
+    Names are compared in Python (``casefold``), the same way on every database and for every
+    script, not with SQL's ``lower``. Two clients that differ only in case (made before names
+    were matched this way) are refused as ambiguous unless one is spelled exactly.
+    """
+    matches = _clients_named(connection, name)
+    for found, stored in matches:
+        if stored == name:
+            return found
+    if len(matches) > 1:
+        names = ", ".join(repr(stored) for _found, stored in matches)
+        raise Ambiguous(
+            f"{name!r} could be any of the clients {names}: give the name exactly, or "
+            f"merge them with `backline clients merge`"
+        )
+    return matches[0][0] if matches else None
+
+
+def _no_client(connection: Connection, name: str) -> str:
+    """ "there is no client named ...", with the nearest existing names as a hint."""
+    from difflib import get_close_matches
+
+    stored_names = connection.execute(select(clients.c.name)).scalars()
+    names = {str(stored).casefold(): str(stored) for stored in stored_names}
+    close = get_close_matches(name.casefold(), list(names), n=2, cutoff=0.75)
+    hint = " or ".join(repr(names[key]) for key in close)
+    return f"there is no client named {name!r}" + (f" (did you mean {hint}?)" if hint else "")
 
 
 def _require_client(connection: Connection, name: str) -> int:
     found = _client_id(connection, name)
     if found is None:
-        raise NotFound(f"there is no client named {name!r}")
+        raise NotFound(_no_client(connection, name))
     return found
+
+
+def resolve_client(connection: Connection, name: str) -> int:
+    """The id of the existing client ``name`` (in any case); :class:`NotFound` otherwise."""
+    return _require_client(connection, client_name(name))
+
+
+def find_client(engine: Engine, name: str) -> str | None:
+    """The client ``name`` as it is stored (in any case), or ``None`` if there is none."""
+    name = client_name(name)
+    with _reading(engine) as connection:
+        found = _client_id(connection, name)
+        if found is None:
+            return None
+        return str(connection.execute(select(clients.c.name).where(clients.c.id == found)).scalar())
 
 
 def _insert_client(connection: Connection, name: str) -> int:
@@ -384,14 +448,30 @@ def _ensure_client(connection: Connection, name: str) -> int:
     return found if found is not None else _insert_client(connection, name)
 
 
+def _owner(connection: Connection, name: str, *, new_client: bool) -> tuple[int, bool]:
+    """The client a number joins, and whether it was created for it.
+
+    A name that matches no client is refused unless ``new_client``: a typo ("sakura dentl")
+    would otherwise become a second client beside the real one, whose client-scoped channels
+    would then never hear of that number.
+    """
+    found = _client_id(connection, name)
+    if found is not None:
+        return found, False
+    if not new_client:
+        raise UnknownClient(_no_client(connection, name))
+    return _insert_client(connection, name), True
+
+
 def add_client(engine: Engine, name: str) -> ClientEntry:
     name = client_name(name)
     exists = f"a client named {name!r} already exists"
     with _transaction(engine, conflict=exists) as connection:
-        if _client_id(connection, name) is not None:
-            raise AlreadyExists(exists)
-        _insert_client(connection, name)
-    return _get_client(engine, name)
+        same = _clients_named(connection, name)
+        if same:
+            raise AlreadyExists(f"a client named {same[0][1]!r} already exists")
+        client_id = _insert_client(connection, name)
+    return _get_client(engine, client_id)
 
 
 def get_or_create_client(engine: Engine, name: str) -> int:
@@ -415,11 +495,11 @@ def _client_query() -> Any:
     return select(clients.c.name, count, clients.c.created_at)
 
 
-def _get_client(engine: Engine, name: str) -> ClientEntry:
+def _get_client(engine: Engine, client_id: int) -> ClientEntry:
     with _reading(engine) as connection:
-        row = connection.execute(_client_query().where(clients.c.name == name)).one_or_none()
+        row = connection.execute(_client_query().where(clients.c.id == client_id)).one_or_none()
     if row is None:
-        raise NotFound(f"there is no client named {name!r}")
+        raise NotFound("the client was removed by someone else at the same time")
     return ClientEntry(row[0], int(row[1]), row[2])
 
 
@@ -431,15 +511,48 @@ def list_clients(engine: Engine) -> list[ClientEntry]:
 
 
 def rename_client(engine: Engine, old: str, new: str) -> ClientEntry:
+    """Rename a client; a change of case only ("acme" to "Acme") is a rename too."""
     old, new = client_name(old), client_name(new)
     exists = f"a client named {new!r} already exists"
     with _transaction(engine, conflict=exists) as connection:
         client_id = _require_client(connection, old)
-        if old != new:
-            if _client_id(connection, new) is not None:
-                raise AlreadyExists(exists)
-            connection.execute(clients.update().where(clients.c.id == client_id).values(name=new))
-    return _get_client(engine, new)
+        others = [stored for found, stored in _clients_named(connection, new) if found != client_id]
+        if others:
+            raise AlreadyExists(f"a client named {others[0]!r} already exists")
+        connection.execute(clients.update().where(clients.c.id == client_id).values(name=new))
+    return _get_client(engine, client_id)
+
+
+def merge_clients(engine: Engine, source: str, target: str) -> tuple[str, str, int, int]:
+    """Move every number and channel of ``source`` to ``target``, then remove ``source``.
+
+    For two clients that are one (a second spelling made by mistake). Returns the two names as
+    stored and how many numbers and channels moved. The call log keeps the names calls had.
+    """
+    from backline.store.schema import channels
+
+    source, target = client_name(source), client_name(target)
+    with _transaction(engine) as connection:
+        source_id = _require_client(connection, source)
+        target_id = _require_client(connection, target)
+        if source_id == target_id:
+            raise InvalidValue(f"{source!r} and {target!r} are the same client")
+        names = dict(
+            connection.execute(
+                select(clients.c.id, clients.c.name).where(clients.c.id.in_([source_id, target_id]))
+            ).all()
+        )
+        moved_numbers = connection.execute(
+            numbers.update()
+            .where(numbers.c.client_id == source_id)
+            .values(client_id=target_id, updated_at=utc_now())
+        ).rowcount
+        # Before the delete: a client's channels go with it (ON DELETE CASCADE).
+        moved_channels = connection.execute(
+            channels.update().where(channels.c.client_id == source_id).values(client_id=target_id)
+        ).rowcount
+        connection.execute(delete(clients).where(clients.c.id == source_id))
+    return names[source_id], names[target_id], int(moved_numbers), int(moved_channels)
 
 
 def remove_client(engine: Engine, name: str, *, force: bool = False) -> int:
@@ -451,6 +564,9 @@ def remove_client(engine: Engine, name: str, *, force: bool = False) -> int:
     name = client_name(name)
     with _transaction(engine) as connection:
         client_id = _require_client(connection, name)
+        name = connection.execute(
+            select(clients.c.name).where(clients.c.id == client_id)
+        ).scalar_one()
         count = int(
             connection.execute(
                 select(func.count()).select_from(numbers).where(numbers.c.client_id == client_id)
@@ -546,11 +662,14 @@ def add_number(
     language: str | None = None,
     voice: str | None = None,
     enabled: bool = True,
+    new_client: bool = False,
 ) -> NumberEntry:
-    """Add a number to the table; ``client`` is created on first use.
+    """Add a number to the table.
 
-    Without ``ring_timeout`` the number rings for the ``default_ring_timeout`` setting (30 s
-    unless set). ``None`` for message, language or voice means "use the default".
+    ``client`` names an existing client (in any case), or a new one with ``new_client``;
+    otherwise :class:`UnknownClient`. Without ``ring_timeout`` the number rings for the
+    ``default_ring_timeout`` setting (30 s unless set). ``None`` for message, language or voice
+    means "use the default".
     """
     number = _number(number)
     values: dict[str, Any] = {
@@ -571,9 +690,19 @@ def add_number(
             raise AlreadyExists(exists)
         now = utc_now()
         values["ring_timeout"] = _default_ring_timeout(connection) if timeout is None else timeout
-        values["client_id"] = None if client is None else _ensure_client(connection, client)
+        if client is not None:
+            values["client_id"], _created = _owner(connection, client, new_client=new_client)
         connection.execute(numbers.insert().values(**values, created_at=now, updated_at=now))
         return _get_number(connection, number)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberChange:
+    """A number before and after an update, and whether its client was created for it."""
+
+    before: NumberEntry
+    after: NumberEntry
+    new_client: bool = False
 
 
 def update_number(
@@ -589,11 +718,45 @@ def update_number(
     language: str | Keep | None = KEEP,
     voice: str | Keep | None = KEEP,
     enabled: bool | Keep = KEEP,
+    new_client: bool = False,
 ) -> NumberEntry:
     """Change the fields given; :data:`KEEP` leaves a field, ``None`` clears an optional one.
 
-    A new ``destinations`` replaces the whole list. A ``client`` is created on first use.
+    A new ``destinations`` replaces the whole list. ``client`` follows :func:`add_number`'s
+    rule. Returns the number as it is now; :func:`change_number` also gives what it was.
     """
+    return change_number(
+        engine,
+        number,
+        destinations=destinations,
+        client=client,
+        mode=mode,
+        ring_timeout=ring_timeout,
+        caller_id=caller_id,
+        message=message,
+        language=language,
+        voice=voice,
+        enabled=enabled,
+        new_client=new_client,
+    ).after
+
+
+def change_number(
+    engine: Engine,
+    number: str,
+    *,
+    destinations: Sequence[str] | Keep = KEEP,
+    client: str | Keep | None = KEEP,
+    mode: str | Keep = KEEP,
+    ring_timeout: int | Keep = KEEP,
+    caller_id: str | Keep = KEEP,
+    message: str | Keep | None = KEEP,
+    language: str | Keep | None = KEEP,
+    voice: str | Keep | None = KEEP,
+    enabled: bool | Keep = KEEP,
+    new_client: bool = False,
+) -> NumberChange:
+    """:func:`update_number`, returning the number before and after, read in one transaction."""
     number = _number(number)
     values: dict[str, Any] = {}
     if destinations is not KEEP:
@@ -615,17 +778,20 @@ def update_number(
     if client is not KEEP and client is not None:
         client = client_name(client)
     raced = _raced(client) if isinstance(client, str) else ""
+    created = False
     with _transaction(engine, conflict=raced) as connection:
-        _get_number(connection, number)  # NotFound before anything is written
-        if client is not KEEP:
-            values["client_id"] = None if client is None else _ensure_client(connection, client)
+        before = _get_number(connection, number)  # NotFound before anything is written
+        if client is None:
+            values["client_id"] = None
+        elif client is not KEEP:
+            values["client_id"], created = _owner(connection, client, new_client=new_client)
         if values:
             connection.execute(
                 numbers.update()
                 .where(numbers.c.number == number)
                 .values(**values, updated_at=utc_now())
             )
-        return _get_number(connection, number)
+        return NumberChange(before, _get_number(connection, number), created)
 
 
 def get_number(engine: Engine, number: str) -> NumberEntry:

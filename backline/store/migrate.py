@@ -19,13 +19,21 @@ def _alembic_config() -> AlembicConfig:
     return config
 
 
-def upgrade(database_url: str, *, engine: Engine | None = None) -> None:
-    """Bring the database to the newest schema; safe to run again and again."""
+def upgrade(database_url: str, *, engine: Engine | None = None) -> tuple[str | None, str | None]:
+    """Bring the database to the newest schema; safe to run again and again.
+
+    Returns the revision before (``None``: the tables did not exist) and after.
+    """
+    from alembic.runtime.migration import MigrationContext
+
     engine = engine or make_engine(database_url)
     config = _alembic_config()
     with engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after
 
 
 def current_revision(database_url: str) -> str | None:

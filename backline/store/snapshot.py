@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from backline.config import shown_database
 from backline.core.models import Defaults, Route
 from backline.store.calls import load_table
 from backline.store.database import Connection, Database
@@ -130,7 +131,8 @@ class SnapshotKeeper:
             return self.current
         if self.last_error and _NO_TABLES.search(self.last_error):
             log.error(
-                "the database has no backline tables yet (%s): run `backline db upgrade`",
+                "the database %s has no backline tables yet (%s): run `backline db upgrade`",
+                shown_database(self.database.url),
                 self.last_error,
             )
         try:

@@ -84,7 +84,10 @@ def test_no_calls_yet(database_url: str) -> None:
     assert as_json(database_url, "calls", "list") == []
 
 
-def test_calls_newest_first_with_their_legs(database_url: str) -> None:
+def test_calls_newest_first_with_their_legs(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKLINE_TIMEZONE", "Asia/Tokyo")
     record(
         database_url,
         call("CA1", "2026-11-24T01:00:00.000000Z"),
@@ -125,12 +128,32 @@ def test_calls_newest_first_with_their_legs(database_url: str) -> None:
     assert listed[0]["legs"] == []
     assert listed[0]["client"] is None
 
+    # JSON keeps the stored UTC time; people read the configured zone, named.
     assert ok(database_url, "calls", "list").splitlines() == [
-        "2026-11-24 02:00:00  +815012345678  from +819012345678  -  unrouted (unknown)",
-        "2026-11-24 01:00:00  +815012345678  from +819012345678  Acme  answered 42 s",
+        "2026-11-24 11:00:00 JST  +815012345678  from +819012345678  -  unrouted (unknown)",
+        "2026-11-24 10:00:00 JST  +815012345678  from +819012345678  Acme  answered 42 s",
         "    1. +81312345678: no-answer",
         "    2. +81698765432: completed 42 s",
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "zone", "shown"),
+    [
+        ("BACKLINE_TIMEZONE", "UTC", "2026-11-24 23:30:00 UTC"),
+        ("BACKLINE_TIMEZONE", "America/New_York", "2026-11-24 18:30:00 EST"),
+        # the older name still works
+        ("BACKLINE_NOTIFY_TIMEZONE", "Europe/Paris", "2026-11-25 00:30:00 CET"),
+    ],
+)
+def test_times_are_shown_in_the_configured_zone_and_named(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, variable: str, zone: str, shown: str
+) -> None:
+    monkeypatch.delenv("BACKLINE_TIMEZONE", raising=False)
+    monkeypatch.setenv(variable, zone)
+    record(sqlite_url, call("CA1", "2026-11-24T23:30:00.000000Z"))
+
+    assert ok(sqlite_url, "calls", "list").startswith(f"{shown}  +815012345678")
 
 
 def test_a_call_still_ringing_shows_where(database_url: str) -> None:

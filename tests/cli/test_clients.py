@@ -15,7 +15,7 @@ def test_add_and_list(database_url: str) -> None:
     assert ok(database_url, "clients", "add", "  Acme   Corp ") == "added client Acme Corp\n"
     ok(database_url, "clients", "add", "Beta")
     ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Beta")
-    ok(database_url, "numbers", "add", OTHER, "-f", DEST, "--client", "Beta")
+    ok(database_url, "numbers", "add", OTHER, "-f", DEST, "--client", "beta")
 
     listed = as_json(database_url, "clients", "list")
     assert [(c["name"], c["numbers"]) for c in listed] == [("Acme Corp", 0), ("Beta", 2)]
@@ -36,7 +36,7 @@ def test_a_client_cannot_be_added_twice(database_url: str) -> None:
 
 
 def test_rename_keeps_the_numbers(database_url: str) -> None:
-    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme")
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme", "--new-client")
 
     assert ok(database_url, "clients", "rename", "Acme", "Acme Corp") == (
         "renamed client Acme to Acme Corp\n"
@@ -58,7 +58,7 @@ def test_rename_refusals_change_nothing(database_url: str) -> None:
 
 
 def test_remove_is_refused_while_numbers_belong_to_the_client(database_url: str) -> None:
-    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme")
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme", "--new-client")
     clients_before = as_json(database_url, "clients", "list")
     numbers_before = as_json(database_url, "numbers", "list")
 
@@ -71,8 +71,8 @@ def test_remove_is_refused_while_numbers_belong_to_the_client(database_url: str)
 
 
 def test_forced_remove_detaches_the_numbers(database_url: str) -> None:
-    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme")
-    ok(database_url, "numbers", "add", OTHER, "-f", DEST, "--client", "Acme")
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme", "--new-client")
+    ok(database_url, "numbers", "add", OTHER, "-f", DEST, "--client", "Acme", "--new-client")
     before = as_json(database_url, "numbers", "show", NUMBER)
 
     out = ok(database_url, "clients", "remove", "Acme", "--force")
@@ -92,4 +92,60 @@ def test_remove_an_empty_or_unknown_client(database_url: str) -> None:
     assert ok(database_url, "clients", "remove", "Acme") == "removed client Acme\n"
     assert refused(database_url, "clients", "remove", "Acme") == (
         "error: there is no client named 'Acme'"
+    )
+
+
+def test_names_match_in_any_case(database_url: str) -> None:
+    ok(database_url, "clients", "add", "Sakura Dental")
+
+    assert refused(database_url, "clients", "add", "sakura dental") == (
+        "error: a client named 'Sakura Dental' already exists"
+    )
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "SAKURA DENTAL")
+    assert [
+        n["number"] for n in as_json(database_url, "numbers", "list", "--client", "sakura dental")
+    ] == [NUMBER]
+    assert ok(database_url, "clients", "rename", "sakura dental", "Sakura dental") == (
+        "renamed client sakura dental to Sakura dental\n"
+    )
+    assert [c["name"] for c in as_json(database_url, "clients", "list")] == ["Sakura dental"]
+
+
+def test_merge_two_spellings_of_one_client(database_url: str) -> None:
+    """What `numbers add --client "sakura dental"` used to make: a second client beside the
+    first, whose client-scoped channels then missed that number."""
+    from backline.store.admin import make_engine
+    from backline.store.database import utc_now
+    from backline.store.schema import clients
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        for name in ("Sakura Dental", "sakura dental"):
+            connection.execute(clients.insert().values(name=name, created_at=utc_now()))
+    engine.dispose()
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Sakura Dental")
+    ok(database_url, "numbers", "add", OTHER, "-f", DEST, "--client", "sakura dental")
+    ok(database_url, "channels", "add", "slack", "https://h.example/x", "--client", "sakura dental")
+    assert "clients merge" in refused(
+        database_url, "numbers", "add", "+815012345670", "-f", DEST, "--client", "SAKURA DENTAL"
+    )
+
+    out = ok(database_url, "clients", "merge", "sakura dental", "Sakura Dental")
+
+    assert out == (
+        "merged client sakura dental into Sakura Dental: 1 number and 1 channel moved; "
+        "sakura dental is removed\n"
+    )
+    assert [(c["name"], c["numbers"]) for c in as_json(database_url, "clients", "list")] == [
+        ("Sakura Dental", 2)
+    ]
+    routes, _ = answer_table(database_url)
+    assert {n: r.client for n, r in routes.items()} == {
+        NUMBER: "Sakura Dental",
+        OTHER: "Sakura Dental",
+    }
+    assert [c["client"] for c in as_json(database_url, "channels", "list")] == ["Sakura Dental"]
+    # Now one client: either spelling finds it, and merging it into itself is refused.
+    assert refused(database_url, "clients", "merge", "sakura dental", "Sakura Dental") == (
+        "error: 'sakura dental' and 'Sakura Dental' are the same client"
     )

@@ -54,6 +54,7 @@ def test_add_with_every_option(database_url: str) -> None:
         DEST,
         "--client",
         "Acme",
+        "--new-client",
         "--mode",
         "Sequential",
         "--ring-timeout",
@@ -69,7 +70,9 @@ def test_add_with_every_option(database_url: str) -> None:
         "--disabled",
     )
 
-    assert out.startswith(f"added {NUMBER} -> {DEST2}, {SIP}, {DEST} (sequential, 20 s")
+    assert out.startswith(
+        f"added client Acme\nadded {NUMBER} -> {DEST2}, {SIP}, {DEST} (sequential, 20 s"
+    )
     assert "client Acme" in out
     assert "disabled" in out
     routes, _ = answer_table(database_url)
@@ -134,7 +137,9 @@ def test_a_number_cannot_be_added_twice(database_url: str) -> None:
     ok(database_url, "numbers", "add", NUMBER, "-f", DEST)
     before = as_json(database_url, "numbers", "list")
 
-    error = refused(database_url, "numbers", "add", NUMBER, "-f", DEST2, "--client", "New")
+    error = refused(
+        database_url, "numbers", "add", NUMBER, "-f", DEST2, "--client", "New", "--new-client"
+    )
 
     assert error == f"error: {NUMBER} is already in the table of numbers"
     assert as_json(database_url, "numbers", "list") == before
@@ -151,6 +156,7 @@ def test_update_changes_only_what_is_given(database_url: str) -> None:
         DEST,
         "--client",
         "Acme",
+        "--new-client",
         "--message",
         "Hi",
         "--language",
@@ -164,9 +170,11 @@ def test_update_changes_only_what_is_given(database_url: str) -> None:
 
     out = ok(database_url, "numbers", "update", NUMBER, "-f", SIP, "-f", DEST2, "--disable")
 
-    assert (
-        out == f"updated {NUMBER} -> {SIP}, {DEST2} (simultaneous, 25 s, client Acme, disabled)\n"
-    )
+    assert out.splitlines() == [
+        f"updated {NUMBER} -> {SIP}, {DEST2} (simultaneous, 25 s, client Acme, disabled)",
+        f"  forward to: {DEST} -> {SIP}, {DEST2}",
+        "  status:     enabled -> disabled",
+    ]
     after = as_json(database_url, "numbers", "show", NUMBER)
     assert after["destinations"] == [SIP, DEST2]  # replaced, not appended
     assert after["enabled"] is False
@@ -187,6 +195,7 @@ def test_update_clears_back_to_the_defaults(database_url: str) -> None:
         DEST,
         "--client",
         "Acme",
+        "--new-client",
         "--message",
         "Hi",
         "--language",
@@ -216,7 +225,7 @@ def test_update_clears_back_to_the_defaults(database_url: str) -> None:
 
 
 def test_update_moves_a_number_to_a_new_client(database_url: str) -> None:
-    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme")
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme", "--new-client")
 
     ok(
         database_url,
@@ -225,6 +234,7 @@ def test_update_moves_a_number_to_a_new_client(database_url: str) -> None:
         NUMBER,
         "--client",
         "Beta",
+        "--new-client",
         "--mode",
         "sequential",
         "--caller-id",
@@ -285,7 +295,7 @@ def test_show_for_people_shows_the_defaults_that_apply(database_url: str) -> Non
 
 
 def test_show_json_has_every_field(database_url: str) -> None:
-    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme")
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Acme", "--new-client")
 
     shown = as_json(database_url, "numbers", "show", NUMBER)
 
@@ -306,8 +316,20 @@ def test_show_unknown_number(database_url: str) -> None:
 def test_list_for_people_and_for_scripts(database_url: str) -> None:
     assert "no numbers yet" in ok(database_url, "numbers", "list")
     assert as_json(database_url, "numbers", "list") == []
-    ok(database_url, "numbers", "add", OTHER, "-f", DEST2, "--client", "Beta")
-    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "-f", SIP, "--client", "Acme")
+    ok(database_url, "numbers", "add", OTHER, "-f", DEST2, "--client", "Beta", "--new-client")
+    ok(
+        database_url,
+        "numbers",
+        "add",
+        NUMBER,
+        "-f",
+        DEST,
+        "-f",
+        SIP,
+        "--client",
+        "Acme",
+        "--new-client",
+    )
 
     table = ok(database_url, "numbers", "list")
     listed = as_json(database_url, "numbers", "list")
@@ -328,7 +350,17 @@ def test_list_of_an_unknown_client_is_refused(database_url: str) -> None:
 
 
 def test_names_are_not_read_as_markup(database_url: str) -> None:
-    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "[bold]Acme[/bold]")
+    ok(
+        database_url,
+        "numbers",
+        "add",
+        NUMBER,
+        "-f",
+        DEST,
+        "--client",
+        "[bold]Acme[/bold]",
+        "--new-client",
+    )
 
     assert "[bold]Acme[/bold]" in ok(database_url, "numbers", "list")
 
@@ -399,3 +431,66 @@ def unused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_update_replies_with_what_changed(database_url: str) -> None:
+    ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--message", "Hi")
+
+    out = ok(
+        database_url,
+        "numbers",
+        "update",
+        NUMBER,
+        "--no-message",
+        "--language",
+        "ja-JP",
+        "--voice",
+        "Polly.Mizuki",
+        "--ring-timeout",
+        "20",
+        "--mode",
+        "simultaneous",  # as it was: not a change
+    )
+
+    assert out.splitlines() == [
+        f"updated {NUMBER} -> {DEST} (simultaneous, 20 s)",
+        "  ring timeout: 30 s -> 20 s",
+        "  message:      Hi -> (default)",
+        "  language:     (default) -> ja-JP",
+        "  voice:        (default) -> Polly.Mizuki",
+    ]
+    assert ok(database_url, "numbers", "update", NUMBER, "--ring-timeout", "20") == (
+        f"nothing changed: {NUMBER} -> {DEST} (simultaneous, 20 s)\n"
+    )
+
+
+def test_an_unknown_client_is_refused_unless_asked_for(database_url: str) -> None:
+    ok(database_url, "clients", "add", "Sakura Dental")
+    ok(database_url, "numbers", "add", OTHER, "-f", DEST)
+    before = as_json(database_url, "numbers", "list")
+
+    # A typo is refused, with the near name; nothing is added, no second client appears.
+    error = refused(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "Sakura Dentl")
+    assert error == (
+        "error: there is no client named 'Sakura Dentl' (did you mean 'Sakura Dental'?): "
+        "check `backline clients list`, or add --new-client to create it"
+    )
+    assert "no client named 'Hikari'" in refused(
+        database_url, "numbers", "update", OTHER, "--client", "Hikari"
+    )
+    assert as_json(database_url, "numbers", "list") == before
+    assert [c["name"] for c in as_json(database_url, "clients", "list")] == ["Sakura Dental"]
+
+    # Another case is the same client, not a new one.
+    out = ok(database_url, "numbers", "add", NUMBER, "-f", DEST, "--client", "sakura dental")
+    assert out == f"added {NUMBER} -> {DEST} (simultaneous, 30 s, client Sakura Dental)\n"
+
+    # --new-client creates it, and says so.
+    out = ok(database_url, "numbers", "update", OTHER, "--client", "Hikari", "--new-client")
+    assert out.splitlines() == [
+        "added client Hikari",
+        f"updated {OTHER} -> {DEST} (simultaneous, 30 s, client Hikari)",
+        "  client: (none) -> Hikari",
+    ]
+    counts = {c["name"]: c["numbers"] for c in as_json(database_url, "clients", "list")}
+    assert counts == {"Hikari": 1, "Sakura Dental": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -115,3 +116,41 @@ def test_a_process_started_during_the_outage_tells_from_its_saved_channel_list(
         assert "+81312345678" in stand_in.texts()[0]
     finally:
         service.stop()
+
+
+def test_after_the_database_returns_a_stale_connection_is_no_failed_delivery(
+    postgres_url: str, proxied: tuple[str, Relay], stand_in: StandIn, tmp_path: Path
+) -> None:
+    """A sender thread's connection dies with the database; the next delivery after its
+    return must go out without a traceback or a "could not record" that never happened."""
+    import signal
+    import subprocess
+
+    from tests.notify.conftest import call_record, record
+    from tests.notify.test_processes import BACKLINE, worker_env
+
+    url, proxy = proxied
+    engine = make_engine(postgres_url)
+    add_channel(engine, "slack", stand_in.url)
+    engine.dispose()
+    # One sender thread, so the delivery after the outage uses the connection it had before.
+    env = worker_env(url, tmp_path, BACKLINE_NOTIFY_WORKERS="1", BACKLINE_LOG_LEVEL="INFO")
+    log = tmp_path / "worker.log"
+    with log.open("w") as output:
+        worker = subprocess.Popen([*BACKLINE, "worker"], env=env, stderr=output)
+    try:
+        record(postgres_url, call_record("CAbefore", to="+81311111111"))
+        wait_for(lambda: len(stand_in.accepted()) == 1, what="the first message")
+        proxy.cut()
+        wait_for(lambda: "store unavailable" in log.read_text(), what="the outage noticed")
+        proxy.restore()
+        record(postgres_url, call_record("CAafter", to="+81322222222"))
+        wait_for(lambda: len(stand_in.accepted()) == 2, timeout=30, what="the next message")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    text = log.read_text()
+    assert "+81322222222" in stand_in.texts()[1]
+    assert "Traceback" not in text, text
+    assert "could not record" not in text, text
+    assert "nothing sent" not in text, text

@@ -70,7 +70,9 @@ def test_open_engine_unreachable() -> None:
 
 
 def test_add_get_list_remove(engine: Engine) -> None:
-    added = admin.add_number(engine, NUMBER, [DEST2, DEST], client="Acme", mode="sequential")
+    added = admin.add_number(
+        engine, NUMBER, [DEST2, DEST], client="Acme", new_client=True, mode="sequential"
+    )
     admin.add_number(engine, OTHER, [DEST])
 
     assert added == admin.get_number(engine, NUMBER)
@@ -110,9 +112,11 @@ def test_add_refusals_change_nothing(engine: Engine) -> None:
     before = admin.list_numbers(engine)
 
     with pytest.raises(admin.AlreadyExists):
-        admin.add_number(engine, NUMBER, [DEST2], client="New")
+        admin.add_number(engine, NUMBER, [DEST2], client="New", new_client=True)
     with pytest.raises(InvalidValue):
-        admin.add_number(engine, OTHER, [DEST], client="New", ring_timeout=1)
+        admin.add_number(engine, OTHER, [DEST], client="New", new_client=True, ring_timeout=1)
+    with pytest.raises(admin.UnknownClient, match="no client named 'New'"):
+        admin.add_number(engine, OTHER, [DEST], client="New")
     with pytest.raises(InvalidValue):
         admin.add_number(engine, OTHER, [])
     with pytest.raises(InvalidValue):
@@ -124,7 +128,14 @@ def test_add_refusals_change_nothing(engine: Engine) -> None:
 
 def test_update_keeps_clears_and_stamps(engine: Engine) -> None:
     added = admin.add_number(
-        engine, NUMBER, [DEST], client="Acme", message="Hi", language="en-US", voice="alice"
+        engine,
+        NUMBER,
+        [DEST],
+        client="Acme",
+        new_client=True,
+        message="Hi",
+        language="en-US",
+        voice="alice",
     )
     tick()
 
@@ -137,7 +148,9 @@ def test_update_keeps_clears_and_stamps(engine: Engine) -> None:
     assert updated.updated_at > added.updated_at
 
     tick()
-    moved = admin.update_number(engine, NUMBER, client="Beta", destinations=[DEST2, DEST])
+    moved = admin.update_number(
+        engine, NUMBER, client="Beta", new_client=True, destinations=[DEST2, DEST]
+    )
     assert moved.client == "Beta"
     assert moved.destinations == (DEST2, DEST)
     assert moved.updated_at > updated.updated_at
@@ -149,9 +162,11 @@ def test_update_refusals_change_nothing(engine: Engine) -> None:
     before = admin.list_numbers(engine)
 
     with pytest.raises(admin.NotFound):
-        admin.update_number(engine, OTHER, client="New")
+        admin.update_number(engine, OTHER, client="New", new_client=True)
     with pytest.raises(InvalidValue):
-        admin.update_number(engine, NUMBER, client="New", mode="loud")
+        admin.update_number(engine, NUMBER, client="New", new_client=True, mode="loud")
+    with pytest.raises(admin.UnknownClient):
+        admin.update_number(engine, NUMBER, client="New")
     with pytest.raises(InvalidValue):
         admin.update_number(engine, NUMBER, destinations=[DEST] * 2)
 
@@ -213,9 +228,65 @@ def test_clients(engine: Engine) -> None:
         admin.add_client(engine, "bad\x00name")
 
 
+def test_client_names_match_in_any_case(engine: Engine) -> None:
+    admin.add_client(engine, "Sakura Dental")
+
+    entry = admin.add_number(engine, NUMBER, [DEST], client="sakura DENTAL")
+
+    assert entry.client == "Sakura Dental"
+    assert [(c.name, c.numbers) for c in admin.list_clients(engine)] == [("Sakura Dental", 1)]
+    with pytest.raises(admin.AlreadyExists, match="'Sakura Dental' already exists"):
+        admin.add_client(engine, "SAKURA dental")
+    assert admin.find_client(engine, "sakura dental") == "Sakura Dental"
+    assert [n.number for n in admin.list_numbers(engine, "SAKURA DENTAL")] == [NUMBER]
+    # A change of case is a rename like any other.
+    assert admin.rename_client(engine, "sakura dental", "SAKURA Dental").name == "SAKURA Dental"
+    with pytest.raises(admin.UnknownClient, match=r"did you mean 'SAKURA Dental'\?"):
+        admin.add_number(engine, OTHER, [DEST], client="Sakura Dentl")
+
+
+def test_two_clients_in_different_cases_are_told_apart_or_refused(engine: Engine) -> None:
+    """Made before names matched in any case: the exact spelling still finds each one."""
+    from backline.store.schema import clients
+
+    with engine.begin() as connection:
+        for name in ("Sakura Dental", "sakura dental"):
+            connection.execute(clients.insert().values(name=name, created_at="2026-01-01"))
+    admin.add_number(engine, NUMBER, [DEST], client="sakura dental")
+
+    assert admin.get_number(engine, NUMBER).client == "sakura dental"
+    with pytest.raises(admin.Ambiguous, match="clients merge"):
+        admin.add_number(engine, OTHER, [DEST], client="SAKURA DENTAL")
+
+
+def test_merge_moves_numbers_and_channels_then_removes_the_client(engine: Engine) -> None:
+    from backline.notify.admin import add_channel, list_channels
+    from backline.store.schema import clients
+
+    with engine.begin() as connection:
+        for name in ("Sakura Dental", "sakura dental"):
+            connection.execute(clients.insert().values(name=name, created_at="2026-01-01"))
+    admin.add_number(engine, NUMBER, [DEST], client="Sakura Dental")
+    admin.add_number(engine, OTHER, [DEST], client="sakura dental")
+    add_channel(engine, "sms", "+819011112222", client="sakura dental")
+    tick()
+
+    merged = admin.merge_clients(engine, "sakura dental", "Sakura Dental")
+
+    assert merged == ("sakura dental", "Sakura Dental", 1, 1)
+    assert [(c.name, c.numbers) for c in admin.list_clients(engine)] == [("Sakura Dental", 2)]
+    assert [c.spec.client for c in list_channels(engine)] == ["Sakura Dental"]
+    assert answer_table(engine)[0][OTHER].client == "Sakura Dental"
+    with pytest.raises(InvalidValue, match="same client"):
+        admin.merge_clients(engine, "Sakura Dental", "SAKURA DENTAL")
+    with pytest.raises(admin.NotFound):
+        admin.merge_clients(engine, "Nobody", "Sakura Dental")
+
+
 def test_remove_client_in_use(engine: Engine) -> None:
+    admin.add_client(engine, "Acme")
     admin.add_number(engine, NUMBER, [DEST], client="Acme")
-    admin.add_number(engine, OTHER, [DEST], client="Acme")
+    admin.add_number(engine, OTHER, [DEST], client="acme")
     before = (admin.list_clients(engine), admin.list_numbers(engine))
 
     with pytest.raises(admin.InUse, match="2 numbers"):

@@ -31,6 +31,7 @@ __all__ = [
     "Transport",
     "check_http_answer",
     "describe",
+    "missing_settings",
     "post",
     "retry_after_seconds",
     "transport_for",
@@ -128,6 +129,22 @@ def transport_for(spec: ChannelSpec, config: Config) -> Transport:
 
         return WebhookTransport(spec, config)
     raise DeliveryError(f"unknown channel kind {spec.kind!r}", permanent=True)
+
+
+def missing_settings(spec: ChannelSpec, config: Config) -> tuple[str, ...]:
+    """The settings a channel of this kind needs that ``config`` lacks (none for the kinds
+    whose target says everything: Slack and webhooks)."""
+    match spec.kind:
+        case "sms":
+            from backline.notify.channels.sms import missing_settings as sms_needs
+
+            return sms_needs(spec, config)
+        case "email":
+            from backline.notify.channels.email import missing_settings as email_needs
+
+            return email_needs(spec, config)
+        case _:
+            return ()
 
 
 # --- shared HTTP plumbing ---------------------------------------------------------------------

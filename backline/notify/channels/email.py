@@ -14,7 +14,7 @@ from backline.config import Config
 from backline.core.messages import Message
 from backline.notify.channels import ChannelSpec, DeliveryError
 
-__all__ = ["EmailTransport", "build"]
+__all__ = ["EmailTransport", "build", "missing_settings"]
 
 
 def build(message: Message, sender: str, recipient: str, delivery_id: str) -> EmailMessage:
@@ -29,8 +29,19 @@ def build(message: Message, sender: str, recipient: str, delivery_id: str) -> Em
     return mail
 
 
+def missing_settings(_spec: ChannelSpec, config: Config) -> tuple[str, ...]:
+    """What an e-mail channel needs from the sending process's environment and does not have."""
+    missing = []
+    if not config.smtp_host:
+        missing.append("BACKLINE_SMTP_HOST")
+    if not (config.smtp_from or config.smtp_user):
+        missing.append("BACKLINE_SMTP_FROM (or BACKLINE_SMTP_USER)")
+    return tuple(missing)
+
+
 class EmailTransport:
     def __init__(self, spec: ChannelSpec, config: Config) -> None:
+        self.missing = missing_settings(spec, config)
         self.recipient = spec.target
         self.host = config.smtp_host
         self.port = config.smtp_port
@@ -47,12 +58,8 @@ class EmailTransport:
     def send(self, message: Message, delivery_id: str) -> str:
         import smtplib
 
-        if not self.host:
-            raise DeliveryError("e-mail needs BACKLINE_SMTP_HOST", permanent=True)
-        if not self.sender:
-            raise DeliveryError(
-                "e-mail needs BACKLINE_SMTP_FROM (or BACKLINE_SMTP_USER)", permanent=True
-            )
+        if self.missing:
+            raise DeliveryError(f"e-mail needs {', '.join(self.missing)}", permanent=True)
         mail = build(message, self.sender, self.recipient, delivery_id)
         try:
             smtp: smtplib.SMTP

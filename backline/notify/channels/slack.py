@@ -8,6 +8,7 @@ ignores the blocks, showing ``text``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from backline.config import Config
@@ -15,6 +16,14 @@ from backline.core.messages import Message
 from backline.notify.channels import ChannelSpec, DeliveryError, HttpAnswer, check_http_answer
 
 __all__ = ["SlackTransport", "blocks"]
+
+# The SDK logs each failed POST at ERROR itself ("Failed to send a request to Slack API
+# server"), and at DEBUG the webhook URL, which is a secret. backline says what happened to a
+# delivery once, in its own words and at the level it deserves (an ordinary retry is a
+# WARNING), so the SDK gets a logger of its own that lets nothing through.
+_SDK_LOG = logging.getLogger("backline.notify.slack_sdk")
+_SDK_LOG.setLevel(logging.CRITICAL + 1)
+_SDK_LOG.propagate = False
 
 # Block Kit limits: a header holds 150 characters, a section 3,000, at most 10 fields.
 _HEADER_MAX = 150
@@ -64,6 +73,7 @@ class SlackTransport:
             self.url,
             timeout=self.timeout,  # type: ignore[arg-type]
             retry_handlers=[],
+            logger=_SDK_LOG,
         )
         try:
             response = client.send(text=message.text, blocks=blocks(message))

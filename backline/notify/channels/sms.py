@@ -17,7 +17,7 @@ from backline.config import Config
 from backline.core.messages import Message, short_text
 from backline.notify.channels import ChannelSpec, DeliveryError, check_http_answer, post
 
-__all__ = ["SMS_MAX", "SmsTransport"]
+__all__ = ["SMS_MAX", "SmsTransport", "missing_settings"]
 
 # Japanese text is sent as UCS-2, 70 characters a segment: a few segments keep it readable and
 # cheap while still carrying who called whom and why.
@@ -28,8 +28,21 @@ _PERMANENT_CODES = frozenset(
 )
 
 
+def missing_settings(spec: ChannelSpec, config: Config) -> tuple[str, ...]:
+    """What an SMS channel needs from the sending process's environment and does not have."""
+    missing = []
+    if not config.twilio_account_sid:
+        missing.append("BACKLINE_TWILIO_ACCOUNT_SID")
+    if not config.twilio_auth_token:
+        missing.append("BACKLINE_TWILIO_AUTH_TOKEN")
+    if not (spec.options.get("from") or config.sms_from):
+        missing.append("BACKLINE_SMS_FROM (or the channel's --from)")
+    return tuple(missing)
+
+
 class SmsTransport:
     def __init__(self, spec: ChannelSpec, config: Config) -> None:
+        self.missing = missing_settings(spec, config)
         self.to = spec.target
         self.from_ = str(spec.options.get("from") or config.sms_from)
         self.account = config.twilio_account_sid
@@ -38,16 +51,8 @@ class SmsTransport:
         self.timeout = config.notify_send_timeout_seconds
 
     def send(self, message: Message, delivery_id: str) -> str:
-        if not (self.account and self.token):
-            raise DeliveryError(
-                "SMS needs BACKLINE_TWILIO_ACCOUNT_SID and BACKLINE_TWILIO_AUTH_TOKEN",
-                permanent=True,
-            )
-        if not self.from_:
-            raise DeliveryError(
-                "no sender number: add the channel with --from or set BACKLINE_SMS_FROM",
-                permanent=True,
-            )
+        if self.missing:
+            raise DeliveryError(f"SMS needs {', '.join(self.missing)}", permanent=True)
         url = f"{self.api}/2010-04-01/Accounts/{quote(self.account, safe='')}/Messages.json"
         body = urlencode(
             {"To": self.to, "From": self.from_, "Body": short_text(message, SMS_MAX)}
