@@ -1,8 +1,9 @@
-# backline as a container: `backline serve` (uvicorn) on port 8000, as a non-root user.
+# backline as a container: `backline serve` (uvicorn) on BACKLINE_PORT (8000), as a non-root user.
 #   docker build -t backline .
 #   docker run -p 8000:8000 -v backline-state:/var/lib/backline \
 #     -e BACKLINE_DATABASE_URL=postgresql://... -e BACKLINE_TWILIO_AUTH_TOKEN=... \
 #     -e BACKLINE_PUBLIC_URL=https://voice.example.com backline
+# Another port: -e BACKLINE_PORT=9000 -p 9000:9000 (the health check follows the variable).
 # See docs/deploy.md.
 ARG PYTHON_VERSION=3.12
 
@@ -16,7 +17,9 @@ FROM python:${PYTHON_VERSION}-slim-bookworm
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    BACKLINE_STATE_DIR=/var/lib/backline
+    BACKLINE_STATE_DIR=/var/lib/backline \
+    BACKLINE_HOST=0.0.0.0 \
+    BACKLINE_PORT=8000
 # The journal and the saved copy of the table live in the state directory: mount a volume there
 # so that calls recorded while the database was down survive a container restart.
 RUN groupadd --system --gid 10001 backline \
@@ -29,8 +32,9 @@ WORKDIR /var/lib/backline
 VOLUME ["/var/lib/backline"]
 EXPOSE 8000
 # /healthz stays 200 while the database is down (calls are still answered); a failing check
-# means the process itself does not answer.
+# means the process itself does not answer. It asks the port `serve` listens on: choose the
+# port with BACKLINE_PORT rather than a --port flag, so that both follow it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('BACKLINE_PORT', '8000'), timeout=4)"]
 ENTRYPOINT ["backline"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["serve"]
