@@ -14,10 +14,10 @@ from collections.abc import Mapping
 
 from twilio.request_validator import RequestValidator
 
-from backline.config import Config
+from backline.config import Config, auth_tokens
 from backline.core.forms import parse_form
 from backline.core.models import Call, Plan
-from backline.core.planner import plan_after_leg, plan_first
+from backline.core.planner import caller_gone, plan_after_leg, plan_first, resumed_step
 from backline.core.twiml import LAST_RESORT_TWIML, render
 from backline.store.database import utc_now
 from backline.store.recorder import Recorder
@@ -29,6 +29,7 @@ __all__ = [
     "STATUS_PATH",
     "XML",
     "Answerer",
+    "auth_tokens",
     "int_or_none",
     "parse_form",
 ]
@@ -39,6 +40,8 @@ FALLBACK_PATH = "/twilio/voice/fallback"
 STATUS_PATH = "/twilio/voice/dial-status"
 XML = "text/xml; charset=utf-8"
 _ANSWER_CACHE_SIZE = 4096
+# Accounts whose signing token is remembered; far more than one deployment's subaccounts.
+_SIGNERS_SIZE = 1024
 
 
 def int_or_none(value: str | None) -> int | None:
@@ -55,13 +58,24 @@ class Answerer:
         self.config = config
         self.snapshot = snapshot
         self.recorder = recorder
-        self._validator = RequestValidator(config.twilio_auth_token or "unset")
+        self._validators: tuple[RequestValidator, ...] = ()
+        # AccountSid -> the index of the validator whose token signed its last good request, so
+        # that a normal request costs one HMAC however many tokens there are.
+        self._signers: dict[str, int] = {}
+        self.use_auth_tokens(config.twilio_auth_token)
         self._answers: dict[tuple[object, ...], tuple[Plan, str]] = {}
+        self._status_url = f"{config.public_url}{STATUS_PATH}"
 
     # -- signatures -----------------------------------------------------------------------------
     def signed_url(self, path: str, query: str) -> str:
         """The URL Twilio signed: public base URL + our path (+ query), never the Host header."""
         return f"{self.config.public_url}{path}" + (f"?{query}" if query else "")
+
+    def use_auth_tokens(self, raw: str) -> None:
+        """Check signatures with the tokens in ``raw`` from now on (comma-separated)."""
+        tokens = auth_tokens(raw) or ("unset",)
+        self._validators = tuple(RequestValidator(token) for token in tokens)
+        self._signers = {}
 
     def is_authentic(
         self, path: str, query: str, params: Mapping[str, str], signature: str
@@ -73,13 +87,35 @@ class Answerer:
         if not signature or not signature.isascii():
             return False
         url = self.signed_url(path, query)
-        # One HMAC over the URL exactly as configured answers nearly every request; the
-        # library's full check (which also tries the URL with and without an explicit port)
-        # runs only when that one does not match. Both use the library's algorithm.
-        expected = self._validator.compute_signature(url, params)
+        account = params.get("AccountSid", "")
+        if not account and "AccountSid=" in query:  # a GET: the parameters are in the query
+            account = parse_form(query).get("AccountSid", "")
+        validators = self._validators
+        remembered = self._signers.get(account)
+        # One HMAC over the URL exactly as configured answers nearly every request: the token
+        # that signed this account's last request first (else the first token). The library's
+        # full check (which also tries the URL with and without an explicit port) and the other
+        # tokens run only when that one does not match. All use the library's algorithm.
+        first = remembered if remembered is not None and remembered < len(validators) else 0
+        expected = validators[first].compute_signature(url, params)
         if hmac.compare_digest(expected, signature):
-            return True
-        return bool(self._validator.validate(url, params, signature))
+            signer: int | None = first
+        else:
+            signer = next(
+                (
+                    index
+                    for index in (first, *(i for i in range(len(validators)) if i != first))
+                    if validators[index].validate(url, params, signature)
+                ),
+                None,
+            )
+        if signer is None:
+            return False
+        if account and remembered != signer:
+            if len(self._signers) >= _SIGNERS_SIZE:
+                self._signers.clear()
+            self._signers[account] = signer
+        return True
 
     def action_url(self, step: int) -> str:
         return f"{self.config.public_url}{STATUS_PATH}?step={step}"
@@ -87,12 +123,14 @@ class Answerer:
     # -- the two moments ------------------------------------------------------------------------
     def _planned(self, call: Call, step: int | None, status: str) -> tuple[Plan, str]:
         """Plan and render, memoised: the answer depends only on the route, the defaults, the
-        called number, the caller (for the "caller" caller-ID policy), the step and the status,
-        and during an outage the same few numbers are asked for again and again."""
+        called number, the caller (for the "caller" caller-ID policy), the step, the leg's status
+        and (after a leg) whether the caller is still there; during an outage the same few
+        numbers are asked for again and again."""
         current = self.snapshot.current
         route = current.route_for(call.to)
         caller = call.from_ if route is not None and route.caller_id == "caller" else ""
-        key = (route, current.defaults, call.to, caller, step, status)
+        gone = step is not None and caller_gone(call.call_status)
+        key = (route, current.defaults, call.to, caller, step, status, gone)
         cached = self._answers.get(key)
         if cached is None:
             if step is None:
@@ -105,8 +143,17 @@ class Answerer:
             self._answers[key] = cached
         return cached
 
-    def plan_fallback(self, params: Mapping[str, str]) -> tuple[Plan, str, CallRecord | None]:
+    def plan_fallback(
+        self, params: Mapping[str, str]
+    ) -> tuple[Plan, str, CallRecord | LegRecord | None]:
         call = Call.from_params(params)
+        step = resumed_step(call.error_url, self._status_url)
+        if step is not None:
+            # Twilio requests the fallback URL again because this call's dial-outcome URL
+            # failed: the leg of that step has ended. Answering as that dial-outcome request
+            # would have (and recording it under the same key, so that a request that did reach
+            # us and this one are one leg) continues the hunt where it is, never at leg 1.
+            return self.plan_dial_status(params, step)
         plan, answer = self._planned(call, None, "")
         record = CallRecord.build(call, plan, answer, utc_now()) if call.call_sid else None
         return plan, answer, record

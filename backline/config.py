@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from backline.core.validation import InvalidValue, e164, http_url
+from backline.core.validation import InvalidValue, e164, http_url, public_base_url
 
 _N = TypeVar("_N", int, float)
 
@@ -20,6 +20,7 @@ __all__ = [
     "ENVIRONMENT",
     "Config",
     "ConfigError",
+    "auth_tokens",
     "default_state_dir",
     "normalise_database_url",
     "shown_database",
@@ -28,6 +29,12 @@ __all__ = [
 
 class ConfigError(ValueError):
     """A setting has a value backline cannot use; the message names the variable."""
+
+
+def auth_tokens(raw: str) -> tuple[str, ...]:
+    """The tokens in BACKLINE_TWILIO_AUTH_TOKEN: one, or several separated by commas (each
+    subaccount signs with its own; during a rotation the old and the new one are both valid)."""
+    return tuple(dict.fromkeys(token.strip() for token in raw.split(",") if token.strip()))
 
 
 def normalise_database_url(url: str) -> str:
@@ -243,6 +250,18 @@ class Config:
     twilio_api_url: str = field(
         default="https://api.twilio.com", metadata={"env": "BACKLINE_TWILIO_API_URL"}
     )
+    # -- management side ------------------------------------------------------------------------
+    default_region: str = field(default="", metadata={"env": "BACKLINE_DEFAULT_REGION"})
+
+    @property
+    def auth_tokens(self) -> tuple[str, ...]:
+        return auth_tokens(self.twilio_auth_token)
+
+    @property
+    def rest_auth_token(self) -> str:
+        """The token for Twilio's REST API (sending SMS): the first one listed."""
+        tokens = self.auth_tokens
+        return tokens[0] if tokens else ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -253,7 +272,7 @@ class Config:
         public_url = env.get("BACKLINE_PUBLIC_URL", "")
         if public_url:
             try:
-                public_url = http_url(public_url, what="BACKLINE_PUBLIC_URL").rstrip("/")
+                public_url = public_base_url(public_url)
             except InvalidValue as error:
                 raise ConfigError(str(error)) from None
         last_resort = env.get("BACKLINE_LAST_RESORT_FORWARD_TO", "").strip()
@@ -262,12 +281,17 @@ class Config:
                 last_resort = e164(last_resort, what="BACKLINE_LAST_RESORT_FORWARD_TO")
             except InvalidValue as error:
                 raise ConfigError(str(error)) from None
+        region = env.get("BACKLINE_DEFAULT_REGION", "").strip().upper()
+        if region and not (len(region) == 2 and region.isascii() and region.isalpha()):
+            raise ConfigError(
+                f"BACKLINE_DEFAULT_REGION={region!r} is not a two-letter country code such as JP"
+            )
         level = env.get("BACKLINE_LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"BACKLINE_LOG_LEVEL={level!r} is not DEBUG, INFO, WARNING or ERROR")
         return cls(
             database_url=normalise_database_url(database_url),
-            twilio_auth_token=token.strip(),
+            twilio_auth_token=",".join(auth_tokens(token)),
             public_url=public_url,
             state_dir=state_dir,
             insecure_demo=_bool(env, "BACKLINE_INSECURE_DEMO"),
@@ -280,6 +304,7 @@ class Config:
             log_format=_choice(env, "BACKLINE_LOG_FORMAT", "text", ("text", "json")),
             host=env.get("BACKLINE_HOST", "").strip() or "127.0.0.1",
             port=_int(env, "BACKLINE_PORT", 8000, 1, 65535),
+            default_region=region,
             **_notify_settings(env),
         )
 
@@ -310,7 +335,7 @@ class Config:
         if self.insecure_demo:
             return
         missing = []
-        if not self.twilio_auth_token:
+        if not self.auth_tokens:
             missing.append("BACKLINE_TWILIO_AUTH_TOKEN (or TWILIO_AUTH_TOKEN)")
         if not self.public_url:
             missing.append("BACKLINE_PUBLIC_URL")

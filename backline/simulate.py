@@ -169,10 +169,10 @@ def run_simulation(
     with tempfile.TemporaryDirectory(prefix="backline-simulate-") as scratch:
         if base_url:
             public = config.public_url or base_url.rstrip("/")
-            sender = _Sender(config.twilio_auth_token or "demo", public, base_url)
+            sender = _Sender(config.rest_auth_token or "demo", public, base_url)
         else:
             app, signed = _in_process_app(config, Path(scratch))
-            sender = _Sender(signed.twilio_auth_token, signed.public_url, "", app)
+            sender = _Sender(signed.rest_auth_token, signed.public_url, "", app)
         status, body = sender.post(FALLBACK_PATH, params)
         yield f"POST {FALLBACK_PATH} (CallSid {call_sid}) -> {status}", _readable(body)
         remaining = list(outcomes)

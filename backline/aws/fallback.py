@@ -49,7 +49,10 @@ try:
 except Exception as _error:  # pragma: no cover - exercised by a broken deployment only
     _IMPORT_ERROR = f"{type(_error).__name__}: {_error}"
 
-ROUTES = frozenset({FALLBACK_PATH, STATUS_PATH, HEALTH_PATH})
+# Twilio's paths also with a final slash, as they may be pasted into Twilio's console that way.
+ROUTES = frozenset(
+    {FALLBACK_PATH, FALLBACK_PATH + "/", STATUS_PATH, STATUS_PATH + "/", HEALTH_PATH}
+)
 
 # The answer when nothing else can be built: the built-in apology, then hang up.
 APOLOGY = (
@@ -116,13 +119,16 @@ class FallbackHandler:
             self.runtime.refresh_if_stale(service)
             # For GET, Twilio signs the URL with its query and no body parameters.
             signed = params if request.method == "POST" else {}
-            if not answerer.is_authentic(
-                request.path, request.query, signed, request.header("x-twilio-signature")
+            signature = request.header("x-twilio-signature")
+            if not answerer.is_authentic(request.path, request.query, signed, signature) and not (
+                # The token may have been rotated in its secret since this instance started.
+                self.runtime.reread_auth_tokens(service, context)
+                and answerer.is_authentic(request.path, request.query, signed, signature)
             ):
                 log.warning("refused %s %s: invalid Twilio signature", request.method, request.path)
                 return response(403, "invalid Twilio signature", TEXT)
             record: CallRecord | LegRecord | None
-            if request.path == FALLBACK_PATH:
+            if request.path.rstrip("/") == FALLBACK_PATH:
                 _plan, answer, record = answerer.plan_fallback(params)
             else:
                 step = _answer.int_or_none(request.query_params().get("step")) or 0

@@ -18,8 +18,8 @@ from typing import Any
 
 from backline.aws.awsapi import AwsClient
 from backline.aws.invoke import DispatcherKick
-from backline.aws.secrets import resolve
-from backline.config import Config
+from backline.aws.secrets import reread, resolve
+from backline.config import Config, auth_tokens
 from backline.service import Service
 
 __all__ = ["LAMBDA_STATE_DIR", "Runtime", "load_config"]
@@ -32,6 +32,12 @@ _BOOT_RETRY_SECONDS = 1.0
 _REFRESH_RETRY_SECONDS = 5.0
 _KICK_BUDGET_SECONDS = 1.0
 _KICK_MARGIN_SECONDS = 0.5
+# A refused signature may mean the auth token was rotated in its secret after this instance
+# started: read the secret again, but at most this often (forged requests cost no more), and
+# within this budget.
+_TOKEN_REREAD_SECONDS = 60.0
+_TOKEN_REREAD_BUDGET_SECONDS = 2.0
+_TOKEN_VARIABLES = ("BACKLINE_TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@\s]+@")
 
 
@@ -78,6 +84,7 @@ class Runtime:
         self.boot_error: str | None = None
         self._boot_after = 0.0
         self._refresh_after = 0.0
+        self._token_reread_after = 0.0
 
     def boot(self) -> Service | None:
         """The service, built on first use; None (and a logged reason) while it cannot be."""
@@ -126,6 +133,38 @@ class Runtime:
                 keeper.last_error,
                 time.ctime(keeper.current.loaded_at),
             )
+
+    def reread_auth_tokens(self, service: Service, context: Any) -> bool:
+        """After a refused signature: read the auth token's secret again (at most once a
+        minute); True when it changed, so that the request is worth checking once more."""
+        now = time.monotonic()
+        if now < self._token_reread_after:
+            return False
+        self._token_reread_after = now + _TOKEN_REREAD_SECONDS
+        if not any(name + "_SECRET_ARN" in self.env for name in _TOKEN_VARIABLES) and not (
+            self.env.get("BACKLINE_SECRETS_ARN")
+        ):
+            return False  # set directly in the function's environment: nothing to re-read
+        budget = _TOKEN_REREAD_BUDGET_SECONDS
+        remaining = remaining_seconds(context)
+        if remaining is not None:
+            budget = min(budget, remaining - _KICK_MARGIN_SECONDS)
+        if budget < 0.1:
+            return False
+        try:
+            values = reread(self.env, _TOKEN_VARIABLES, self.aws, timeout=budget)
+        except Exception as error:  # the message names the variable, never the value
+            log.warning("could not read the Twilio auth token's secret again: %s", error)
+            return False
+        raw = next((values[name] for name in _TOKEN_VARIABLES if values.get(name)), "")
+        if not auth_tokens(raw) or auth_tokens(raw) == auth_tokens(
+            service.config.twilio_auth_token
+        ):
+            return False
+        service.config = service.config.with_overrides(twilio_auth_token=raw)
+        service.answerer.use_auth_tokens(raw)
+        log.warning("the Twilio auth token's secret has changed; checking with the new value")
+        return True
 
     def kick(self, key: str, call_sid: str, context: Any) -> bool:
         """Wake the dispatcher for a newly recorded call or leg, within the time left."""

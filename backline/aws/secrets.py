@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from backline.aws.awsapi import AwsClient, AwsError
 
-__all__ = ["BUNDLE_VARIABLE", "SUFFIX", "SecretError", "resolve"]
+__all__ = ["BUNDLE_VARIABLE", "SUFFIX", "SecretError", "reread", "resolve"]
 
 SUFFIX = "_SECRET_ARN"
 BUNDLE_VARIABLE = "BACKLINE_SECRETS_ARN"
@@ -169,3 +169,26 @@ def resolve(
     for name, value in results.items():
         resolved[name] = _database_url(value) if name == "BACKLINE_DATABASE_URL" else value
     return resolved
+
+
+def reread(
+    env: Mapping[str, str],
+    names: tuple[str, ...],
+    client: AwsClient | None = None,
+    *,
+    timeout: float = 5.0,
+) -> dict[str, str]:
+    """Read again the secrets that fill ``names`` (their ``<NAME>_SECRET_ARN``, or the bundle);
+    return the values found, by name. A name set directly in ``env`` keeps that value.
+
+    For a warm instance whose secret changed after it started (a rotated Twilio auth token):
+    only the secrets needed are fetched, not every one the function names.
+    """
+    wanted = {name + SUFFIX for name in names}
+    subset = {
+        key: value
+        for key, value in env.items()
+        if not key.endswith(SUFFIX) or key in wanted or key == BUNDLE_VARIABLE
+    }
+    resolved = resolve(subset, client, timeout=timeout)
+    return {name: resolved[name] for name in names if resolved.get(name)}

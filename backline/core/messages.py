@@ -37,7 +37,9 @@ EventKind = Literal["diverted", "outcome"]
 MessageKind = Literal["call", "outcome", "summary", "closing", "alert", "test"]
 
 # Outcomes in which nobody on the team spoke to the caller.
-MISSED_OUTCOMES = frozenset({"busy", "no-answer", "failed", "canceled", "unrouted"})
+MISSED_OUTCOMES = frozenset(
+    {"busy", "no-answer", "failed", "caller-hung-up", "canceled", "unrouted"}
+)
 
 # How many lines of "client / number: count" a summary lists before "and N more".
 _TOP_LINES = 5
@@ -181,7 +183,8 @@ _OUTCOMES: dict[str, tuple[str, str]] = {
     "busy": ("busy", "話し中"),
     "no-answer": ("no answer", "応答なし"),
     "failed": ("could not connect", "接続失敗"),
-    "canceled": ("caller hung up", "発信者が切断"),
+    "caller-hung-up": ("caller hung up while it rang", "呼出中に発信者が切断"),
+    "canceled": ("leg cancelled through Twilio's API", "TwilioのAPIで呼出を取り消し"),
     "unrouted": ("not forwarded, apology played", "転送先なし（案内を再生）"),
     "forwarding": ("forwarding", "転送中"),
 }
@@ -315,7 +318,7 @@ def _lines(facts: Sequence[tuple[str, str]], language: Language) -> tuple[str, .
 def _outcome_counts(stats: StormStats, language: Language) -> str:
     ja = language == "ja"
     parts = []
-    order = ("answered", "no-answer", "busy", "failed", "canceled", "unrouted")
+    order = ("answered", "no-answer", "busy", "failed", "caller-hung-up", "canceled", "unrouted")
     for outcome in order:
         count = stats.outcomes.get(outcome, 0)
         if count:

@@ -12,11 +12,21 @@ Mode = Literal["simultaneous", "sequential"]
 #   forwarding  a <Dial> is under way (no outcome yet)
 #   answered    a destination picked up
 #   busy / no-answer / failed   the last destination tried did not connect; the apology played
-#   canceled    the caller hung up before anyone answered
+#   caller-hung-up  the caller hung up while a destination rang; nothing more was dialled
+#   canceled    the ringing leg was cancelled through Twilio's REST API (by some other program)
 #   unrouted    nothing to dial (unknown or disabled number, no catch-all); the apology played
-Outcome = Literal["forwarding", "answered", "busy", "no-answer", "failed", "canceled", "unrouted"]
+Outcome = Literal[
+    "forwarding",
+    "answered",
+    "busy",
+    "no-answer",
+    "failed",
+    "caller-hung-up",
+    "canceled",
+    "unrouted",
+]
 FINAL_OUTCOMES: frozenset[str] = frozenset(
-    {"answered", "busy", "no-answer", "failed", "canceled", "unrouted"}
+    {"answered", "busy", "no-answer", "failed", "caller-hung-up", "canceled", "unrouted"}
 )
 
 # Which table entry the answer came from, kept on the call record for the team.
@@ -92,7 +102,7 @@ class Dial:
     caller_id: str | None
     timeout: int
     # The step this <Dial> is; the dial-outcome callback carries it back so the planner knows
-    # which destination comes next without any server-side state.
+    # which destinations come next without any server-side state.
     step: int
 
 
@@ -100,7 +110,7 @@ class Dial:
 class Say:
     text: str
     language: str
-    voice: str
+    voice: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +130,13 @@ class Plan:
     route_kind: RouteKind
     client: str | None = None
     destinations: tuple[str, ...] = field(default=())
-    sequential: bool = False
+    # What each step dials, in order: one group for a simultaneous route (each <Sip> in a group
+    # of its own, as Twilio wants it), one destination per group for a sequential one.
+    groups: tuple[tuple[str, ...], ...] = field(default=())
 
     def leg_destinations(self, step: int) -> tuple[str, ...]:
         """What step ``step`` of this forwarding dialled."""
-        if self.sequential:
-            return self.destinations[step : step + 1]
-        return self.destinations
+        return self.groups[step] if 0 <= step < len(self.groups) else ()
 
     @property
     def dial(self) -> Dial | None:

@@ -30,6 +30,18 @@ EXPLAINED: dict[str, _Text] = {
         "the primary server could not be reached or answered with an error",
         "一次サーバーに接続できないか、エラーが返されました",
     ),
+    "11201": _Text(
+        "the primary server did not accept a connection in time (TCP connect timed out)",
+        "一次サーバーへの接続が時間内に確立できませんでした（TCP接続タイムアウト）",
+    ),
+    "11202": _Text(
+        "the primary server refused the connection (nothing listening, or overloaded)",
+        "一次サーバーが接続を拒否しました（待ち受けなし、または過負荷）",
+    ),
+    "11203": _Text(
+        "the primary server did not answer within the total time allowed (#tt, 15 s at most)",
+        "一次サーバーが許容時間内（#tt、最大15秒）に応答しませんでした",
+    ),
     "11205": _Text(
         "the primary server did not answer in time (connection failed or timed out)",
         "一次サーバーが時間内に応答しませんでした（接続失敗またはタイムアウト）",
@@ -43,6 +55,11 @@ EXPLAINED: dict[str, _Text] = {
     ),
     "11215": _Text(
         "the primary URL redirected too many times", "一次URLのリダイレクトが多すぎます"
+    ),
+    "11216": _Text(
+        "the primary server answered with a redirect Twilio cannot follow (no Location, or not "
+        "301/302/303/307)",
+        "一次サーバーがTwilioの従えないリダイレクトを返しました（Locationなし、または301/302/303/307以外）",
     ),
     "11217": _Text(
         "the primary server answered with an HTTP error status (4xx or 5xx)",
@@ -63,6 +80,10 @@ EXPLAINED: dict[str, _Text] = {
     "11237": _Text(
         "the primary server's certificate chain is incomplete or untrusted",
         "一次サーバーの証明書チェーンが不完全か信頼されていません",
+    ),
+    "11770": _Text(
+        "the primary server's answer was empty (chunked, with no body)",
+        "一次サーバーの応答が空でした（chunkedで本文なし）",
     ),
     "11750": _Text("the primary server's TwiML was too large", "一次サーバーのTwiMLが大きすぎます"),
     "12100": _Text(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+
+from backline.core.voices import RETIRED_VOICES, VOICES, languages_of, speaks
 
 __all__ = [
     "CALLER_ID_POLICIES",
@@ -23,11 +25,14 @@ __all__ = [
     "e164",
     "http_url",
     "is_e164",
+    "is_sip",
     "language",
     "message",
     "mode",
+    "public_base_url",
     "ring_timeout",
     "voice",
+    "voice_for_language",
 ]
 
 
@@ -41,12 +46,13 @@ _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _SIP = re.compile(r"sips?:[^\s<>\"']+@[^\s<>\"']+", re.IGNORECASE)
 # BCP-47 as Twilio uses it for <Say language>: "ja-JP", "en-US", "cmn-CN", "en-IN".
 _LANGUAGE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
-# Twilio's classic voices, Amazon Polly voices ("Polly.Mizuki", "Polly.Takumi-Neural") and
-# Google voices ("Google.ja-JP-Standard-A", "Google.ja-JP-Neural2-B").
+# Twilio's basic voices, Amazon Polly voices ("Polly.Mizuki", "Polly.Takumi-Neural") and
+# Google voices ("Google.ja-JP-Standard-B", "Google.en-US-Chirp3-HD-Aoede"). Which voice may
+# speak which language is backline.core.voices' table.
 _VOICE = re.compile(
     r"man|woman|alice"
     r"|Polly\.[A-Z][A-Za-z]+(-Neural|-Generative|-LongForm)?"
-    r"|Google\.[a-z]{2,3}-[A-Z]{2}-[A-Za-z0-9]+-[A-Z]"
+    r"|Google\.[a-z]{2,3}-[A-Z]{2}(-[A-Za-z0-9]+)+"
 )
 
 MODES = ("simultaneous", "sequential")
@@ -64,6 +70,15 @@ MESSAGE_MAX_LENGTH = 1000
 
 def is_e164(value: str) -> bool:
     return _E164.fullmatch(value) is not None
+
+
+def is_sip(value: str) -> bool:
+    """Whether a destination is a SIP URI (dialled with <Sip>) rather than a phone number."""
+    return value[:5].lower().startswith(("sip:", "sips:"))
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value)
 
 
 def e164(value: str, *, what: str = "number") -> str:
@@ -91,7 +106,10 @@ def e164(value: str, *, what: str = "number") -> str:
 def destination(value: str) -> str:
     """A forwarding destination: an E.164 phone number or a ``sip:`` URI."""
     cleaned = value.strip()
-    if cleaned.lower().startswith(("sip:", "sips:")):
+    if _has_control(cleaned):
+        # Twilio would refuse the markup, or a carrier would see a header split in two.
+        raise InvalidValue(f"destination {value!r} contains control characters")
+    if is_sip(cleaned):
         if _SIP.fullmatch(cleaned):
             return cleaned
         raise InvalidValue(f"destination {value!r} is not a valid SIP URI (sip:user@host)")
@@ -131,12 +149,36 @@ def language(value: str) -> str:
 
 def voice(value: str) -> str:
     cleaned = value.strip()
+    retired = RETIRED_VOICES.get(cleaned)
+    if retired is not None:
+        raise InvalidValue(
+            f"voice {cleaned!r}: {retired}; use a Polly or Google voice "
+            f"(for example Polly.Joanna for en-US, Polly.Mizuki for ja-JP)"
+        )
     if _VOICE.fullmatch(cleaned):
         return cleaned
     raise InvalidValue(
-        f"voice {value!r} is not a Twilio voice: use man, woman, alice, Polly.<Name> "
+        f"voice {value!r} is not a Twilio voice: use Polly.<Name> "
         f"(for example Polly.Mizuki) or Google.<language>-<type>-<letter> "
-        f"(for example Google.ja-JP-Standard-A)"
+        f"(for example Google.ja-JP-Neural2-B)"
+    )
+
+
+def voice_for_language(language_tag: str, voice_name: str, *, what: str = "voice") -> str:
+    """Check that ``voice_name`` can speak ``language_tag``; the message lists the choices."""
+    if speaks(voice_name, language_tag) is not False:
+        return voice_name
+    choices = VOICES.get(language_tag)
+    known = languages_of(voice_name)
+    speaks_what = f" (it speaks {', '.join(known)})" if known else ""
+    if choices is None:
+        raise InvalidValue(
+            f"{what} {voice_name} cannot speak {language_tag}{speaks_what}; choose a voice "
+            f"for {language_tag} from Twilio's text-to-speech list"
+        )
+    raise InvalidValue(
+        f"{what} {voice_name} cannot speak {language_tag}{speaks_what}; the voices for "
+        f"{language_tag} are: {', '.join(choices.voices)}"
     )
 
 
@@ -175,6 +217,42 @@ def http_url(value: str, *, what: str = "URL") -> str:
     if any(c.isspace() for c in cleaned):
         raise InvalidValue(f"{what} {value!r} contains white space")
     return cleaned
+
+
+# backline's own paths and their leading parts, longest first: a public URL ending in one of
+# them was pasted from Twilio's console (or cut short), not the base the paths are added to.
+_OWN_PATHS = ("/twilio/voice/fallback", "/twilio/voice/dial-status", "/twilio/voice", "/twilio")
+
+
+def public_base_url(value: str, *, what: str = "BACKLINE_PUBLIC_URL") -> str:
+    """The base URL Twilio reaches backline at (scheme, host, optional path), without a final /.
+
+    Twilio signs the exact URL it requests, which backline rebuilds as this base + its own path:
+    a base with a ``?query`` or ``#fragment`` can never match, and a base that already holds one
+    of backline's paths doubles it. Both would refuse every real call, so they are refused here.
+    """
+    cleaned = http_url(value, what=what)
+    parts = urlsplit(cleaned)
+    if parts.query or "?" in cleaned:
+        raise InvalidValue(
+            f"{what} {value!r} has a ?query: Twilio signs the URL it requests, so give the base "
+            f"URL only, for example {urlunsplit((parts.scheme, parts.netloc, parts.path, '', ''))}"
+        )
+    if parts.fragment or "#" in cleaned:
+        raise InvalidValue(
+            f"{what} {value!r} has a #fragment (connection overrides belong on the primary URL "
+            f"in Twilio's console, not here): give the base URL only, for example "
+            f"{urlunsplit((parts.scheme, parts.netloc, parts.path, '', ''))}"
+        )
+    path = parts.path.rstrip("/")
+    pasted = next((p for p in _OWN_PATHS if path.lower().endswith(p)), None)
+    if pasted is not None:
+        base = urlunsplit((parts.scheme, parts.netloc, path[: -len(pasted)], "", ""))
+        raise InvalidValue(
+            f"{what} {value!r} holds backline's own path: set the base URL that backline's "
+            f"paths are added to, here {base} (Twilio's console gets {base}/twilio/voice/fallback)"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def destination_list(values: Sequence[str], *, number: str | None = None) -> tuple[str, ...]:

@@ -19,10 +19,16 @@ __all__ = ["create_app", "twilio_routes"]
 
 
 def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
-    """Twilio's two endpoints; GET and POST, as either may be configured in the console."""
+    """Twilio's two endpoints; GET and POST, as either may be configured in the console.
+
+    Each also answers with a final slash, as someone may paste it into Twilio's console: the
+    same answer, signed over the URL as Twilio requested it, never a redirect (which would be
+    built from the Host header, and Twilio would not sign the new URL anyway).
+    """
     return [
-        Route(FALLBACK_PATH, endpoints.fallback, methods=["GET", "POST"]),
-        Route(STATUS_PATH, endpoints.dial_status, methods=["GET", "POST"]),
+        Route(path, endpoint, methods=["GET", "POST"])
+        for base, endpoint in ((FALLBACK_PATH, endpoints.fallback), (STATUS_PATH, endpoints.dial_status))
+        for path in (base, base + "/")
     ]
 
 
@@ -45,5 +51,8 @@ def create_app(config: Config | None = None, *, service: Service | None = None) 
         routes=[*twilio_routes(endpoints), Route("/healthz", healthz, methods=["GET"])],
         lifespan=lifespan,
     )
+    # Starlette would redirect a path that differs by a final slash to a URL built from the Host
+    # header; behind a proxy that URL is wrong, and Twilio does not follow redirects for POST.
+    app.router.redirect_slashes = False
     app.state.service = service
     return app

@@ -134,7 +134,8 @@ def test_a_call_with_no_client_no_caller_and_no_error(language: str) -> None:
         ("busy", None, "話し中", "busy"),
         ("no-answer", None, "応答なし", "no answer"),
         ("failed", None, "接続失敗", "could not connect"),
-        ("canceled", None, "発信者が切断", "caller hung up"),
+        ("caller-hung-up", None, "呼出中に発信者が切断", "caller hung up while it rang"),
+        ("canceled", None, "TwilioのAPIで呼出を取り消し", "leg cancelled through Twilio's API"),
         ("answered", None, "応答", "answered"),
     ],
 )

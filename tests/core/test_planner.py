@@ -10,14 +10,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backline.core.models import Call, Defaults, Dial, Hangup, Plan, Route, Say
-from backline.core.planner import normalise_dial_status, plan_after_leg, plan_first
+from backline.core.planner import (
+    caller_gone,
+    dial_groups,
+    normalise_dial_status,
+    plan_after_leg,
+    plan_first,
+    resumed_step,
+)
 from backline.core.twiml import LAST_RESORT_TWIML, render, xml_safe
+from backline.core.validation import is_sip
 
 TWILIO = "+815031234567"
 DESTS = ("+81312345678", "+819011112222", "sip:desk@pbx.example.com", "+81662345678")
 STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled", "", "weird")
 DEFAULTS = Defaults()
-CALL = Call(call_sid="CA1", to=TWILIO, from_="+819099998888")
+CALL = Call(call_sid="CA1", to=TWILIO, from_="+819099998888", call_status="in-progress")
+STATUS_URL = "https://backline.example.com/twilio/voice/dial-status"
 
 
 def action(step: int) -> str:
@@ -49,16 +58,24 @@ def test_every_sequence_of_leg_outcomes(mode: str, count: int) -> None:
     for statuses in itertools.product(STATUSES, repeat=count):
         plans = walk(r, statuses)
         dialled = [p.dial.destinations for p in plans if p.dial]
-        # Sequential rings each destination once, in order; simultaneous rings all at once.
+        # Sequential rings each destination once, in order; simultaneous rings the numbers at
+        # once, and a SIP destination alone (Twilio refuses <Sip> beside any other noun).
+        flat = [target for group in dialled for target in group]
+        assert flat == list(DESTS[: len(flat)]) if mode == "sequential" else True
+        for group in dialled:
+            assert len(group) == 1 or not any(is_sip(t) for t in group)
         if mode == "sequential":
             assert all(len(d) == 1 for d in dialled)
-            assert [d[0] for d in dialled] == list(DESTS[: len(dialled)])
         else:
-            assert dialled[0] == DESTS[:count] and len(dialled) == 1
+            numbers = tuple(d for d in DESTS[:count] if not is_sip(d))
+            assert dialled[0] == numbers
         last = plans[-1]
         assert last.dial is None, "a call must always end"
         outcome = normalise_dial_status(statuses[len(plans) - 2])
         assert last.outcome == outcome
+        if outcome not in ("answered", "canceled"):
+            # Every group was dialled before the apology.
+            assert len(dialled) == len(dial_groups(DESTS[:count], mode == "sequential"))
         says = [v for v in last.verbs if isinstance(v, Say)]
         if outcome in ("answered", "canceled"):
             # Nobody should hear an apology after a good call, nor when the caller has gone.
@@ -103,10 +120,10 @@ def test_unknown_number_uses_catch_all_then_apologises() -> None:
 
 
 def test_disabled_number_apologises_in_its_own_language_without_catch_all() -> None:
-    r = route(2, enabled=False, message="Closed today.", language="en-US", voice="alice")
+    r = route(2, enabled=False, message="Closed today.", language="en-US", voice="Polly.Salli")
     plan = plan_first(CALL, r, Defaults(catch_all="+81300000000"))
     assert plan.route_kind == "disabled" and plan.outcome == "unrouted"
-    assert plan.verbs == (Say("Closed today.", "en-US", "alice"), Hangup())
+    assert plan.verbs == (Say("Closed today.", "en-US", "Polly.Salli"), Hangup())
 
 
 @pytest.mark.parametrize(
@@ -172,12 +189,104 @@ def test_markup_in_a_message_stays_text() -> None:
     assert [c.tag for c in root] == ["Say", "Hangup"] and root[0].text == evil
 
 
-def test_render_uses_sip_for_sip_destinations() -> None:
-    plan = plan_first(CALL, route(3), DEFAULTS)
-    root = ElementTree.fromstring(render(plan, action).encode())
-    assert [c.tag for c in root[0]] == ["Number", "Number", "Sip"]
-    assert root[0].get("callerId") == TWILIO and root[0].get("timeout") == "30"
-    assert root[0].get("method") == "POST"
+def test_render_uses_sip_for_sip_destinations_each_in_a_dial_of_its_own() -> None:
+    plans = walk(route(4), ("busy", "no-answer", "busy"))
+    roots = [ElementTree.fromstring(render(plan, action).encode()) for plan in plans]
+    assert [[c.tag for c in root[0]] for root in roots[:2]] == [["Number", "Number", "Number"], ["Sip"]]
+    assert [n.text for n in roots[0][0]] == [DESTS[0], DESTS[1], DESTS[3]]
+    assert roots[1][0].get("action") == action(1)
+    for root in roots[:2]:
+        assert root[0].get("callerId") == TWILIO and root[0].get("timeout") == "30"
+        assert root[0].get("method") == "POST"
+    assert [c.tag for c in roots[2]] == ["Say", "Hangup"]
+
+
+def test_dial_groups_keep_the_order_of_the_list() -> None:
+    sip_a, sip_b = "sip:a@pbx.example.com", "sips:b@pbx.example.com"
+    assert dial_groups((sip_a, "+81300000001", sip_b, "+81300000002"), False) == (
+        (sip_a,),
+        ("+81300000001", "+81300000002"),
+        (sip_b,),
+    )
+    assert dial_groups((sip_a, sip_b), False) == ((sip_a,), (sip_b,))
+    assert dial_groups(("+81300000001", sip_a), True) == (("+81300000001",), (sip_a,))
+
+
+@pytest.mark.parametrize("status", ["busy", "no-answer", "failed", "", "weird"])
+@pytest.mark.parametrize("call_status", ["completed", "canceled", "no-answer", "COMPLETED"])
+def test_a_caller_who_hung_up_gets_no_further_leg(status: str, call_status: str) -> None:
+    call = Call(call_sid="CA1", to=TWILIO, call_status=call_status)
+    plan = plan_after_leg(call, route(3, "sequential"), DEFAULTS, 0, status)
+    assert plan.verbs == (Hangup(),) and plan.outcome == "caller-hung-up"
+
+
+def test_an_answered_leg_stays_answered_when_the_caller_hangs_up_afterwards() -> None:
+    call = Call(call_sid="CA1", to=TWILIO, call_status="completed")
+    plan = plan_after_leg(call, route(3, "sequential"), DEFAULTS, 0, "completed")
+    assert plan.outcome == "answered"
+
+
+@pytest.mark.parametrize("call_status", ["in-progress", "", "ringing"])
+def test_a_caller_still_there_gets_the_next_leg(call_status: str) -> None:
+    assert not caller_gone(call_status)
+    call = Call(call_sid="CA1", to=TWILIO, call_status=call_status)
+    plan = plan_after_leg(call, route(3, "sequential"), DEFAULTS, 0, "busy")
+    assert plan.dial is not None and plan.dial.destinations == (DESTS[1],)
+
+
+@pytest.mark.parametrize(
+    ("error_url", "step"),
+    [
+        (STATUS_URL + "?step=1", 1),
+        (STATUS_URL + "?step=0", 0),
+        (STATUS_URL.replace("backline.example", "BACKLINE.example") + "/?step=2", 2),
+        (STATUS_URL, -1),
+        (STATUS_URL + "?step=x", -1),
+        (STATUS_URL + "?step=99999999999", -1),
+        ("https://ivr.example.com/twilio/incoming", None),
+        ("https://ivr.example.com/twilio/voice/dial-status?step=1", None),
+        ("https://backline.example.com/twilio/voice/fallback", None),
+        ("", None),
+        ("http://[::1", None),
+    ],
+)
+def test_resumed_step_reads_our_own_dial_outcome_url(error_url: str, step: int | None) -> None:
+    assert resumed_step(error_url, STATUS_URL) == step
+
+
+def test_a_resumed_unknown_step_apologises_instead_of_starting_again() -> None:
+    plan = plan_after_leg(CALL, route(3, "sequential"), DEFAULTS, -1, "")
+    assert plan.dial is None and isinstance(plan.verbs[0], Say)
+
+
+@pytest.mark.parametrize(
+    ("route_language", "route_voice", "defaults", "expected"),
+    [
+        # A language and no voice: that language's default, not the defaults' Japanese voice.
+        ("en-US", None, Defaults(), ("en-US", "Polly.Joanna")),
+        ("ja-JP", None, Defaults(), ("ja-JP", "Polly.Mizuki")),
+        ("ja-JP", None, Defaults(voice="Polly.Takumi"), ("ja-JP", "Polly.Takumi")),
+        # A voice and no language: the voice's own language.
+        (None, "Polly.Joanna", Defaults(), ("en-US", "Polly.Joanna")),
+        (None, "Google.ja-JP-Neural2-B", Defaults(), ("ja-JP", "Google.ja-JP-Neural2-B")),
+        # A stored pair that cannot work (from before the check): the language's default.
+        ("en-US", "Polly.Mizuki", Defaults(), ("en-US", "Polly.Joanna")),
+        # Defaults set to English with the built-in Japanese voice left in place.
+        (None, None, Defaults(language="en-US"), ("en-US", "Polly.Joanna")),
+        # A language the table does not know keeps a voice nobody can judge.
+        ("fr-FR", "Polly.Lea", Defaults(), ("fr-FR", "Polly.Lea")),
+        ("fr-FR", None, Defaults(), ("fr-FR", None)),
+    ],
+)
+def test_the_apology_is_spoken_by_a_voice_that_speaks_its_language(
+    route_language: str | None,
+    route_voice: str | None,
+    defaults: Defaults,
+    expected: tuple[str, str | None],
+) -> None:
+    r = route(1, message="x", language=route_language, voice=route_voice)
+    say = walk(r, ("busy",), defaults)[-1].verbs[0]
+    assert isinstance(say, Say) and (say.language, say.voice) == expected
 
 
 def test_last_resort_is_a_japanese_apology() -> None:

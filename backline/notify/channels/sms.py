@@ -46,7 +46,7 @@ class SmsTransport:
         self.to = spec.target
         self.from_ = str(spec.options.get("from") or config.sms_from)
         self.account = config.twilio_account_sid
-        self.token = config.twilio_auth_token
+        self.token = config.rest_auth_token
         self.api = config.twilio_api_url.rstrip("/")
         self.timeout = config.notify_send_timeout_seconds
 
