@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from backline.cli._common import AsJson, DatabaseUrl, fail, print_json, time_shown
+from backline.cli._common import config as load_config
 from backline.cli._common import engine as open_database
 from backline.core import validation
 from backline.core.validation import InvalidValue
@@ -24,7 +25,8 @@ Number = Annotated[
     str,
     typer.Argument(
         metavar="NUMBER",
-        help="The Twilio number, in E.164 form (+815012345678).",
+        help="The Twilio number: +815012345678, +81 50-1234-5678, or a national number "
+        "(050-1234-5678) with BACKLINE_DEFAULT_REGION set.",
         show_default=False,
     ),
 ]
@@ -85,7 +87,7 @@ CallerId = Annotated[
         "--caller-id",
         metavar="POLICY",
         help="Caller ID the destination sees: twilio-number (the number called, the default), "
-        "caller (the original caller) or an E.164 number.",
+        "caller (the original caller; Japanese carriers show it as withheld) or a number.",
         show_default=False,
     ),
 ]
@@ -135,6 +137,63 @@ def _changes(before: NumberEntry, after: NumberEntry) -> list[tuple[str, str, st
     ]
 
 
+def _region() -> str:
+    return load_config().default_region
+
+
+def _told(note: str | None) -> None:
+    if note:
+        typer.echo(note, err=True)
+
+
+def parse_number(value: str, what: str = "number") -> str:
+    """A number as typed, read with the phone number library; its note goes to stderr."""
+    from backline.manage.phones import parse_number as parse
+
+    parsed = parse(value, region=_region(), what=what)
+    _told(parsed.note)
+    return parsed.value
+
+
+def parse_destinations(values: list[str], number: str) -> tuple[str, ...]:
+    from backline.manage.phones import parse_destination
+
+    region = _region()
+    parsed = [parse_destination(value, region=region) for value in values]
+    for item in parsed:
+        _told(item.note)
+    return validation.destination_list([item.value for item in parsed], number=number)
+
+
+def parse_caller_id(value: str) -> str:
+    if value.strip().lower() in validation.CALLER_ID_POLICIES:
+        return validation.caller_id_policy(value)
+    return validation.caller_id_policy(parse_number(value, what="caller ID"))
+
+
+def _note_sip_in_simultaneous(destinations: tuple[str, ...], mode: str) -> None:
+    if (
+        mode == "simultaneous"
+        and len(destinations) > 1
+        and any(map(validation.is_sip, destinations))
+    ):
+        typer.echo(
+            "note: Twilio cannot ring a sip: destination together with anything else, so each "
+            "sip: destination rings on its own, in list order, after the ones before it",
+            err=True,
+        )
+
+
+def _note_caller_policy(policy: str) -> None:
+    if policy == "caller":
+        typer.echo(
+            "warning: with --caller-id caller the destination is shown the original caller's "
+            "number; Japanese carriers show such forwarded calls as withheld (非通知), since "
+            "the number is not one of this Twilio account's. Keep twilio-number for Japan.",
+            err=True,
+        )
+
+
 def _summary(entry: NumberEntry) -> str:
     details = [entry.mode, f"{entry.ring_timeout} s"]
     if entry.client:
@@ -176,11 +235,11 @@ def add(
         fail("give at least one destination with --forward-to")
     try:
         # Check every value before touching the database: a typo never needs a connection.
-        number = validation.e164(number)
-        destinations = admin.destination_list(forward_to, number=number)
+        number = parse_number(number)
+        destinations = parse_destinations(forward_to, number)
         checked_mode = validation.mode(mode or "simultaneous")
         timeout = None if ring_timeout is None else validation.ring_timeout(ring_timeout)
-        policy = validation.caller_id_policy(caller_id or "twilio-number")
+        policy = parse_caller_id(caller_id or "twilio-number")
         text = None if message is None else validation.message(message)
         code = None if language is None else validation.language(language)
         name = None if voice is None else validation.voice(voice)
@@ -207,6 +266,8 @@ def add(
         fail(str(error))
     if owner is not None and known is None:
         typer.echo(f"added client {entry.client}")
+    _note_sip_in_simultaneous(entry.destinations, entry.mode)
+    _note_caller_policy(entry.caller_id)
     typer.echo(f"added {_summary(entry)}")
 
 
@@ -271,8 +332,8 @@ def update(
         return keep if value is None else check(value)
 
     try:
-        number = validation.e164(number)
-        destinations = keep if not forward_to else admin.destination_list(forward_to, number=number)
+        number = parse_number(number)
+        destinations = keep if not forward_to else parse_destinations(forward_to, number)
         changes = {
             "client": optional(admin.client_name, client, no_client),
             "message": optional(validation.message, message, no_message),
@@ -281,7 +342,7 @@ def update(
         }
         new_mode = keep if mode is None else validation.mode(mode)
         timeout = keep if ring_timeout is None else validation.ring_timeout(ring_timeout)
-        policy = keep if caller_id is None else validation.caller_id_policy(caller_id)
+        policy = keep if caller_id is None else parse_caller_id(caller_id)
         # Every value is checked by now; only then is the database opened.
         change = admin.change_number(
             open_database(database_url),
@@ -300,6 +361,10 @@ def update(
         fail(str(error))
     if change.new_client:
         typer.echo(f"added client {change.after.client}")
+    if forward_to or mode is not None:
+        _note_sip_in_simultaneous(change.after.destinations, change.after.mode)
+    if caller_id is not None:
+        _note_caller_policy(change.after.caller_id)
     changed = _changes(change.before, change.after)
     if not changed:
         typer.echo(f"nothing changed: {_summary(change.after)}")
@@ -317,7 +382,7 @@ def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = No
     from backline.store.calls import defaults_from_settings
 
     try:
-        number = validation.e164(number)
+        number = parse_number(number)
         engine = open_database(database_url)
         entry = admin.get_number(engine, number)
         defaults = defaults_from_settings(admin.get_settings(engine))
@@ -329,8 +394,23 @@ def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = No
 
     shown = time_shown()
 
-    def own_or_default(value: str | None, default: str) -> str:
-        return value if value is not None else f"{default} (default)"
+    def own_or_default(value: str | None, default: str | None) -> str:
+        return value if value is not None else f"{default or '(Twilio chooses)'} (default)"
+
+    from backline.core.models import Route
+    from backline.core.planner import route_say
+
+    # What the apology really is: a route's language picks its own default voice, and so on.
+    say = route_say(
+        Route(
+            entry.number,
+            entry.destinations,
+            message=entry.message,
+            language=entry.language,
+            voice=entry.voice,
+        ),
+        defaults,
+    )
 
     lines = [
         ("number", entry.number),
@@ -339,9 +419,9 @@ def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = No
         ("mode", entry.mode),
         ("ring timeout", f"{entry.ring_timeout} s"),
         ("caller ID", entry.caller_id),
-        ("message", own_or_default(entry.message, defaults.message)),
-        ("language", own_or_default(entry.language, defaults.language)),
-        ("voice", own_or_default(entry.voice, defaults.voice)),
+        ("message", own_or_default(entry.message, say.text)),
+        ("language", own_or_default(entry.language, say.language)),
+        ("voice", own_or_default(entry.voice, say.voice)),
         ("status", "enabled" if entry.enabled else "disabled"),
         ("added", shown(entry.created_at)),
         ("updated", shown(entry.updated_at)),
@@ -409,7 +489,7 @@ def remove(number: Number, database_url: DatabaseUrl = None) -> None:
     from backline.store import admin
 
     try:
-        number = validation.e164(number)
+        number = parse_number(number)
         entry = admin.remove_number(open_database(database_url), number)
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))

@@ -96,6 +96,10 @@ def set_(
 
     try:
         stored_key = admin.setting_key(key)
+        if stored_key == "catch_all":
+            from backline.cli.numbers import parse_destinations
+
+            value = parse_destinations([value], "")[0]
         checked = admin.setting_value(stored_key, value)
         stored = admin.set_setting(open_database(database_url), stored_key, checked)
     except (InvalidValue, admin.AdminError) as error:

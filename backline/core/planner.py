@@ -163,9 +163,7 @@ def _resolve(call: Call, route: Route | None, defaults: Defaults) -> _Effective:
 
 
 def _default_say(defaults: Defaults) -> Say:
-    return Say(
-        defaults.message, defaults.language, say_voice(defaults.language, defaults.voice)
-    )
+    return Say(defaults.message, defaults.language, say_voice(defaults.language, defaults.voice))
 
 
 def route_say(route: Route, defaults: Defaults) -> Say:

@@ -33,6 +33,7 @@ __all__ = [
     "ring_timeout",
     "voice",
     "voice_for_language",
+    "voice_of_apology",
 ]
 
 
@@ -180,6 +181,20 @@ def voice_for_language(language_tag: str, voice_name: str, *, what: str = "voice
         f"{what} {voice_name} cannot speak {language_tag}{speaks_what}; the voices for "
         f"{language_tag} are: {', '.join(choices.voices)}"
     )
+
+
+def voice_of_apology(
+    language_tag: str | None, voice_name: str | None, default_language: str
+) -> None:
+    """Check the voice a route (or the defaults) names against the language it will speak:
+    its own language, else the voice's language, else the default language (as the planner
+    resolves them). No voice named: the language's default voice is used, nothing to check."""
+    if voice_name is None:
+        return
+    if language_tag is None:
+        spoken = languages_of(voice_name)
+        language_tag = default_language if not spoken or default_language in spoken else spoken[0]
+    voice_for_language(language_tag, voice_name)
 
 
 def message(value: str) -> str:

@@ -44,7 +44,9 @@ def _polly(*names: str, neural: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 def _google(language: str, **kinds: str) -> tuple[str, ...]:
     return tuple(
-        f"Google.{language}-{kind}-{letter}" for kind, letters in kinds.items() for letter in letters
+        f"Google.{language}-{kind}-{letter}"
+        for kind, letters in kinds.items()
+        for letter in letters
     )
 
 

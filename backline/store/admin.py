@@ -272,6 +272,18 @@ def _number(value: str) -> str:
     return validation.e164(value)
 
 
+def _default_language(connection: Connection) -> str:
+    stored = connection.execute(
+        select(settings.c.value).where(settings.c.key == "default_language")
+    ).scalar()
+    return str(stored) if stored else Defaults().language
+
+
+def _check_voice(connection: Connection, language: str | None, voice: str | None) -> None:
+    """A route's voice must speak the language its apology is in (see the planner)."""
+    validation.voice_of_apology(language, voice, _default_language(connection))
+
+
 # --- engines and transactions -------------------------------------------------------------------
 
 
@@ -688,6 +700,7 @@ def add_number(
     with _transaction(engine, conflict=exists) as connection:
         if connection.execute(select(numbers.c.number).where(numbers.c.number == number)).first():
             raise AlreadyExists(exists)
+        _check_voice(connection, values["language"], values["voice"])
         now = utc_now()
         values["ring_timeout"] = _default_ring_timeout(connection) if timeout is None else timeout
         if client is not None:
@@ -781,6 +794,12 @@ def change_number(
     created = False
     with _transaction(engine, conflict=raced) as connection:
         before = _get_number(connection, number)  # NotFound before anything is written
+        if "language" in values or "voice" in values:
+            _check_voice(
+                connection,
+                values.get("language", before.language),
+                values.get("voice", before.voice),
+            )
         if client is None:
             values["client_id"] = None
         elif client is not KEEP:
@@ -834,12 +853,39 @@ def set_setting(engine: Engine, key: str, value: str) -> str:
     key = setting_key(key)
     stored = setting_value(key, value)
     with _transaction(engine) as connection:
+        if key in ("default_language", "default_voice"):
+            _check_default_voice(connection, key, stored)
         changed = connection.execute(
             settings.update().where(settings.c.key == key).values(value=stored)
         ).rowcount
         if not changed:
             connection.execute(settings.insert().values(key=key, value=stored))
     return stored
+
+
+def _check_default_voice(connection: Connection, key: str, stored: str) -> None:
+    """The default voice must speak the default language, whichever of the two changes."""
+    current = dict(
+        connection.execute(
+            select(settings.c.key, settings.c.value).where(
+                settings.c.key.in_(("default_language", "default_voice"))
+            )
+        ).all()
+    )
+    language = stored if key == "default_language" else current.get("default_language")
+    voice = stored if key == "default_voice" else current.get("default_voice")
+    language = language or Defaults().language
+    if voice is None:
+        return  # the built-in voice is replaced by the language's own default where needed
+    try:
+        validation.voice_for_language(language, voice, what="default-voice")
+    except InvalidValue as error:
+        if key == "default_language":
+            raise InvalidValue(
+                f"{error}; run `backline settings unset default-voice` first ({language}'s "
+                f"default voice is then used), and set default-voice again afterwards if you like"
+            ) from None
+        raise
 
 
 def unset_setting(engine: Engine, key: str) -> bool:

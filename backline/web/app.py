@@ -27,7 +27,10 @@ def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
     """
     return [
         Route(path, endpoint, methods=["GET", "POST"])
-        for base, endpoint in ((FALLBACK_PATH, endpoints.fallback), (STATUS_PATH, endpoints.dial_status))
+        for base, endpoint in (
+            (FALLBACK_PATH, endpoints.fallback),
+            (STATUS_PATH, endpoints.dial_status),
+        )
         for path in (base, base + "/")
     ]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backline.core.models import Route
-from tests.cli import answer_table, as_json, ok, refused
+from tests.cli import answer_table, as_json, invoke, ok, refused
 
 NUMBER = "+815012345678"
 OTHER = "+815012345679"
@@ -41,7 +41,7 @@ def test_add_prints_one_line_and_the_answer_path_sees_the_number(database_url: s
 
 
 def test_add_with_every_option(database_url: str) -> None:
-    out = ok(
+    result = invoke(
         database_url,
         "numbers",
         "add",
@@ -62,7 +62,7 @@ def test_add_with_every_option(database_url: str) -> None:
         "--message",
         " 担当者に おつなぎできません。 ",
         "--language",
-        "en-us",
+        "ja-jp",
         "--voice",
         "Polly.Takumi-Neural",
         "--caller-id",
@@ -70,6 +70,11 @@ def test_add_with_every_option(database_url: str) -> None:
         "--disabled",
     )
 
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    # The "caller" policy comes with a warning about Japanese carriers.
+    assert "withheld" in result.stderr and "Japanese carriers" in result.stderr
+    assert "sip:" not in result.stderr  # sequential: a sip: destination rings alone anyway
     assert out.startswith(
         f"added client Acme\nadded {NUMBER} -> {DEST2}, {SIP}, {DEST} (sequential, 20 s"
     )
@@ -83,7 +88,7 @@ def test_add_with_every_option(database_url: str) -> None:
         ring_timeout=20,
         caller_id="caller",
         message="担当者に おつなぎできません。",
-        language="en-US",
+        language="ja-JP",
         voice="Polly.Takumi-Neural",
         client="Acme",
         enabled=False,
@@ -105,11 +110,17 @@ def test_add_uses_the_default_ring_timeout_setting(database_url: str) -> None:
     [
         ([NUMBER], "--forward-to"),
         (["0501234567", "-f", DEST], "E.164"),
+        (["+999123", "-f", DEST], "not a phone number"),
+        ([NUMBER, "-f", "+81123"], "not a possible phone number"),
+        ([NUMBER, "-f", "sip:desk\x01@pbx.example.com"], "control characters"),
+        ([NUMBER, "-f", DEST, "--voice", "alice"], "no longer documents"),
+        ([NUMBER, "-f", DEST, "--language", "en-US", "--voice", "Polly.Mizuki"], "Polly.Joanna"),
+        ([NUMBER, "-f", DEST, "--voice", "Polly.Lea"], "cannot speak ja-JP"),
         ([NUMBER, "-f", "03-1234-5678"], "+81312345678"),
         ([NUMBER, "-f", "sip:nobody"], "SIP URI"),
         ([NUMBER, "-f", DEST, "-f", DEST], "twice"),
         ([NUMBER, "-f", NUMBER], "itself"),
-        ([NUMBER, *[a for i in range(11) for a in ("-f", f"+8131234560{i:02d}")]], "at most 10"),
+        ([NUMBER, *[a for i in range(11) for a in ("-f", f"+8131234{i:04d}")]], "at most 10"),
         ([NUMBER, "-f", DEST, "--ring-timeout", "3"], "5 to 600"),
         ([NUMBER, "-f", DEST, "--ring-timeout", "ten"], "whole number"),
         ([NUMBER, "-f", DEST, "--mode", "random"], "simultaneous, sequential"),
@@ -162,7 +173,7 @@ def test_update_changes_only_what_is_given(database_url: str) -> None:
         "--language",
         "en-US",
         "--voice",
-        "alice",
+        "Polly.Salli",
         "--ring-timeout",
         "25",
     )
@@ -201,7 +212,7 @@ def test_update_clears_back_to_the_defaults(database_url: str) -> None:
         "--language",
         "en-US",
         "--voice",
-        "alice",
+        "Polly.Salli",
         "--disabled",
     )
 
@@ -494,3 +505,42 @@ def test_an_unknown_client_is_refused_unless_asked_for(database_url: str) -> Non
     ]
     counts = {c["name"]: c["numbers"] for c in as_json(database_url, "clients", "list")}
     assert counts == {"Hikari": 1, "Sakura Dental": 1}
+
+
+def test_numbers_as_people_type_them(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Spaces and dashes: stored in E.164 form, nothing to say.
+    ok(database_url, "numbers", "add", "+81 50-1234-5678", "-f", "+81 3-1234-5678")
+    assert answer_table(database_url)[0][NUMBER].destinations == ("+81312345678",)
+    # The trunk 0 kept after the country code: stored without it, and told so.
+    result = invoke(database_url, "numbers", "update", NUMBER, "-f", "+810312345678")
+    assert result.exit_code == 0, result.stderr
+    assert "+81312345678" in result.stderr and "trunk 0" in result.stderr
+    assert answer_table(database_url)[0][NUMBER].destinations == ("+81312345678",)
+    # A number the library thinks is not in use: kept, with a warning.
+    result = invoke(database_url, "numbers", "update", NUMBER, "-f", "+8150312345678")
+    assert result.exit_code == 0 and "warning: +8150312345678" in result.stderr
+    # National numbers need a region; the message shows the E.164 form.
+    error = refused(database_url, "numbers", "update", NUMBER, "-f", "03-1234-5678")
+    assert "+81312345678" in error and "BACKLINE_DEFAULT_REGION" in error
+    monkeypatch.setenv("BACKLINE_DEFAULT_REGION", "jp")
+    ok(
+        database_url,
+        "numbers",
+        "update",
+        "050-1234-5678",
+        "-f",
+        "03-1234-5678",
+        "-f",
+        "090-1111-2222",
+    )
+    assert answer_table(database_url)[0][NUMBER].destinations == ("+81312345678", "+819011112222")
+    ok(database_url, "settings", "set", "catch-all", "03-5555-1111")
+    assert answer_table(database_url)[1].catch_all == "+81355551111"
+    monkeypatch.setenv("BACKLINE_DEFAULT_REGION", "XX")
+    assert "BACKLINE_DEFAULT_REGION" in refused(database_url, "numbers", "show", "050-1234-5678")
+
+
+def test_mixing_sip_and_numbers_says_how_they_will_ring(database_url: str) -> None:
+    result = invoke(database_url, "numbers", "add", NUMBER, "-f", DEST, "-f", SIP, "-f", DEST2)
+    assert result.exit_code == 0, result.stderr
+    assert "note: " in result.stderr and "rings on its own" in result.stderr

@@ -192,7 +192,10 @@ def test_markup_in_a_message_stays_text() -> None:
 def test_render_uses_sip_for_sip_destinations_each_in_a_dial_of_its_own() -> None:
     plans = walk(route(4), ("busy", "no-answer", "busy"))
     roots = [ElementTree.fromstring(render(plan, action).encode()) for plan in plans]
-    assert [[c.tag for c in root[0]] for root in roots[:2]] == [["Number", "Number", "Number"], ["Sip"]]
+    assert [[c.tag for c in root[0]] for root in roots[:2]] == [
+        ["Number", "Number", "Number"],
+        ["Sip"],
+    ]
     assert [n.text for n in roots[0][0]] == [DESTS[0], DESTS[1], DESTS[3]]
     assert roots[1][0].get("action") == action(1)
     for root in roots[:2]:

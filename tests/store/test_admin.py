@@ -135,7 +135,7 @@ def test_update_keeps_clears_and_stamps(engine: Engine) -> None:
         new_client=True,
         message="Hi",
         language="en-US",
-        voice="alice",
+        voice="Polly.Salli",
     )
     tick()
 
@@ -329,7 +329,7 @@ def test_settings(engine: Engine) -> None:
 
 
 def test_bad_settings_change_nothing(engine: Engine) -> None:
-    admin.set_setting(engine, "default-voice", "alice")
+    admin.set_setting(engine, "default-voice", "Polly.Takumi")
 
     with pytest.raises(InvalidValue, match="default-message, default-language"):
         admin.set_setting(engine, "colour", "blue")
@@ -337,8 +337,31 @@ def test_bad_settings_change_nothing(engine: Engine) -> None:
         admin.set_setting(engine, "default-voice", "robot")
     with pytest.raises(InvalidValue):
         admin.unset_setting(engine, "voice")
+    with pytest.raises(InvalidValue, match="cannot speak ja-JP.*Polly.Mizuki"):
+        admin.set_setting(engine, "default-voice", "Polly.Joanna")
+    with pytest.raises(InvalidValue, match="cannot speak en-US.*unset default-voice"):
+        admin.set_setting(engine, "default-language", "en-US")
 
-    assert admin.get_settings(engine) == {"default_voice": "alice"}
+    assert admin.get_settings(engine) == {"default_voice": "Polly.Takumi"}
+
+
+def test_default_language_and_voice_change_together_in_a_clear_order(engine: Engine) -> None:
+    admin.set_setting(engine, "default-voice", "Polly.Takumi")
+    admin.unset_setting(engine, "default-voice")
+    admin.set_setting(engine, "default-language", "en-US")  # its default voice applies now
+    admin.set_setting(engine, "default-voice", "Polly.Matthew-Neural")
+    assert admin.get_settings(engine) == {
+        "default_language": "en-US",
+        "default_voice": "Polly.Matthew-Neural",
+    }
+    # A route's own language picks its own default voice; a pair that cannot work is refused.
+    admin.add_number(engine, NUMBER, [DEST], language="ja-JP")
+    with pytest.raises(InvalidValue, match="cannot speak ja-JP"):
+        admin.update_number(engine, NUMBER, voice="Polly.Joanna")
+    with pytest.raises(InvalidValue, match="cannot speak en-US"):
+        admin.update_number(engine, NUMBER, language=None, voice="Polly.Lea")
+    admin.update_number(engine, NUMBER, language="en-US", voice="Polly.Joanna")
+    assert admin.get_number(engine, NUMBER).voice == "Polly.Joanna"
 
 
 def test_built_in_settings_match_the_answer_path(engine: Engine) -> None:
