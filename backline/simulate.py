@@ -25,7 +25,7 @@ from backline.config import Config
 
 __all__ = ["VALID_OUTCOMES", "run_simulation"]
 
-VALID_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
+VALID_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled", "caller-hung-up")
 
 
 class _Sender:
@@ -184,10 +184,13 @@ def run_simulation(
                 yield "end", "(Twilio would now dial; add --outcome to say how the leg ends)"
                 return
             outcome = remaining.pop(0)
+            hung_up = outcome == "caller-hung-up"
             leg = dict(
                 params,
-                CallStatus="in-progress",
-                DialCallStatus=outcome,
+                # The action request carries the parent call's status: "completed" once the
+                # caller has hung up, while the leg that rang for nobody ends unanswered.
+                CallStatus="completed" if hung_up else "in-progress",
+                DialCallStatus="no-answer" if hung_up else outcome,
                 DialCallSid="CA" + secrets.token_hex(16),
                 DialCallDuration="42" if outcome == "completed" else "0",
             )

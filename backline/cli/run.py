@@ -127,7 +127,7 @@ def demo(
 
 def simulate(
     to: str = typer.Option(
-        ..., "--to", metavar="NUMBER", help="The Twilio number that was called (E.164)."
+        ..., "--to", metavar="NUMBER", help="The Twilio number that was called."
     ),
     from_: str = typer.Option(
         "+819012345678", "--from", metavar="NUMBER", help="The caller's number."
@@ -136,7 +136,8 @@ def simulate(
         [],
         "--outcome",
         metavar="OUTCOME",
-        help="How each dialled leg ends, in order: completed, busy, no-answer, failed, canceled.",
+        help="How each dialled leg ends, in order: completed, busy, no-answer, failed, "
+        "canceled (through Twilio's REST API), or caller-hung-up (while it rang).",
     ),
     url: str = typer.Option(
         None,
@@ -156,11 +157,12 @@ def simulate(
     ),
 ) -> None:
     """Send correctly signed requests, as Twilio would, and print the TwiML of each step."""
-    from backline.core.validation import InvalidValue, e164, http_url
+    from backline.cli.numbers import parse_number
+    from backline.core.validation import InvalidValue, http_url
     from backline.simulate import VALID_OUTCOMES, run_simulation
 
     try:
-        to = e164(to, what="--to")
+        to = parse_number(to, what="--to")
         if url:
             url = http_url(url, what="--url")
     except InvalidValue as error:

@@ -257,6 +257,7 @@ def twilio_post(
     query: list[tuple[str, str]] | None = None,
     signed_url: str | None = None,
     base64_body: bool | None = None,
+    token: str = AUTH_TOKEN,
 ) -> dict[str, Any]:
     """A POST exactly as Twilio sends it: form body, signature over public URL + path."""
     path_and_query = app_path + (f"?{urlencode(query)}" if query else "")
@@ -268,7 +269,7 @@ def twilio_post(
         app_path,
         query=query,
         body=body,
-        headers={"X-Twilio-Signature": twilio_signature(url, params)},
+        headers={"X-Twilio-Signature": twilio_signature(url, params, token)},
         base64_body=base64_body,
     )
 

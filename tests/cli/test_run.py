@@ -109,6 +109,7 @@ def test_simulate_with_the_wrong_token_is_refused(tmp_path: Path, sqlite_url: st
     ("args", "message"),
     [
         (["simulate", "--to", "0312345678"], "+81312345678"),
+        (["simulate", "--to", "+999123"], "not a phone number"),
         (["simulate", "--to", TWILIO, "--outcome", "maybe"], "--outcome 'maybe'"),
         (["simulate", "--to", TWILIO, "--url", "ftp://x"], "--url"),
     ],
@@ -130,6 +131,30 @@ def test_serve_refuses_to_start_without_a_way_to_check_signatures(tmp_path: Path
     assert "BACKLINE_TWILIO_AUTH_TOKEN" in result.stderr
     assert "BACKLINE_PUBLIC_URL" in result.stderr
     assert "--insecure-demo" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("public_url", "words"),
+    [
+        (PUBLIC_URL + "/twilio/voice/fallback", f"here {PUBLIC_URL} "),
+        (PUBLIC_URL + "/twilio", f"here {PUBLIC_URL} "),
+        (PUBLIC_URL + "#rt=3000", "#fragment"),
+        (PUBLIC_URL + "?key=1", "?query"),
+    ],
+)
+def test_serve_refuses_a_public_url_that_cannot_be_signed_over(
+    tmp_path: Path, public_url: str, words: str
+) -> None:
+    env = {
+        **os.environ,
+        "BACKLINE_PUBLIC_URL": public_url,
+        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
+    }
+    result = run_backline("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "BACKLINE_PUBLIC_URL" in result.stderr and words in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_bad_setting_stops_the_process_with_its_name(tmp_path: Path) -> None:
