@@ -236,6 +236,6 @@ def plan_after_leg(
         # nobody (and the call would never end as far as the record goes).
         return _plan(effective, (Hangup(),), "caller-hung-up")
     next_step = step + 1
-    if 0 <= step and next_step < len(effective.groups):
+    if step >= 0 and next_step < len(effective.groups):
         return _plan(effective, (_dial_step(effective, next_step),), "forwarding")
     return _plan(effective, (effective.say, Hangup()), status)

@@ -337,9 +337,9 @@ def test_bad_settings_change_nothing(engine: Engine) -> None:
         admin.set_setting(engine, "default-voice", "robot")
     with pytest.raises(InvalidValue):
         admin.unset_setting(engine, "voice")
-    with pytest.raises(InvalidValue, match="cannot speak ja-JP.*Polly.Mizuki"):
+    with pytest.raises(InvalidValue, match=r"cannot speak ja-JP.*Polly\.Mizuki"):
         admin.set_setting(engine, "default-voice", "Polly.Joanna")
-    with pytest.raises(InvalidValue, match="cannot speak en-US.*unset default-voice"):
+    with pytest.raises(InvalidValue, match=r"cannot speak en-US.*unset default-voice"):
         admin.set_setting(engine, "default-language", "en-US")
 
     assert admin.get_settings(engine) == {"default_voice": "Polly.Takumi"}

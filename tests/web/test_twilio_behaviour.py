@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
@@ -194,7 +193,7 @@ def test_a_route_in_english_without_a_voice_gets_an_english_voice(
 
 # -- 5. several auth tokens ------------------------------------------------------------------------
 @pytest.fixture
-def hmacs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def hmacs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The HMACs computed by the twilio library's validator, by token."""
     computed: list[str] = []
     original = RequestValidator.compute_signature
@@ -204,7 +203,7 @@ def hmacs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return str(original(self, *args, **kwargs))  # type: ignore[arg-type]
 
     monkeypatch.setattr(RequestValidator, "compute_signature", counting)
-    yield computed
+    return computed
 
 
 def test_any_of_several_tokens_signs_and_each_account_costs_one_hmac(
