@@ -99,23 +99,27 @@ class Answerer:
         first = remembered if remembered is not None and remembered < len(validators) else 0
         expected = validators[first].compute_signature(url, params)
         if hmac.compare_digest(expected, signature):
-            signer: int | None = first
-        else:
-            signer = next(
-                (
-                    index
-                    for index in (first, *(i for i in range(len(validators)) if i != first))
-                    if validators[index].validate(url, params, signature)
-                ),
-                None,
-            )
+            if remembered is None and account:
+                self._remember(account, first)
+            return True
+        signer = next(
+            (
+                index
+                for index in (first, *(i for i in range(len(validators)) if i != first))
+                if validators[index].validate(url, params, signature)
+            ),
+            None,
+        )
         if signer is None:
             return False
         if account and remembered != signer:
-            if len(self._signers) >= _SIGNERS_SIZE:
-                self._signers.clear()
-            self._signers[account] = signer
+            self._remember(account, signer)
         return True
+
+    def _remember(self, account: str, signer: int) -> None:
+        if len(self._signers) >= _SIGNERS_SIZE:
+            self._signers.clear()
+        self._signers[account] = signer
 
     def action_url(self, step: int) -> str:
         return f"{self.config.public_url}{STATUS_PATH}?step={step}"
@@ -147,7 +151,12 @@ class Answerer:
         self, params: Mapping[str, str]
     ) -> tuple[Plan, str, CallRecord | LegRecord | None]:
         call = Call.from_params(params)
-        step = resumed_step(call.error_url, self._status_url)
+        # (The substring test spares nearly every first fallback the URL parsing.)
+        step = (
+            resumed_step(call.error_url, self._status_url)
+            if STATUS_PATH in call.error_url
+            else None
+        )
         if step is not None:
             # Twilio requests the fallback URL again because this call's dial-outcome URL
             # failed: the leg of that step has ended. Answering as that dial-outcome request
