@@ -59,6 +59,18 @@ def test_simulate_in_process_walks_the_call_and_records_nothing(sqlite_url: str)
     assert query(sqlite_url, "SELECT count(*) FROM calls") == [(0,)]
 
 
+def test_simulate_a_caller_who_hangs_up_while_it_rings(sqlite_url: str) -> None:
+    add_number(sqlite_url, TWILIO, OFFICE, mode="sequential")
+    result = CliRunner().invoke(
+        app,
+        ["simulate", "--to", "+81 50-3123-4567", "--outcome", "caller-hung-up"]
+        + ["--database-url", sqlite_url],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("<Dial") == 1  # no second leg for a caller who has gone
+    assert "<Hangup" in result.output and "<Say" not in result.output
+
+
 def test_simulate_against_a_running_server_is_a_real_signed_call(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

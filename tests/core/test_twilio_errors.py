@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from backline.core.twilio_errors import EXPLAINED, explain, url_host
 
-COMMON = ("11200", "11205", "11210", "12100", "12300")
+COMMON = ("11200", "11201", "11202", "11203", "11205", "11210", "11216", "11770", "12100", "12300")
 
 
 @pytest.mark.parametrize("code", sorted(EXPLAINED))
