@@ -37,11 +37,15 @@ def _effective(stored: dict[str, str]) -> dict[str, Any]:
     """What the answer path uses for each setting, as it reads them, by stored key."""
     from backline.store.calls import defaults_from_settings
 
+    from backline.core.voices import say_voice
+
     defaults = defaults_from_settings(stored)
     return {
         "default_message": defaults.message,
         "default_language": defaults.language,
-        "default_voice": defaults.voice,
+        # The voice the apology is really read in: the built-in Japanese voice gives way to the
+        # default language's own voice when only the language was changed.
+        "default_voice": say_voice(defaults.language, defaults.voice),
         "catch_all": defaults.catch_all,
         "default_ring_timeout": defaults.ring_timeout,
     }

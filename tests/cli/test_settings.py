@@ -115,3 +115,13 @@ def test_unset_goes_back_to_the_built_in_default(database_url: str) -> None:
 
 def test_unset_an_unknown_key(database_url: str) -> None:
     assert "unknown setting 'voice'" in refused(database_url, "settings", "unset", "voice")
+
+
+def test_changing_the_default_language_shows_the_voice_that_will_speak_it(
+    database_url: str,
+) -> None:
+    ok(database_url, "settings", "set", "default-language", "en-US")
+    shown = as_json(database_url, "settings", "show")
+    assert shown["default-voice"] == {"value": "Polly.Joanna", "built_in": True}
+    error = refused(database_url, "settings", "set", "default-voice", "Polly.Mizuki")
+    assert "cannot speak en-US" in error and "Polly.Joanna" in error
