@@ -35,9 +35,8 @@ def _shown_key(key: str) -> str:
 
 def _effective(stored: dict[str, str]) -> dict[str, Any]:
     """What the answer path uses for each setting, as it reads them, by stored key."""
-    from backline.store.calls import defaults_from_settings
-
     from backline.core.voices import say_voice
+    from backline.store.calls import defaults_from_settings
 
     defaults = defaults_from_settings(stored)
     return {
