@@ -63,8 +63,15 @@ def test_simulate_a_caller_who_hangs_up_while_it_rings(sqlite_url: str) -> None:
     add_number(sqlite_url, TWILIO, OFFICE, mode="sequential")
     result = CliRunner().invoke(
         app,
-        ["simulate", "--to", "+81 50-3123-4567", "--outcome", "caller-hung-up"]
-        + ["--database-url", sqlite_url],
+        [
+            "simulate",
+            "--to",
+            "+81 50-3123-4567",
+            "--outcome",
+            "caller-hung-up",
+            "--database-url",
+            sqlite_url,
+        ],
     )
     assert result.exit_code == 0, result.output
     assert result.output.count("<Dial") == 1  # no second leg for a caller who has gone
