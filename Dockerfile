@@ -11,7 +11,8 @@ FROM python:${PYTHON_VERSION}-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md* ./
 COPY backline ./backline
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# backline alone; its dependencies come from the lock file below, hashes checked.
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:${PYTHON_VERSION}-slim-bookworm
 ENV PYTHONUNBUFFERED=1 \
@@ -25,8 +26,12 @@ ENV PYTHONUNBUFFERED=1 \
 RUN groupadd --system --gid 10001 backline \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/backline --create-home \
         --shell /usr/sbin/nologin backline
+# The server and the command line at the versions CI tested (requirements/server.lock, made by
+# `make lock` from pyproject.toml), every file checked against its hash.
+COPY requirements/server.lock /tmp/server.lock
+RUN pip install --no-cache-dir --no-deps --require-hashes -r /tmp/server.lock && rm /tmp/server.lock
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir --no-deps --no-index /wheels/*.whl && rm -rf /wheels
 USER 10001:10001
 WORKDIR /var/lib/backline
 VOLUME ["/var/lib/backline"]

@@ -3,8 +3,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The SAM CLI lives in a virtual environment of its own: its exact pins would fight ours.
+SAM_VENV := $(VENV)/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+# The Lambda package: the runtime's Python and architecture (the template's PythonVersion and
+# Architecture parameters must match; see docs/deploy.md).
+LAMBDA_PYTHON_VERSION ?= 3.12
+LAMBDA_ARCH ?= x86_64
+export LAMBDA_PYTHON_VERSION LAMBDA_ARCH
 
-.PHONY: help install demo serve test test-sqlite test-postgres check format lint types bench lambda-package template-lint clean
+.PHONY: help install demo serve test test-sqlite test-postgres check format lint types bench lambda-package template-lint lock audit clean
 
 help:
 	@echo "make demo      run the service on SQLite with demo numbers (insecure demo mode);"
@@ -12,19 +20,30 @@ help:
 	@echo "make test      run the test suite on SQLite and PostgreSQL"
 	@echo "make check     format check, lint, types and tests (what CI runs)"
 	@echo "make bench     benchmarks: answer throughput, cold start, notifications"
+	@echo "make lambda-package   the AWS Lambda package (then sam build, sam deploy)"
+	@echo "make lock      regenerate requirements/*.lock from pyproject.toml"
+	@echo "make audit     check every locked dependency for known vulnerabilities"
 
-$(STAMP): pyproject.toml
+# Everything installs from the lock files, every download checked against its hash. A lock
+# lists every package it needs, so pip installs exactly that (--no-deps: pip's hash mode would
+# otherwise trip over a dependency asked for with extras); the project itself goes in editable.
+$(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+$(SAM_STAMP): requirements/sam.lock
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --no-deps --require-hashes -r requirements/sam.lock
+	touch $(SAM_STAMP)
+
+install: $(STAMP) $(SAM_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/backline demo $(if $(PORT),--port $(PORT))
 
-test: $(STAMP)
+test: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 format: $(STAMP)
@@ -39,13 +58,22 @@ types: $(STAMP)
 
 check: lint types test
 
+lock: $(STAMP)
+	scripts/lock $(LOCK_ARGS)
+
+# Needs the internet: pip-audit asks PyPI's advisory data about each locked version.
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --disable-pip --no-deps \
+		-r requirements/dev.lock -r requirements/server.lock -r requirements/lambda.lock
+	$(BIN)/pip-audit --strict --disable-pip --no-deps -r requirements/sam.lock
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lambda-package: $(STAMP)
 	scripts/build-lambda
 
-template-lint: $(STAMP)
+template-lint: $(STAMP) $(SAM_STAMP)
 	scripts/lint-template
 
 clean:
