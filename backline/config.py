@@ -20,6 +20,7 @@ __all__ = [
     "ENVIRONMENT",
     "Config",
     "ConfigError",
+    "answer_deadline",
     "auth_tokens",
     "default_state_dir",
     "normalise_database_url",
@@ -189,6 +190,12 @@ def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
+def answer_deadline(env: Mapping[str, str]) -> float:
+    """BACKLINE_ANSWER_DEADLINE_SECONDS: read on its own too, before the rest of the
+    configuration, because it bounds the wait for the secrets the rest may need."""
+    return _float(env, "BACKLINE_ANSWER_DEADLINE_SECONDS", 2.5, 0.5, 25)
+
+
 @dataclass(frozen=True)
 class Config:
     """Process configuration. ``env`` names the variable each field is read from."""
@@ -204,6 +211,9 @@ class Config:
         default=2.0, metadata={"env": "BACKLINE_SNAPSHOT_REFRESH_SECONDS"}
     )
     db_timeout_seconds: float = field(default=2.0, metadata={"env": "BACKLINE_DB_TIMEOUT_SECONDS"})
+    answer_deadline_seconds: float = field(
+        default=2.5, metadata={"env": "BACKLINE_ANSWER_DEADLINE_SECONDS"}
+    )
     last_resort_forward_to: str = field(
         default="", metadata={"env": "BACKLINE_LAST_RESORT_FORWARD_TO"}
     )
@@ -299,6 +309,7 @@ class Config:
                 env, "BACKLINE_SNAPSHOT_REFRESH_SECONDS", 2.0, 0.2, 3600
             ),
             db_timeout_seconds=_float(env, "BACKLINE_DB_TIMEOUT_SECONDS", 2.0, 0.1, 30),
+            answer_deadline_seconds=answer_deadline(env),
             last_resort_forward_to=last_resort,
             log_level=level,
             log_format=_choice(env, "BACKLINE_LOG_FORMAT", "text", ("text", "json")),

@@ -8,8 +8,13 @@ framework and Mangum, which would more than double a cold start (see bench/colds
 ``backline.aws.asgi`` keeps the full app on Lambda for anyone who wants it.
 
 One event, in order: parse, verify, plan, record durably (database, else the local journal),
-wake the dispatcher (an asynchronous Invoke with a short budget), return. Nothing runs after the
-return: Lambda freezes the instance then.
+wake the dispatcher (an asynchronous Invoke with a short budget), return, all within one
+deadline (BACKLINE_ANSWER_DEADLINE_SECONDS, or less when the invocation has less time left;
+see backline/aws/deadline.py). Nothing runs after the return: Lambda freezes the instance then.
+
+The lines that should raise an alarm carry a ``backline`` field (backline/aws/alarms.py) that
+the SAM template's metric filters count: answers from the built-in last resort, records
+journaled instead of stored, refused signatures.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ import logging
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from backline.aws.alarms import LogEvent, tagged
 from backline.aws.events import EventError, HttpRequest, base_path_of, parse_event, response
 from backline.core.models import BUILT_IN_LANGUAGE, BUILT_IN_MESSAGE, BUILT_IN_VOICE
 
 if TYPE_CHECKING:
+    from backline.aws.deadline import Deadline
     from backline.aws.runtime import Runtime
     from backline.service import Service
     from backline.store.records import CallRecord, LegRecord
@@ -86,11 +93,15 @@ class FallbackHandler:
         try:
             return self.handle(event, context)
         except Exception:  # the last line of defence: still valid TwiML, never a 5xx
-            log.exception("the fallback handler failed; answering with the apology")
+            log.exception(
+                "the fallback handler failed; answering with the apology",
+                extra=tagged(LogEvent.LAST_RESORT),
+            )
             return _xml(_last_resort())
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
-        service = self.runtime.boot() if self.runtime is not None else None
+        deadline = self.runtime.deadline(context) if self.runtime is not None else None
+        service = self.runtime.boot(deadline) if self.runtime is not None else None
         if service is not None:
             public_url = service.config.public_url
         else:  # still find the route, to answer it with the apology rather than a 404
@@ -106,26 +117,44 @@ class FallbackHandler:
             return response(404, "Not Found", TEXT)
         if request.method not in ("GET", "POST"):
             return response(405, "Method Not Allowed", TEXT, {"allow": "GET, POST"})
-        if service is None:
+        if service is None or deadline is None:
+            # Unverified: without the token no signature can be checked, and a caller must
+            # not hear an error for it. The apology carries nothing worth forging.
+            log.error(
+                "%s answered with the built-in apology: backline is not running (%s)",
+                request.path,
+                _IMPORT_ERROR or (self.runtime.boot_error if self.runtime else None),
+                extra=tagged(LogEvent.LAST_RESORT),
+            )
             return _xml(_last_resort())
-        return self._answer(request, service, context)
+        return self._answer(request, service, context, deadline)
 
-    def _answer(self, request: HttpRequest, service: Service, context: Any) -> dict[str, Any]:
+    def _answer(
+        self, request: HttpRequest, service: Service, context: Any, deadline: Deadline
+    ) -> dict[str, Any]:
         assert self.runtime is not None
         answerer = service.answerer
         params: dict[str, str] = {}
         try:
             params = request.form()
-            self.runtime.refresh_if_stale(service)
+            self.runtime.refresh_if_stale(service, deadline)
             # For GET, Twilio signs the URL with its query and no body parameters.
             signed = params if request.method == "POST" else {}
             signature = request.header("x-twilio-signature")
             if not answerer.is_authentic(request.path, request.query, signed, signature) and not (
                 # The token may have been rotated in its secret since this instance started.
-                self.runtime.reread_auth_tokens(service, context)
+                self.runtime.reread_auth_tokens(service, context, deadline)
                 and answerer.is_authentic(request.path, request.query, signed, signature)
             ):
-                log.warning("refused %s %s: invalid Twilio signature", request.method, request.path)
+                # The URL as configured, never the query (data from the internet).
+                log.warning(
+                    "refused %s %s: invalid Twilio signature (checked over %s%s)",
+                    request.method,
+                    request.path,
+                    answerer.signed_url(request.path, ""),
+                    "?..." if request.query else "",
+                    extra=tagged(LogEvent.SIGNATURE_REFUSED),
+                )
                 return response(403, "invalid Twilio signature", TEXT)
             record: CallRecord | LegRecord | None
             if request.path.rstrip("/") == FALLBACK_PATH:
@@ -133,24 +162,39 @@ class FallbackHandler:
             else:
                 step = _answer.int_or_none(request.query_params().get("step")) or 0
                 _plan, answer, record = answerer.plan_dial_status(params, step)
+            if service.snapshot.current.source == "built-in":
+                log.error(
+                    "%s answered from the built-in last resort: no table of numbers at hand (%s)",
+                    request.path,
+                    service.snapshot.last_error or "still loading",
+                    extra=tagged(LogEvent.LAST_RESORT),
+                )
             if record is not None:
-                recorded, first_answer = self._record(service, record)
+                recorded, first_answer = self._record(service, record, deadline)
                 if first_answer is not None:
                     answer = first_answer  # Twilio retried: the same answer again, no new kick
                 elif recorded and not service.journal.pending:
                     # In the database, where the dispatcher reads it. (While records wait in the
                     # local journal, new ones join it: the dispatcher could not see them yet.)
-                    self.runtime.kick(record.key, record.call_sid, context)
+                    self.runtime.kick(record.key, record.call_sid, context, deadline)
             return _xml(answer)
         except Exception:
-            log.exception("%s answer failed; sending the emergency answer", request.path)
+            log.exception(
+                "%s answer failed; sending the emergency answer",
+                request.path,
+                extra=tagged(LogEvent.LAST_RESORT),
+            )
             return _xml(answerer.emergency_answer(params))
 
-    @staticmethod
-    def _record(service: Service, record: CallRecord | LegRecord) -> tuple[bool, str | None]:
+    def _record(
+        self, service: Service, record: CallRecord | LegRecord, deadline: Deadline
+    ) -> tuple[bool, str | None]:
         """Record before answering: (whether it was stored, the first answer for a repeat)."""
+        assert self.runtime is not None
         try:
-            return True, service.recorder.record_within_timeout(record)
+            first_answer = service.recorder.record_within_timeout(
+                record, self.runtime.record_budget(deadline)
+            )
         except Exception:
             # Both the database and the journal failed (a full /tmp, say). The caller is still
             # forwarded; the loss is logged loudly for the operator.
@@ -158,6 +202,18 @@ class FallbackHandler:
                 "could not record %s anywhere; answering anyway", record.key, exc_info=True
             )
             return False, None
+        if service.journal.pending:
+            # While the journal holds records, every new one joins it (the recorder keeps their
+            # order), so a non-empty journal after this write means this record is in it.
+            log.warning(
+                "%s journaled in this instance's %s, not stored in the database (%d waiting): %s",
+                record.key,
+                service.journal.path,
+                service.journal.pending,
+                service.recorder.last_error,
+                extra=tagged(LogEvent.JOURNALED),
+            )
+        return True, first_answer
 
     def _health(self, request: HttpRequest, service: Service | None) -> dict[str, Any]:
         if request.method not in ("GET", "HEAD"):

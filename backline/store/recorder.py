@@ -91,8 +91,9 @@ class Recorder:
         self._tell_listeners()
         return result
 
-    def record_within_timeout(self, record: Record) -> str | None:
-        """Like :meth:`record_sync`, but never waits on the database longer than the timeout.
+    def record_within_timeout(self, record: Record, timeout: float | None = None) -> str | None:
+        """Like :meth:`record_sync`, but never waits on the database longer than the timeout
+        (``timeout`` when given, a caller's own deadline, else the recorder's).
 
         For synchronous callers that must answer in time (the Lambda handler): a database
         that stops answering mid-statement is not bounded by any driver timeout, so the write
@@ -116,12 +117,13 @@ class Recorder:
                 done.set()
 
         threading.Thread(target=write, name="backline-record", daemon=True).start()
-        if done.wait(self.timeout):
+        waited = self.timeout if timeout is None else max(0.0, timeout)
+        if done.wait(waited):
             result = outcome[0]
             if isinstance(result, BaseException):
                 raise result
             return result
-        self._mark_down(f"the database did not answer within {self.timeout:g} s")
+        self._mark_down(f"the database did not answer within {waited:g} s")
         log.warning("database write timed out; journaling %s locally", record.key)
         return self._journal_now(record)
 

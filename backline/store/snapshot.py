@@ -129,6 +129,17 @@ class SnapshotKeeper:
         """Load before the first answer: database, else the local copy, else built-in."""
         if self.refresh():
             return self.current
+        return self.use_saved_copy()
+
+    def use_saved_copy(self, reason: str | None = None) -> Snapshot:
+        """Answer from the local copy (else the built-in last resort) until a load succeeds.
+
+        For a caller that cannot wait for the database any longer (the Lambda handler's
+        deadline): a snapshot already loaded from the database is kept.
+        """
+        if self.current.source != "built-in":
+            return self.current
+        why = reason or self.last_error
         if self.last_error and _NO_TABLES.search(self.last_error):
             log.error(
                 "the database %s has no backline tables yet (%s): run `backline db upgrade`",
@@ -139,14 +150,14 @@ class SnapshotKeeper:
             self.current = Snapshot.from_json(self.copy_path.read_text(encoding="utf-8"))
             log.warning(
                 "database unreachable (%s); answering from the local copy saved at %s",
-                self.last_error,
+                why,
                 time.ctime(self.current.loaded_at),
             )
         except FileNotFoundError:
             log.error(
                 "database unreachable (%s) and no local copy; answering with the "
                 "built-in last resort",
-                self.last_error,
+                why,
             )
         except (ValueError, KeyError, TypeError) as error:
             log.error(

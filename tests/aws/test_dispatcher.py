@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from backline.aws import dispatcher
-from backline.aws.dispatcher import DispatcherHandler
+from backline.aws.dispatcher import DispatcherFailed, DispatcherHandler
 from backline.config import Config
 from backline.notify.admin import add_channel
 from backline.store.admin import make_engine
@@ -51,9 +51,17 @@ def test_the_module_handler_reads_the_environment(
     assert len(stand_in.accepted()) == 1
 
 
-def test_an_unreachable_database_is_an_error_lambda_retries(tmp_path: Path) -> None:
+def test_a_failed_run_is_raised_and_marked_for_the_alarm(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Raised, so that Lambda's Errors metric counts it (the template does not retry it: the
+    next run takes up what is due), and logged with the mark the template's filter counts."""
     config = Config(
-        database_url="postgresql+psycopg2://postgres@127.0.0.1:9/none", state_dir=tmp_path
+        database_url="postgresql+psycopg2://postgres:s3cret@127.0.0.1:9/none", state_dir=tmp_path
     )
-    with pytest.raises(Exception):  # noqa: B017 (whichever the driver raises)
+    with pytest.raises(DispatcherFailed) as failure:
         DispatcherHandler(config=config)({"source": "aws.events"}, None)
+    marked = [r for r in caplog.records if getattr(r, "backline", None) == "dispatcher-failed"]
+    assert len(marked) == 1
+    assert "s3cret" not in str(failure.value)
+    assert "s3cret" not in marked[0].getMessage()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from backline.answer import FALLBACK_PATH, STATUS_PATH
+from backline.aws.alarms import LogEvent
+from backline.aws.fallback import HEALTH_PATH
 from backline.aws.invoke import FUNCTION_VARIABLE
 from backline.aws.secrets import BUNDLE_VARIABLE, SUFFIX
 from backline.config import ENVIRONMENT
@@ -52,11 +55,98 @@ def test_the_routes_are_the_apps(template: dict[str, Any]) -> None:
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::ApiGatewayV2::Route"
     }
-    assert keys == {f"ANY {FALLBACK_PATH}", f"ANY {STATUS_PATH}"}
+    assert keys == {f"ANY {FALLBACK_PATH}", f"ANY {STATUS_PATH}", f"GET {HEALTH_PATH}"}
     outputs = template["Outputs"]
     for branch in outputs["FallbackUrl"]["Value"]["Fn::If"][1:]:
         assert branch["Fn::Sub"].endswith(FALLBACK_PATH)
     assert outputs["FallbackMethod"]["Value"] == "POST"
+    # API Gateway may invoke the function on every route.
+    permission = template["Resources"]["FallbackInvokePermission"]["Properties"]
+    assert permission["SourceArn"]["Fn::Sub"].endswith("${HttpApi}/*/*/*")
+
+
+def test_twilio_never_gets_a_throttle_or_a_gateway_timeout(template: dict[str, Any]) -> None:
+    """No stage or route throttle (a 429 is an error for the caller), and API Gateway waits
+    longer than the function may run, which runs longer than the answer's deadline."""
+    resources = template["Resources"]
+    stage = resources["HttpApiStage"]["Properties"]
+    assert "DefaultRouteSettings" not in stage and "RouteSettings" not in stage
+    timeout = resources["FallbackFunction"]["Properties"]["Timeout"]
+    integration = resources["FallbackIntegration"]["Properties"]["TimeoutInMillis"]
+    variables = resources["FallbackFunction"]["Properties"]["Environment"]["Variables"]
+    deadline = float(variables["BACKLINE_ANSWER_DEADLINE_SECONDS"])
+    assert deadline + 3 <= timeout  # a cold init and the margin fit between them
+    assert timeout * 1000 < integration <= 30_000
+
+
+def test_the_dispatcher_is_capped_and_its_retry_comment_is_true(
+    template: dict[str, Any],
+) -> None:
+    dispatcher = template["Resources"]["DispatcherFunction"]["Properties"]
+    assert dispatcher["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["CapsDispatcher", {"Ref": "DispatcherConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert template["Parameters"]["DispatcherConcurrency"]["Default"] > 0
+    assert dispatcher["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    from backline.aws import dispatcher as module
+
+    assert "MaximumRetryAttempts: 0" in (module.__doc__ or "")
+    assert "Lambda does not retry" in (module.__doc__ or "")
+    text = TEMPLATE.read_text()
+    assert "A failed run is not retried by Lambda" in text
+
+
+def test_both_functions_may_decrypt_with_the_given_key(template: dict[str, Any]) -> None:
+    for name, props in functions(template).items():
+        statements = [
+            statement
+            for policy in props["Policies"]
+            if isinstance(policy, dict) and "Statement" in policy
+            for statement in policy["Statement"]
+        ]
+        conditional = [s["Fn::If"] for s in statements if "Fn::If" in s]
+        assert [
+            (condition, then["Action"], then["Resource"], otherwise)
+            for condition, then, otherwise in conditional
+        ] == [("HasKmsKey", "kms:Decrypt", {"Ref": "SecretsKmsKeyArn"}, {"Ref": "AWS::NoValue"})], (
+            name
+        )
+    assert template["Parameters"]["SecretsKmsKeyArn"]["Default"] == ""
+
+
+def test_logs_are_json_and_provisioned_concurrency_is_off_by_default(
+    template: dict[str, Any],
+) -> None:
+    assert template["Globals"]["Function"]["LoggingConfig"]["LogFormat"] == "JSON"
+    fallback = template["Resources"]["FallbackFunction"]["Properties"]
+    assert template["Parameters"]["ProvisionedConcurrency"]["Default"] == 0
+    assert fallback["ProvisionedConcurrencyConfig"]["Fn::If"][0] == "HasProvisionedConcurrency"
+    # Provisioned concurrency is attached to the alias, which API Gateway must invoke.
+    alias = {"Ref": "FallbackFunction.Alias"}
+    assert template["Resources"]["FallbackIntegration"]["Properties"]["IntegrationUri"] == alias
+    assert template["Resources"]["FallbackInvokePermission"]["Properties"]["FunctionName"] == alias
+
+
+def test_every_alarm_event_has_a_metric_filter_and_an_alarm(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    filters = {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Logs::MetricFilter"
+    }
+    named = {
+        event
+        for props in filters.values()
+        for event in re.findall(r'\$\.backline = "([a-z-]+)"', props["FilterPattern"])
+    }
+    assert named == {event.value for event in LogEvent}
+    alarmed = {
+        resource["Properties"]["MetricName"]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    for props in filters.values():
+        assert props["MetricTransformations"][0]["MetricName"] in alarmed
 
 
 def test_every_variable_is_one_backline_reads(template: dict[str, Any]) -> None:
@@ -68,14 +158,29 @@ def test_every_variable_is_one_backline_reads(template: dict[str, Any]) -> None:
         assert name in known or (name.endswith(SUFFIX) and name[: -len(SUFFIX)] in known), name
 
 
-def test_the_functions_run_on_the_python_the_package_is_built_for(
+def test_the_build_follows_the_runtime_and_architecture_parameters(
     template: dict[str, Any],
 ) -> None:
-    assert template["Globals"]["Function"]["Runtime"] == "python3.12"
-    assert template["Globals"]["Function"]["Architectures"] == ["x86_64"]
+    """sam build takes the package built for the chosen PythonVersion and Architecture, which
+    scripts/build-lambda writes where the template looks, with the same defaults."""
+    params = template["Parameters"]
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == {"Fn::Sub": "python${PythonVersion}"}
+    assert function["Architectures"] == [{"Ref": "Architecture"}]
+    assert function["CodeUri"] == {
+        "Fn::Sub": "../../build/lambda/python${PythonVersion}-${Architecture}"
+    }
+    for props in template["Resources"].values():
+        if props["Type"] == "AWS::Serverless::Function":
+            assert props["Metadata"] == {"BuildMethod": "makefile"}
     script = (ROOT / "scripts" / "build-lambda").read_text()
-    assert "VERSION=${LAMBDA_PYTHON_VERSION:-3.12}" in script
-    assert "x86_64) PLATFORM=manylinux2014_x86_64" in script
+    assert f"VERSION=${{LAMBDA_PYTHON_VERSION:-{params['PythonVersion']['Default']}}}" in script
+    assert f"ARCH=${{LAMBDA_ARCH:-{params['Architecture']['Default']}}}" in script
+    assert "OUT=${1:-build/lambda/python$VERSION-$ARCH}" in script
+    assert "    " + " | ".join(params["PythonVersion"]["AllowedValues"]) + ") ;;" in script
+    assert set(params["Architecture"]["AllowedValues"]) == {"x86_64", "arm64"}
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"LAMBDA_PYTHON_VERSION ?= {params['PythonVersion']['Default']}" in makefile
 
 
 def test_cfn_lint_passes() -> None:
@@ -89,6 +194,8 @@ def test_cfn_lint_passes() -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "cfn-lint passed" in done.stdout
+    assert "sam validate --lint passed" in done.stdout
 
 
 def test_the_dockerfile_lints_clean() -> None:
