@@ -30,6 +30,7 @@ from backline.aws.invoke import DispatcherKick
 from backline.aws.secrets import reread, resolve
 from backline.config import Config, answer_deadline, auth_tokens
 from backline.service import Service
+from backline.store.snapshot import SnapshotKeeper
 
 __all__ = ["LAMBDA_STATE_DIR", "Runtime", "load_config", "remaining_seconds"]
 
@@ -159,18 +160,24 @@ class Runtime:
             self._boot_after = time.monotonic() + _BOOT_RETRY_SECONDS
             self._cannot_boot(f"{type(error).__name__}: {error}")
             return None
+
         # 2. The table of numbers: from the database if it answers in time (half of what is
         #    left; the other half is the record's), else the saved copy or the built-in one.
-        starting = Background(lambda: service.start(background=False), name="backline-load")
+        def start() -> bool:
+            service.start(background=False)
+            return service.snapshot.current.source == "database"
+
+        starting = Background(start, name="backline-load")
         budget = deadline.left(keep=ANSWER_RESERVE_SECONDS) / 2
-        if not starting.wait(budget):
+        if starting.wait(budget):
+            self.database_stalled = False
+        else:
+            # Still loading: later events take its result (see refresh_if_stale).
             self.database_stalled = True
-            self._refreshing = None
+            self._refreshing = starting
             service.snapshot.use_saved_copy(
                 f"the database did not answer within {budget:.2f} s; still trying"
             )
-        else:
-            self.database_stalled = False
         self.boot_error = None
         self.service = service
         if self.kicker is None:
@@ -188,31 +195,42 @@ class Runtime:
 
     # -- the table of numbers, refreshed within the deadline -----------------------------------
     def refresh_if_stale(self, service: Service, deadline: Deadline | None = None) -> None:
-        """Reload the table of numbers when it is older than the refresh interval."""
+        """Reload the table of numbers when it is older than the refresh interval.
+
+        A load already under way (one an earlier event stopped waiting for) is not waited for
+        again: the event answers from the table at hand, and takes the result once it is in.
+        """
         keeper = service.snapshot
-        deadline = deadline or Deadline(self.cap)
         refreshing = self._refreshing
-        if refreshing is None:
-            now = time.time()
-            if now - keeper.current.loaded_at < service.config.snapshot_refresh_seconds:
+        if refreshing is not None:
+            if not refreshing.done:
                 return
-            if time.monotonic() < self._refresh_after:
-                return
-            refreshing = self._refreshing = Background(keeper.refresh, name="backline-refresh")
-        # Half of what is left, and never longer than a database call may take.
+            self._refreshing = None
+            self._refreshed(keeper, refreshing)
+            return
+        if time.time() - keeper.current.loaded_at < service.config.snapshot_refresh_seconds:
+            return
+        if time.monotonic() < self._refresh_after:
+            return
+        deadline = deadline or Deadline(self.cap)
+        refreshing = Background(keeper.refresh, name="backline-refresh")
+        # Half of what is left (the rest is the record's), and never longer than a database
+        # call may take.
         budget = min(
             service.config.db_timeout_seconds, deadline.left(keep=ANSWER_RESERVE_SECONDS) / 2
         )
         if not refreshing.wait(budget):
-            # Still loading: answer from the table at hand; a later event takes the result.
             self.database_stalled = True
+            self._refreshing = refreshing
             return
-        self._refreshing = None
+        self._refreshed(keeper, refreshing)
+
+    def _refreshed(self, keeper: SnapshotKeeper, load: Background[bool]) -> None:
         ok = False
         try:
-            ok = refreshing.result()
+            ok = load.result()
         except Exception:  # refresh() catches its own errors; this is a surprise
-            log.exception("refreshing the table of numbers failed unexpectedly")
+            log.exception("loading the table of numbers failed unexpectedly")
         self.database_stalled = False
         if not ok:
             self._refresh_after = time.monotonic() + _REFRESH_RETRY_SECONDS

@@ -288,6 +288,22 @@ def twilio_get(
     )
 
 
+class RunningContext:
+    """A Lambda context whose remaining time runs down, as the real one's does."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.deadline = time.monotonic() + remaining_ms / 1000
+        self.function_name = "backline-fallback"
+        self.aws_request_id = "00000000-0000-4000-8000-000000000001"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+    @property
+    def in_time(self) -> bool:
+        return self.get_remaining_time_in_millis() > 0
+
+
 class FakeContext:
     def __init__(self, remaining_ms: int = 10_000) -> None:
         self.remaining_ms = remaining_ms

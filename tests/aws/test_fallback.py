@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from backline.aws import fallback
+from backline.aws.alarms import LogEvent
 from backline.aws.fallback import FallbackHandler
 from backline.aws.runtime import Runtime
 from backline.core.twiml import LAST_RESORT_TWIML
@@ -20,6 +23,7 @@ from tests.aws.conftest import (
     AwsStandIn,
     Deployment,
     FakeContext,
+    RunningContext,
     add_route,
     lambda_env,
     make_event,
@@ -309,12 +313,75 @@ def test_a_stalled_database_does_not_hold_the_answer(
     handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)  # boot
     relay.freeze()
     for _ in range(3):
+        context = RunningContext(3000)
         assert_forwarded(
-            handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)
+            handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), context)
         )
+        assert context.in_time
     assert handler.runtime is not None and handler.runtime.service is not None
     assert handler.runtime.service.journal.pending == 3
     relay.thaw()
+
+
+@pytest.mark.timeout(60)
+def test_a_cold_instance_answers_in_time_when_the_database_hangs(
+    relayed_postgres: tuple[str, Relay],
+    make_handler: HandlerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Accepts connections, never answers, before the first event: the built-in answer
+    (nothing saved yet in a new instance) within the invocation's 3 s, the call journaled, both
+    marked for the alarms; once the database is back, a later event loads the table."""
+    url, relay = relayed_postgres
+    relay.freeze()
+    deployment = by_name("function-url")
+    handler = make_handler(url, deployment.public_url, BACKLINE_SNAPSHOT_REFRESH_SECONDS="0.2")
+    context = RunningContext(3000)
+    result = handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), context)
+    assert context.in_time
+    assert result["statusCode"] == 200
+    assert ElementTree.fromstring(result["body"]).tag == "Response"
+    assert handler.runtime is not None and handler.runtime.service is not None
+    assert handler.runtime.service.journal.pending == 1
+    marks = {getattr(record, "backline", None) for record in caplog.records}
+    assert {LogEvent.JOURNALED.value, LogEvent.LAST_RESORT.value} <= marks
+    relay.thaw()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        result = handler(
+            twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), RunningContext(3000)
+        )
+        if f"<Number>{DESTINATION}</Number>" in result["body"]:
+            break
+        time.sleep(0.2)
+    assert_forwarded(result)
+
+
+@pytest.mark.timeout(60)
+def test_slow_secrets_do_not_hold_the_answer(
+    aws: AwsStandIn, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Secrets Manager takes 4 s: the first call gets the apology within its 3 s, marked for
+    the alarm; the read goes on, and a later event of the same instance answers in full."""
+    add_route(database_url)
+    secret = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:backline/token-AbCdEf"
+    aws.secrets[secret] = "12345678901234567890123456789012"
+    aws.delay = 4.0
+    deployment = by_name("rest-default-endpoint")
+    env = lambda_env(database_url, deployment.public_url, tmp_path / "state")
+    del env["BACKLINE_TWILIO_AUTH_TOKEN"]
+    env.update(aws.env(), BACKLINE_TWILIO_AUTH_TOKEN_SECRET_ARN=secret)
+    handler = FallbackHandler(Runtime(env))
+    context = RunningContext(3000)
+    result = handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), context)
+    assert context.in_time
+    assert result["statusCode"] == 200
+    assert result["body"] == LAST_RESORT_TWIML
+    assert LogEvent.LAST_RESORT.value in {getattr(r, "backline", None) for r in caplog.records}
+    time.sleep(aws.delay + 0.5)
+    assert_forwarded(
+        handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), FakeContext())
+    )
 
 
 def test_a_database_outage_is_journaled_in_the_state_dir(
