@@ -1,17 +1,23 @@
 """Cold start: a fresh process handling one API Gateway REST (v1) event, route read from a database.
 
-Side by side, in the same run, each in fresh subprocesses of this interpreter (median of several
-rounds, interleaved, one warm-up round discarded):
+First the deployment package is built as `make lambda-package` builds it (for this
+interpreter's version and this machine's architecture: the bytecode must be this Python's),
+and its size reported. Then, side by side, in the same run, each in fresh subprocesses of this
+interpreter in isolated mode (-I -S: no site-packages, as on Lambda where the package is the
+path), median of several rounds, interleaved, one warm-up round discarded:
 
 * a stdlib-only handler: parses the event, checks the signature with hmac, reads the route and
   writes the call with sqlite3 (synchronous=FULL), returns TwiML built by string formatting;
-* ``backline.aws.fallback.handler``, the lean handler the SAM template uses;
-* ``backline.aws.asgi.handler``, the whole Starlette app through Mangum;
+* ``backline.aws.fallback.handler`` from the built package, the handler the SAM template uses;
+* ``backline.aws.asgi.handler`` from the source tree, the whole Starlette app through Mangum
+  (for comparison; not in the package);
 
 on SQLite, and on PostgreSQL when a server answers (BACKLINE_BENCH_POSTGRES_URL, else the test
 server at 127.0.0.1:5432; the stdlib baseline has no PostgreSQL driver, so it stays on SQLite).
 "wall" is spawn-to-exit, the closest local analogue of a Lambda cold start (runtime start,
-init, first invoke); "in-process" is imports + the event, measured inside the child.
+init, first invoke); "in-process" is imports + the event, measured inside the child. Each
+child first imports what Lambda's Python runtime imports before it loads any handler (logging,
+json, traceback, ...), for both sides alike.
 
 Run: python -m bench coldstart (BENCH_COLDSTART_RUNS=N for more rounds). Never asserts.
 """
@@ -20,11 +26,13 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,11 +44,18 @@ PUBLIC_URL = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/Prod"
 PATH = "/twilio/voice/fallback"
 TWILIO_NUMBER = "+815031234567"
 DESTINATION = "+819011112222"
-GOAL = 4.0
+GOAL = 3.0
+ROOT = Path(__file__).resolve().parent.parent
+
+# What Lambda's Python runtime has imported before it loads a handler (awslambdaric's
+# bootstrap: its logging, JSON and error reporting): every child imports it first, so that
+# neither side is charged for what the runtime pays on Lambda anyway.
+RUNTIME = "import datetime, enum, importlib, json, logging, os, sys, time, traceback\n"
 
 # The leanest handler that does the same job with the standard library only.
-BASELINE = r"""
-import time
+BASELINE = (
+    RUNTIME
+    + r"""
 started = time.perf_counter()
 import base64, hashlib, hmac, json, sqlite3, sys
 from urllib.parse import parse_qsl
@@ -81,12 +96,16 @@ done = time.perf_counter()
 print(json.dumps({"import_ms": (imported - started) * 1000, "total_ms": (done - started) * 1000,
                   "status": result["statusCode"], "forwarded": "<Dial" in result["body"]}))
 """
+)
 
 # The handlers under test, as the Lambda runtime would load them: import, then one event.
-HANDLER = r"""
-import time
+# argv: event file, handler module, then the folders to put first on the path.
+HANDLER = (
+    RUNTIME
+    + r"""
 started = time.perf_counter()
 import importlib, json, sys
+sys.path[0:0] = sys.argv[3:]
 handler = importlib.import_module(sys.argv[2]).handler
 imported = time.perf_counter()
 event = json.load(open(sys.argv[1]))
@@ -95,6 +114,7 @@ done = time.perf_counter()
 print(json.dumps({"import_ms": (imported - started) * 1000, "total_ms": (done - started) * 1000,
                   "status": result["statusCode"], "forwarded": "<Dial" in result["body"]}))
 """
+)
 
 
 @dataclass
@@ -102,6 +122,7 @@ class Variant:
     label: str
     database: str  # "sqlite" or "postgresql"
     module: str  # "" for the baseline
+    path: list[str] = field(default_factory=list)  # put first on the child's sys.path
     wall: list[float] = field(default_factory=list)
     inside: list[float] = field(default_factory=list)
     imports: list[float] = field(default_factory=list)
@@ -221,9 +242,11 @@ def _run(
     record: bool,
 ) -> None:
     if variant.module:
-        command = [sys.executable, str(script), str(event_path), variant.module]
+        command = [sys.executable, "-I", "-S", str(script), str(event_path), variant.module]
+        command += variant.path
     else:
-        command = [sys.executable, str(script), str(event_path), TOKEN, PUBLIC_URL, sqlite_path]
+        command = [sys.executable, "-I", "-S", str(script), str(event_path), TOKEN, PUBLIC_URL]
+        command += [sqlite_path]
     started = time.perf_counter()
     finished = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = (time.perf_counter() - started) * 1000
@@ -262,11 +285,49 @@ def _boto3_line() -> str:
     return "boto3 (for comparison, not used): " + done.stdout.strip()
 
 
+def _build_package(into: Path) -> Path | None:
+    """The deployment package for this interpreter, as make lambda-package builds it."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    machine = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine(), "x86_64")
+    package = into / f"python{version}-{machine}"
+    env = {
+        **os.environ,
+        "LAMBDA_PYTHON_VERSION": version,
+        "LAMBDA_ARCH": machine,
+        "LAMBDA_PYTHON": sys.executable,
+        "PYTHON": sys.executable,
+    }
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "build-lambda"), str(package)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        print("could not build the package:", done.stderr.strip().splitlines()[-1:])
+        return None
+    files = [p for p in package.rglob("*") if p.is_file() and p.name != "Makefile"]
+    unzipped = sum(p.stat().st_size for p in files) / 1_000_000
+    archive = into / "package.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in files:
+            zipped.write(path, path.relative_to(package))
+    print(
+        f"Package (make lambda-package, python{version} {machine}): {unzipped:.1f} MB unzipped, "
+        f"{archive.stat().st_size / 1_000_000:.1f} MB zipped, {len(files)} files"
+    )
+    return package
+
+
 def main() -> None:
     from backline.store.migrate import upgrade
 
     with tempfile.TemporaryDirectory(prefix="backline-coldstart-") as scratch:
         root = Path(scratch)
+        package = _build_package(root)
+        if package is None:
+            return
         sqlite_path = str(root / "backline.db")
         databases = {"sqlite": f"sqlite:///{sqlite_path}"}
         postgres = _postgres_url()
@@ -282,12 +343,22 @@ def main() -> None:
         variants = [Variant("stdlib-only baseline", "sqlite", "")]
         for database in databases:
             variants.append(
-                Variant("lean handler (backline.aws.fallback)", database, "backline.aws.fallback")
+                Variant(
+                    "built package (backline.aws.fallback)",
+                    database,
+                    "backline.aws.fallback",
+                    [str(package)],
+                )
             )
-        for database in databases:
-            variants.append(
-                Variant("Mangum + Starlette (backline.aws.asgi)", database, "backline.aws.asgi")
+        source_tree = [str(ROOT), *(p for p in sys.path if p.endswith("site-packages"))]
+        variants.append(
+            Variant(
+                "Mangum + Starlette (backline.aws.asgi)",
+                "sqlite",
+                "backline.aws.asgi",
+                source_tree,
             )
+        )
         base_env = {k: v for k, v in os.environ.items() if not k.startswith(("BACKLINE_", "AWS_"))}
         print(
             f"Cold start: a fresh process handling one API Gateway REST (v1) event, "
@@ -343,13 +414,12 @@ def main() -> None:
             )
             if variant.failures:
                 print(f"{'':50} ({len(variant.failures)} failed run(s): {variant.failures[0]})")
-        lean = [v for v in variants if v.module == "backline.aws.fallback" and v.wall]
-        if lean:
-            ratio = statistics.median(lean[0].wall) / base_wall
+        for lean in (v for v in variants if v.module == "backline.aws.fallback" and v.wall):
+            ratio = statistics.median(lean.wall) / base_wall
             verdict = "within" if ratio <= GOAL else "OVER"
             print(
-                f"goal: the lean handler within {GOAL:g}x of the baseline (wall): "
-                f"{ratio:.2f}x, {verdict}"
+                f"goal: the built package within {GOAL:g}x of the baseline (wall), "
+                f"{lean.database}: {ratio:.2f}x, {verdict}"
             )
         print(_boto3_line())
 

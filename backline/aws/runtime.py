@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import re
 import sys
 import time
@@ -82,7 +81,7 @@ def build_mismatch(manifest: Path = _BUILD_MANIFEST) -> str | None:
     except (OSError, ValueError):
         return None  # not a built package (tests, a server): nothing to compare
     running = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    machine = platform.machine()
+    machine = os.uname().machine  # platform.machine(), without importing platform
     wanted_machine = _MACHINES.get(str(built.get("architecture")), "?")
     if built.get("python") == running and wanted_machine == machine:
         return None
