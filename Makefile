@@ -63,9 +63,9 @@ lock: $(STAMP)
 
 # Needs the internet: pip-audit asks PyPI's advisory data about each locked version.
 audit: $(STAMP)
-	$(BIN)/pip-audit --strict --disable-pip --no-deps \
+	$(BIN)/pip-audit --strict --disable-pip --require-hashes \
 		-r requirements/dev.lock -r requirements/server.lock -r requirements/lambda.lock
-	$(BIN)/pip-audit --strict --disable-pip --no-deps -r requirements/sam.lock
+	$(BIN)/pip-audit --strict --disable-pip --require-hashes -r requirements/sam.lock
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
