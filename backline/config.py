@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from backline.core.redact import mask_password
 from backline.core.validation import InvalidValue, e164, http_url, public_base_url
 
 _N = TypeVar("_N", int, float)
@@ -56,22 +57,20 @@ def normalise_database_url(url: str) -> str:
         path = url.removeprefix("sqlite:///")
         return "sqlite:///" + os.path.abspath(path)
     raise ConfigError(
-        f"BACKLINE_DATABASE_URL {url!r} is not supported: use sqlite:///path/to/file.db "
-        f"or postgresql://user:password@host:5432/database"
+        f"BACKLINE_DATABASE_URL {mask_password(url)!r} is not supported: use "
+        f"sqlite:///path/to/file.db or postgresql://USER:PASSWORD@HOST:5432/DATABASE"
     )
 
 
 def shown_database(url: str) -> str:
     """The database as a person should see it: a SQLite file by its path, a server's URL
-    without its password."""
+    without its password (masked by :func:`backline.core.redact.mask_password`, the one
+    function that hides passwords)."""
     if url.startswith("sqlite:///") and url not in ("sqlite:///", "sqlite:///:memory:"):
         return url.removeprefix("sqlite:///")
-    scheme, separator, rest = url.partition("://")
-    credentials, at, location = rest.rpartition("@")
-    if separator and at and ":" in credentials:
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{location}"
-    return url
+    from backline.core.redact import mask_password  # only when shown: the answer path imports this
+
+    return mask_password(url)
 
 
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 from backline.config import Config, ConfigError, normalise_database_url
+from backline.core.redact import mask_password
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -78,8 +79,12 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def fail(message: str, *, code: int = 2) -> NoReturn:
-    """Say what is wrong on one line, on stderr, and exit non-zero."""
-    typer.echo(f"error: {message}", err=True)
+    """Say what is wrong on one line, on stderr, and exit non-zero.
+
+    Errors often quote the database URL (or a driver's message about it): its password is
+    masked here, whatever the message.
+    """
+    typer.echo(f"error: {mask_password(message)}", err=True)
     raise typer.Exit(code)
 
 

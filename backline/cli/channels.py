@@ -93,7 +93,16 @@ def add(
 
 
 @app.command("list")
-def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
+def list_(
+    as_json: AsJson = False,
+    show_secrets: bool = typer.Option(
+        False,
+        "--show-secrets",
+        help="Show whole Slack and webhook URLs and webhook signing secrets "
+        "(anyone who has them can post to the channel).",
+    ),
+    database_url: DatabaseUrl = None,
+) -> None:
     """The channels, with each one's last success and failure."""
     from backline.notify.admin import list_channels
     from backline.notify.channels import redacted
@@ -103,7 +112,7 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     except Exception as error:
         fail(f"could not read the channels: {error}")
     if as_json:
-        print_json([entry.to_json() for entry in entries])
+        print_json([entry.to_json(reveal=show_secrets) for entry in entries])
         return
     if not entries:
         typer.echo("no channels: add one with `backline channels add slack URL`")
@@ -124,9 +133,14 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
                 state = "ok"
         typer.echo(
             # Webhook URLs are secrets (whoever has one can post): show their host only.
-            f"#{spec.id} {spec.kind} {redacted(spec)}"
+            f"#{spec.id} {spec.kind} {spec.target if show_secrets else redacted(spec)}"
             + (f" name={spec.label!r}" if spec.label else "")
             + f" client={spec.client or '(all)'}"
+            + (
+                f" secret={spec.options['secret']}"
+                if show_secrets and "secret" in spec.options
+                else ""
+            )
         )
         typer.echo(
             f"    {state}; last success {when(entry.last_success_at)}; "

@@ -8,6 +8,7 @@ import typer
 
 from backline.cli._common import DatabaseUrl, config, fail
 from backline.config import Config, ConfigError, normalise_database_url, shown_database
+from backline.core.redact import mask_password
 
 app = typer.Typer(help="Create or migrate the database schema.", no_args_is_help=True)
 
@@ -58,7 +59,7 @@ def upgrade(database_url: DatabaseUrl = None) -> None:
     except Exception as error:  # the operator needs the reason, not a traceback
         origin = getattr(error, "orig", None) or error  # the driver's words, not SQLAlchemy's
         reason = " ".join(str(origin).split()) or type(origin).__name__
-        fail(f"could not upgrade {shown}: {reason}")
+        fail(f"could not upgrade {shown}: {mask_password(reason)}")
     typer.echo(note, nl=False)
     if before is None:
         made = f"the database {shown}" if new_file else f"the tables in {shown}"

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from backline.core import validation
 from backline.core.validation import InvalidValue
-from backline.notify.channels import KINDS, ChannelSpec, describe
+from backline.notify.channels import KINDS, ChannelSpec, describe, redacted
 from backline.store.admin import AdminError, resolve_client
 from backline.store.database import utc_now
 from backline.store.schema import channels, clients, deliveries
@@ -56,13 +56,14 @@ class ChannelEntry:
         return "ok"
 
     def to_json(self, *, reveal: bool = False) -> dict[str, Any]:
+        """The entry for scripts; without ``reveal``, secrets are shown as the table shows them."""
         options = dict(self.spec.options)
         if "secret" in options and not reveal:
             options["secret"] = "…" + str(options["secret"])[-4:]
         return {
             "id": self.spec.id,
             "kind": self.spec.kind,
-            "target": self.spec.target,
+            "target": self.spec.target if reveal else redacted(self.spec),
             "name": self.spec.label,
             "client": self.spec.client,
             "options": options,

@@ -22,12 +22,12 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, inspect, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from backline.config import shown_database
 from backline.core import validation
 from backline.core.models import DEFAULT_RING_TIMEOUT, Defaults
+from backline.core.redact import mask_password
 from backline.core.validation import (
     MAX_DESTINATIONS,
     InvalidValue,
@@ -306,15 +306,6 @@ def make_engine(database_url: str) -> Engine:
     return create_engine(database_url, poolclass=NullPool, connect_args={"connect_timeout": 5})
 
 
-def _shown(database_url: str) -> str:
-    if database_url.startswith("sqlite"):
-        return shown_database(database_url)  # the file's own (absolute) path
-    try:
-        return make_url(database_url).render_as_string(hide_password=True)
-    except sa_exc.ArgumentError:
-        return shown_database(database_url)
-
-
 def _reason(error: BaseException) -> str:
     origin = getattr(error, "orig", None) or error
     lines = str(origin).strip().splitlines()
@@ -323,7 +314,7 @@ def _reason(error: BaseException) -> str:
 
 def _upgrade_first(database_url: str) -> SchemaMissing:
     return SchemaMissing(
-        f"the database {_shown(database_url)} has no backline tables yet; "
+        f"the database {shown_database(database_url)} has no backline tables yet; "
         f"run `backline db upgrade` first"
     )
 
@@ -335,7 +326,8 @@ def check_schema(engine: Engine) -> None:
         with engine.connect() as connection:
             present = set(inspect(connection).get_table_names())
     except sa_exc.DBAPIError as error:
-        raise DatabaseError(f"cannot reach the database {_shown(url)}: {_reason(error)}") from None
+        reason = mask_password(_reason(error))
+        raise DatabaseError(f"cannot reach the database {shown_database(url)}: {reason}") from None
     if not set(_TABLES) <= present:
         raise _upgrade_first(url)
 
@@ -351,9 +343,10 @@ def open_engine(database_url: str) -> Engine:
             raise _upgrade_first(database_url)
     try:
         engine = make_engine(database_url)
-    except (sa_exc.ArgumentError, ImportError) as error:
-        shown = _shown(database_url)
-        raise DatabaseError(f"cannot use the database URL {shown}: {error}") from None
+    except (sa_exc.ArgumentError, ValueError, ImportError) as error:
+        shown = shown_database(database_url)
+        reason = mask_password(str(error))
+        raise DatabaseError(f"cannot use the database URL {shown}: {reason}") from None
     check_schema(engine)
     return engine
 
