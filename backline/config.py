@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from backline.core.redact import mask_password
 from backline.core.validation import InvalidValue, e164, http_url, public_base_url
 
 _N = TypeVar("_N", int, float)
@@ -56,6 +55,8 @@ def normalise_database_url(url: str) -> str:
         # itself, and a command run from another folder cannot open a second, empty one.
         path = url.removeprefix("sqlite:///")
         return "sqlite:///" + os.path.abspath(path)
+    from backline.core.redact import mask_password  # only here: the answer path imports this
+
     raise ConfigError(
         f"BACKLINE_DATABASE_URL {mask_password(url)!r} is not supported: use "
         f"sqlite:///path/to/file.db or postgresql://USER:PASSWORD@HOST:5432/DATABASE"
@@ -172,8 +173,10 @@ def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "notify_retry_max_seconds": _float(
             env, "BACKLINE_NOTIFY_RETRY_MAX_SECONDS", 600.0, 0.01, 86400
         ),
+        "notify_max_attempts": _int(env, "BACKLINE_NOTIFY_MAX_ATTEMPTS", 20, 1, 1000),
         "notify_poll_seconds": _float(env, "BACKLINE_NOTIFY_POLL_SECONDS", 1.0, 0.05, 60),
         "notify_workers": _int(env, "BACKLINE_NOTIFY_WORKERS", 8, 1, 64),
+        "allow_private_channels": _bool(env, "BACKLINE_ALLOW_PRIVATE_CHANNELS"),
         "smtp_host": env.get("BACKLINE_SMTP_HOST", "").strip(),
         "smtp_port": _int(env, "BACKLINE_SMTP_PORT", 587, 1, 65535),
         "smtp_user": env.get("BACKLINE_SMTP_USER", ""),
@@ -243,10 +246,14 @@ class Config:
     notify_retry_max_seconds: float = field(
         default=600.0, metadata={"env": "BACKLINE_NOTIFY_RETRY_MAX_SECONDS"}
     )
+    notify_max_attempts: int = field(default=20, metadata={"env": "BACKLINE_NOTIFY_MAX_ATTEMPTS"})
     notify_poll_seconds: float = field(
         default=1.0, metadata={"env": "BACKLINE_NOTIFY_POLL_SECONDS"}
     )
     notify_workers: int = field(default=8, metadata={"env": "BACKLINE_NOTIFY_WORKERS"})
+    allow_private_channels: bool = field(
+        default=False, metadata={"env": "BACKLINE_ALLOW_PRIVATE_CHANNELS"}
+    )
     smtp_host: str = field(default="", metadata={"env": "BACKLINE_SMTP_HOST"})
     smtp_port: int = field(default=587, metadata={"env": "BACKLINE_SMTP_PORT"})
     smtp_user: str = field(default="", metadata={"env": "BACKLINE_SMTP_USER"})

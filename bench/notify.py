@@ -11,6 +11,7 @@ Prints figures; asserts nothing about them.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import threading
 import time
@@ -36,9 +37,9 @@ class _Slack:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 slack.times.append(time.perf_counter())
-                slack.kinds.append(
-                    body.decode("utf-8", "replace").split("backline \\u00b7 ")[-1].split('"')[0]
-                )
+                # The context line at the end of the blocks: "backline · <kind>".
+                context = json.loads(body)["blocks"][-1]["elements"][0]["text"]
+                slack.kinds.append(context.rpartition(" ")[2])
                 slack.event.set()
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
@@ -64,7 +65,8 @@ def _service(root: Path, slack: _Slack, **settings: Any) -> Any:
     url = f"sqlite:///{root}/backline.db"
     upgrade(url)
     engine = make_engine(url)
-    add_channel(engine, "slack", slack.url)
+    # The stand-in listens on 127.0.0.1, where channels may only point when allowed.
+    add_channel(engine, "slack", slack.url, allow_private=True)
     engine.dispose()
     config = Config(
         database_url=url,
@@ -72,6 +74,7 @@ def _service(root: Path, slack: _Slack, **settings: Any) -> Any:
         insecure_demo=True,
         notify_language="en",
         notify_poll_seconds=1.0,
+        allow_private_channels=True,
         **settings,
     )
     service = Service(config)

@@ -26,6 +26,12 @@ AUTH_TOKEN = "12345678901234567890123456789012"
 PUBLIC_URL = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/Prod"
 TABLES_IN_DELETE_ORDER = ("events", "legs", "calls", "numbers", "clients", "settings")
 
+# The stand-ins for Slack, webhooks and Twilio listen on 127.0.0.1, where channels may not point
+# in production (backline/core/addresses.py). Set for the whole run, so that the CLI in-process
+# and every backline process a test starts (which inherit the environment) accept them; a test
+# of the refusal removes it.
+os.environ["BACKLINE_ALLOW_PRIVATE_CHANNELS"] = "1"
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_default_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -122,6 +128,7 @@ def make_config(tmp_path: Path):  # type: ignore[no-untyped-def]
             state_dir=tmp_path / "state",
             snapshot_refresh_seconds=0.2,
             db_timeout_seconds=1.0,
+            allow_private_channels=True,
         )
         return base.with_overrides(**changes)
 

@@ -69,6 +69,7 @@ def add(
             label=name,
             sender=sender,
             secret=secret,
+            allow_private=config().allow_private_channels,
         )
     except InvalidValue as error:
         fail(str(error))
@@ -148,6 +149,11 @@ def list_(
         )
         if entry.last_result:
             typer.echo(f"    last answer: {entry.last_result}")
+        if entry.dead:
+            typer.echo(
+                f"    GIVEN UP: {entry.dead} notification(s), the latest at {entry.last_dead_at}: "
+                f"{entry.last_dead_reason}"
+            )
 
 
 @app.command("remove")

@@ -7,10 +7,12 @@ import secrets
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, delete, func, select
 
 from backline.core import validation
+from backline.core.addresses import refused_host
 from backline.core.validation import InvalidValue
 from backline.notify.channels import KINDS, ChannelSpec, describe, redacted
 from backline.store.admin import AdminError, resolve_client
@@ -42,6 +44,10 @@ class ChannelEntry:
     last_failure_at: str | None
     last_result: str | None
     pending: int
+    # Messages given up (refused by the receiver, or failed too often), and the latest one.
+    dead: int = 0
+    last_dead_at: str | None = None
+    last_dead_reason: str | None = None
 
     @property
     def status(self) -> str:
@@ -74,14 +80,29 @@ class ChannelEntry:
             "last_failure_at": self.last_failure_at,
             "last_result": self.last_result,
             "pending": self.pending,
+            "dead": self.dead,
+            "last_dead_at": self.last_dead_at,
+            "last_dead_reason": self.last_dead_reason,
             "created_at": self.created_at,
         }
 
 
-def check_target(kind: str, target: str) -> str:
-    """The channel's address, checked for its kind; raises :class:`InvalidValue`."""
+def check_target(kind: str, target: str, *, allow_private: bool = False) -> str:
+    """The channel's address, checked for its kind; raises :class:`InvalidValue`.
+
+    A URL to this machine, a link-local address or a cloud metadata service is refused unless
+    ``allow_private`` (``BACKLINE_ALLOW_PRIVATE_CHANNELS=1``); see backline/core/addresses.py.
+    """
     if kind in ("slack", "webhook"):
-        return validation.http_url(target, what=f"{kind} URL")
+        url = validation.http_url(target, what=f"{kind} URL")
+        host = urlsplit(url).hostname or ""
+        reason = None if allow_private else refused_host(host)
+        if reason is not None:
+            raise InvalidValue(
+                f"{kind} URL points at {host}, {reason}: notifications are not sent there; "
+                f"set BACKLINE_ALLOW_PRIVATE_CHANNELS=1 for a receiver on this host"
+            )
+        return url
     if kind == "sms":
         return validation.e164(target, what="phone number")
     if kind == "email":
@@ -96,13 +117,26 @@ def check_target(kind: str, target: str) -> str:
     raise InvalidValue(f"channel kind {kind!r} is not one of: {', '.join(KINDS)}")
 
 
-def _query() -> Any:
-    pending = (
+def _count(status: str) -> Any:
+    return (
         select(func.count())
         .select_from(deliveries)
-        .where(deliveries.c.channel_id == channels.c.id, deliveries.c.status == "pending")
+        .where(deliveries.c.channel_id == channels.c.id, deliveries.c.status == status)
         .scalar_subquery()
     )
+
+
+def _last_dead(column: Any) -> Any:
+    return (
+        select(column)
+        .where(deliveries.c.channel_id == channels.c.id, deliveries.c.status == "dead")
+        .order_by(deliveries.c.sent_at.desc(), deliveries.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _query() -> Any:
     return select(
         channels.c.id,
         channels.c.kind,
@@ -116,8 +150,11 @@ def _query() -> Any:
         channels.c.last_success_at,
         channels.c.last_failure_at,
         channels.c.last_result,
-        pending,
-        channels.c.client_id,
+        _count("pending"),
+        _count("dead"),
+        _last_dead(deliveries.c.sent_at),
+        _last_dead(deliveries.c.error),
+        channels.c.client_id,  # last: _refuse_duplicate reads it as row[-1]
     ).select_from(channels.outerjoin(clients, clients.c.id == channels.c.client_id))
 
 
@@ -127,7 +164,18 @@ def _entry(row: Any) -> ChannelEntry:
     except ValueError:
         options = {}
     spec = ChannelSpec(int(row[0]), row[1], row[2], row[3], row[4], options, row[6])
-    return ChannelEntry(spec, row[7], row[8], row[9], row[10], row[11], int(row[12] or 0))
+    return ChannelEntry(
+        spec,
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        int(row[12] or 0),
+        int(row[13] or 0),
+        row[14],
+        row[15],
+    )
 
 
 def add_channel(
@@ -139,9 +187,10 @@ def add_channel(
     label: str | None = None,
     sender: str | None = None,
     secret: str | None = None,
+    allow_private: bool = False,
 ) -> ChannelEntry:
     kind = kind.strip().lower()
-    target = check_target(kind, target)
+    target = check_target(kind, target, allow_private=allow_private)
     options: dict[str, Any] = {}
     if sender:
         if kind != "sms":

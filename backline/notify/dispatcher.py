@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 from backline.config import Config
 from backline.core.messages import alert_message
 from backline.notify.channels import ChannelSpec, DeliveryError, Transport, describe
-from backline.notify.grouping import ChannelState, Thresholds, backoff, iso, plan
+from backline.notify.grouping import ChannelState, Plan, Thresholds, backoff, iso, plan
 from backline.notify.local import LocalOutbox
 from backline.notify.outbox import Claimed, Outbox
 from backline.store.database import Connection, Database
@@ -51,6 +51,8 @@ log = logging.getLogger("backline.notify")
 TransportFactory = Callable[[ChannelSpec, Config], Transport]
 
 _PRUNE_EVERY = 600.0
+# Tries of a message that could not even be sent (see _deliver) before it is set aside.
+_UNSENDABLE_ATTEMPTS = 3
 _KEEP_LOCAL_SECONDS = 86400.0
 
 _T = TypeVar("_T")
@@ -283,11 +285,14 @@ class Dispatcher:
             try:
                 receipt = self.transports(spec, self.config).send(decided.message, delivery_id)
             except DeliveryError as error:
-                self._failed(store, claimed, error)
+                self._failed(store, claimed, decided, error)
                 return
-            except Exception as error:  # a transport's own bug: count it, retry like a 5xx
+            except Exception as error:
+                # The message could not even be sent (a value no header can carry, a transport's
+                # own bug): retried a few times, in case it was a fluke, then set aside.
                 log.exception("channel %s: unexpected error while sending", describe(spec))
-                self._failed(store, claimed, DeliveryError(f"{type(error).__name__}: {error}"))
+                detail = f"{type(error).__name__}: {error}"[:300]
+                self._failed(store, claimed, decided, DeliveryError(detail), unsendable=True)
                 return
             sent = True
             self.tally["sent"] += 1
@@ -327,7 +332,15 @@ class Dispatcher:
                 loop.in_flight -= 1
             loop.event.set()
 
-    def _failed(self, store: Outbox, claimed: Claimed, error: DeliveryError) -> None:
+    def _failed(
+        self,
+        store: Outbox,
+        claimed: Claimed,
+        decided: Plan,
+        error: DeliveryError,
+        *,
+        unsendable: bool = False,
+    ) -> None:
         spec = claimed.spec
         now = time.time()
         config = self.config
@@ -350,6 +363,20 @@ class Dispatcher:
             )
             return
         failures = claimed.state.failures + 1
+        attempts = config.notify_max_attempts
+        if unsendable:
+            attempts = min(attempts, _UNSENDABLE_ATTEMPTS)
+        if error.rejected or failures >= attempts:
+            # One message must not hold up every later one: it is set aside (shown by
+            # `channels list`) and the channel goes on.
+            store.dead_letter(spec.id, self.owner, decided, error.detail, now)
+            log.error(
+                "channel %s: message given up after %d attempt(s) (%s); later messages go on",
+                describe(spec),
+                failures,
+                error.detail,
+            )
+            return
         wait = backoff(
             failures,
             config.notify_retry_base_seconds,
@@ -357,8 +384,13 @@ class Dispatcher:
             self._random.random(),
         )
         if error.retry_after is not None:
-            # The receiver said when: not sooner (that would be refused again), not much later.
-            wait = max(error.retry_after, config.notify_min_interval_seconds)
+            # The receiver said when: not sooner (that would be refused again), and never
+            # later than our own longest wait (a receiver could otherwise park the channel
+            # for days with one header).
+            wait = min(
+                max(error.retry_after, config.notify_min_interval_seconds),
+                config.notify_retry_max_seconds,
+            )
         state = ChannelState(claimed.state.storm, failures)
         self._stored(
             lambda: store.retry_later(spec.id, self.owner, state, now + wait, error.detail, now)

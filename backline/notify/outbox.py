@@ -307,6 +307,34 @@ class Outbox:
                 },
             )
 
+    def dead_letter(self, channel_id: int, owner: str, plan: Plan, reason: str, now: float) -> None:
+        """Give up one message (it was refused, or failed too often): what it carried is marked
+        ``dead`` with the reason, and the channel moves on as if it had been delivered, so the
+        next message flows and an outage's counts go on growing."""
+        now_iso = iso(now)
+        with self.transaction() as cursor:
+            for delivery_id in plan.consumed:
+                self._x(
+                    cursor,
+                    "UPDATE deliveries SET status = 'dead', sent_at = :now, error = :reason "
+                    "WHERE id = :id AND status = 'pending'",
+                    {"now": now_iso, "id": delivery_id, "reason": reason[:500]},
+                )
+            self._release(
+                cursor,
+                channel_id,
+                owner,
+                "state = :state, next_send_at = :next, wake_at = :wake, "
+                "last_failure_at = :now, last_result = :result",
+                {
+                    "state": plan.state.to_json(),
+                    "next": iso(plan.next_at),
+                    "wake": "" if plan.wake_at is None else iso(plan.wake_at),
+                    "now": now_iso,
+                    "result": f"dead-lettered: {reason}"[:500],
+                },
+            )
+
     def give_up(
         self, spec: ChannelSpec, owner: str, reason: str, now: float, alert: Message
     ) -> int:

@@ -143,8 +143,10 @@ deliveries = Table(
     Column("event_id", String(100), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("payload", Text, nullable=False),
-    # pending -> sent | failed; "local" = delivered by the process that journaled the call
-    # while the database was down (see backline/notify/local.py).
+    # pending -> sent | failed (the channel stopped) | dead (this message given up: refused by
+    # the receiver, or too many attempts; ``error`` says why, ``sent_at`` says when); "local" =
+    # delivered by the process that journaled the call while the database was down (see
+    # backline/notify/local.py).
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("created_at", String(32), nullable=False),
     Column("sent_at", String(32), nullable=True),

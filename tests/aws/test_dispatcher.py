@@ -20,10 +20,15 @@ def test_a_pass_sends_what_was_recorded_and_only_once(
     database_url: str, stand_in: StandIn, tmp_path: Path
 ) -> None:
     engine = make_engine(database_url)
-    add_channel(engine, "slack", stand_in.url)
+    add_channel(engine, "slack", stand_in.url, allow_private=True)
     engine.dispose()
     record(database_url, call_record("CAlambda1", to="+81312345678"))
-    config = Config(database_url=database_url, state_dir=tmp_path, notify_language="en")
+    config = Config(
+        database_url=database_url,
+        state_dir=tmp_path,
+        notify_language="en",
+        allow_private_channels=True,  # the stand-in listens on 127.0.0.1
+    )
     handler = DispatcherHandler(config=config)
 
     result = handler({"source": "backline.fallback"}, None)
@@ -41,7 +46,7 @@ def test_the_module_handler_reads_the_environment(
     sqlite_url: str, stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(sqlite_url)
-    add_channel(engine, "slack", stand_in.url)
+    add_channel(engine, "slack", stand_in.url, allow_private=True)
     engine.dispose()
     record(sqlite_url, call_record("CAlambda2", to="+81312345679"))
     monkeypatch.setenv("BACKLINE_DATABASE_URL", sqlite_url)

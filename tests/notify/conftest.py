@@ -32,14 +32,18 @@ class Received:
         return json.loads(self.body)
 
 
+Answer = tuple[int, dict[str, str], str] | str
+
+
 class StandIn:
     """An HTTP receiver. ``answers`` is a queue of (status, headers, body) or "hang"; when it
-    is empty, ``default`` is used."""
+    is empty, ``respond`` (if set) chooses from the request, else ``default`` is used."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
-        self.answers: list[tuple[int, dict[str, str], str] | str] = []
-        self.default: tuple[int, dict[str, str], str] | str = (200, {}, "ok")
+        self.answers: list[Answer] = []
+        self.default: Answer = (200, {}, "ok")
+        self.respond: Callable[[Received], Answer] | None = None
         self.lock = threading.Lock()
         self.release = threading.Event()  # set to let hanging requests go
         self.open_requests = 0
@@ -55,7 +59,12 @@ class StandIn:
                 item = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with stand_in.lock:
                     stand_in.received.append(item)
-                    answer = stand_in.answers.pop(0) if stand_in.answers else stand_in.default
+                    if stand_in.answers:
+                        answer = stand_in.answers.pop(0)
+                    elif stand_in.respond is not None:
+                        answer = stand_in.respond(item)
+                    else:
+                        answer = stand_in.default
                     stand_in.open_requests += 1
                 try:
                     if answer == "hang":

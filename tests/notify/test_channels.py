@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 from backline.config import Config
 from backline.core.messages import CallEvent, Message, call_message
 from backline.notify.channels import ChannelSpec, DeliveryError, transport_for
-from backline.notify.channels.slack import blocks
+from backline.notify.channels.slack import blocks, escape
 from backline.notify.channels.sms import SMS_MAX
 from tests.notify.conftest import StandIn
 
@@ -44,6 +44,7 @@ def config(**changes: Any) -> Config:
         "notify_send_timeout_seconds": 2.0,
         "twilio_account_sid": "AC123",
         "twilio_auth_token": "token",
+        "allow_private_channels": True,  # the stand-ins listen on 127.0.0.1
     }
     return Config(**{**values, **changes})
 
@@ -59,7 +60,7 @@ def test_slack_gets_block_kit_with_a_plain_text_fallback(stand_in: StandIn) -> N
     receipt = send(ChannelSpec(1, "slack", stand_in.url + "/services/T/B/X"), config())
     assert receipt == "200 ok"
     body = stand_in.received[0].json()
-    assert body["text"] == MESSAGE.text
+    assert body["text"] == escape(MESSAGE.text)
     assert body["blocks"] == blocks(MESSAGE)
     assert stand_in.received[0].path == "/services/T/B/X"
 
@@ -75,27 +76,30 @@ def test_block_kit_escapes_markup_and_respects_limits() -> None:
 
 
 @pytest.mark.parametrize(
-    ("answer", "permanent", "retry_after"),
+    ("answer", "permanent", "rejected", "retry_after"),
     [
-        ((500, {}, "internal"), False, None),
-        ((503, {}, ""), False, None),
-        ((429, {"Retry-After": "7"}, "rate_limited"), False, 7.0),
-        ((404, {}, "no_service"), True, None),
-        ((403, {}, "invalid_token"), True, None),
-        ((410, {}, "channel_is_archived"), True, None),
-        ((400, {}, "invalid_payload"), True, None),
+        ((500, {}, "internal"), False, False, None),
+        ((503, {}, ""), False, False, None),
+        ((429, {"Retry-After": "7"}, "rate_limited"), False, False, 7.0),
+        ((404, {}, "no_service"), True, False, None),
+        ((403, {}, "invalid_token"), True, False, None),
+        ((410, {}, "channel_is_archived"), True, False, None),
+        # This message cannot be taken; the webhook itself works.
+        ((400, {}, "invalid_payload"), False, True, None),
     ],
 )
 def test_slack_failures_are_classified(
     stand_in: StandIn,
     answer: tuple[int, dict[str, str], str],
     permanent: bool,
+    rejected: bool,
     retry_after: float | None,
 ) -> None:
     stand_in.default = answer
     with pytest.raises(DeliveryError) as caught:
         send(ChannelSpec(1, "slack", stand_in.url), config())
     assert caught.value.permanent is permanent
+    assert caught.value.rejected is rejected
     assert caught.value.retry_after == retry_after
     assert str(answer[0]) in caught.value.detail
     assert len(stand_in.received) == 1  # no hidden retry inside the transport

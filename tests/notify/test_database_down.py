@@ -52,7 +52,7 @@ def test_slack_hears_of_a_call_while_the_database_is_down_and_only_once(
 ) -> None:
     url, proxy = proxied
     engine = make_engine(postgres_url)
-    add_channel(engine, "slack", stand_in.url, label="ops")
+    add_channel(engine, "slack", stand_in.url, label="ops", allow_private=True)
     engine.dispose()
     config = make_config(url, insecure_demo=True, **FAST)
     service = Service(config)
@@ -99,7 +99,7 @@ def test_a_process_started_during_the_outage_tells_from_its_saved_channel_list(
 ) -> None:
     url, proxy = proxied
     engine = make_engine(postgres_url)
-    add_channel(engine, "slack", stand_in.url)
+    add_channel(engine, "slack", stand_in.url, allow_private=True)
     engine.dispose()
     config = make_config(url, insecure_demo=True, **FAST)
     first = Service(config)
@@ -131,7 +131,7 @@ def test_after_the_database_returns_a_stale_connection_is_no_failed_delivery(
 
     url, proxy = proxied
     engine = make_engine(postgres_url)
-    add_channel(engine, "slack", stand_in.url)
+    add_channel(engine, "slack", stand_in.url, allow_private=True)
     engine.dispose()
     # One sender thread, so the delivery after the outage uses the connection it had before.
     env = worker_env(url, tmp_path, BACKLINE_NOTIFY_WORKERS="1", BACKLINE_LOG_LEVEL="INFO")

@@ -48,7 +48,7 @@ def run_dispatcher(make_config: Any) -> Iterator[Callable[..., Dispatcher]]:
 def slack(database_url: str, url: str, **kwargs: Any) -> int:
     engine = make_engine(database_url)
     try:
-        return add_channel(engine, "slack", url, **kwargs).spec.id
+        return add_channel(engine, "slack", url, allow_private=True, **kwargs).spec.id
     finally:
         engine.dispose()
 
@@ -95,7 +95,7 @@ def test_429_waits_for_retry_after_and_500_is_retried(
 ) -> None:
     channel = slack(database_url, stand_in.url)
     stand_in.answers = [(500, {}, "oops"), (429, {"Retry-After": "1"}, "rate_limited")]
-    run_dispatcher(database_url)
+    run_dispatcher(database_url, notify_retry_max_seconds=5.0)  # the 1 s asked is under it
     record(database_url, call_record("CA200"))
     wait_for(lambda: len(stand_in.accepted()) == 1, what="delivery after 500 and 429")
     attempts = stand_in.received

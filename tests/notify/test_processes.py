@@ -34,6 +34,7 @@ def worker_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str
             "BACKLINE_NOTIFY_RETRY_MAX_SECONDS": "0.5",
             "BACKLINE_NOTIFY_SEND_TIMEOUT_SECONDS": "2",
             "BACKLINE_LOG_LEVEL": "WARNING",
+            "BACKLINE_ALLOW_PRIVATE_CHANNELS": "1",  # the stand-in listens on 127.0.0.1
         }
     )
     env.update(extra)
@@ -67,7 +68,7 @@ def test_pending_notifications_survive_kill_9_and_are_sent_once(
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
     engine = make_engine(database_url)
-    add_channel(engine, "slack", stand_in.url)
+    add_channel(engine, "slack", stand_in.url, allow_private=True)
     engine.dispose()
     stand_in.default = (500, {}, "down for maintenance")
     env = worker_env(database_url, tmp_path)
@@ -102,7 +103,9 @@ def test_three_workers_on_postgresql_deliver_a_thousand_notifications_once_each(
     _empty_postgres(postgres_url)
     engine = make_engine(postgres_url)
     for index in range(20):
-        add_channel(engine, "webhook", f"{stand_in.url}/channel/{index}", secret="s")
+        add_channel(
+            engine, "webhook", f"{stand_in.url}/channel/{index}", secret="s", allow_private=True
+        )
     engine.dispose()
     env = worker_env(postgres_url, tmp_path, BACKLINE_NOTIFY_WORKERS="4")
     for _ in range(3):

@@ -45,7 +45,7 @@ def test_a_diverted_call_reaches_slack_and_survives_a_kill_9(
 ) -> None:
     add_number(database_url, TWILIO, ("+81312345678",), client_id=None)
     engine = make_engine(database_url)
-    add_channel(engine, "slack", stand_in.url)
+    add_channel(engine, "slack", stand_in.url, allow_private=True)
     engine.dispose()
     env = serve_env(database_url, tmp_path / "state")
 

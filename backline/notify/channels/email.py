@@ -12,19 +12,26 @@ from email.utils import formatdate, make_msgid
 
 from backline.config import Config
 from backline.core.messages import Message
-from backline.notify.channels import ChannelSpec, DeliveryError
+from backline.notify.channels import (
+    ChannelSpec,
+    DeliveryError,
+    ascii_header_value,
+    header_value,
+)
 
 __all__ = ["EmailTransport", "build", "missing_settings"]
 
 
 def build(message: Message, sender: str, recipient: str, delivery_id: str) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = message.title
+    # The title and the id carry caller-supplied text; a line break in a header is refused
+    # by the email package (and would start a header of its own), so each is one clean line.
+    mail["Subject"] = header_value(message.title, 200)
     mail["From"] = sender
     mail["To"] = recipient
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    mail["X-Backline-Delivery"] = delivery_id
+    mail["X-Backline-Delivery"] = ascii_header_value(delivery_id)
     mail.set_content("\n".join(message.lines) + "\n\n-- \nbackline\n")
     return mail
 
@@ -92,6 +99,10 @@ class EmailTransport:
             ) from None
         except smtplib.SMTPRecipientsRefused as error:
             raise DeliveryError(f"recipient refused: {error.recipients}", permanent=True) from None
+        except smtplib.SMTPDataError as error:
+            # Refused after reading it: this message (its content or size), not the channel.
+            detail = f"SMTP {error.smtp_code} {_text(error.smtp_error)}"
+            raise DeliveryError(detail, rejected=500 <= error.smtp_code < 600) from None
         except smtplib.SMTPResponseException as error:
             # 5xx: the server will say the same again; 4xx: try later.
             detail = f"SMTP {error.smtp_code} {_text(error.smtp_error)}"

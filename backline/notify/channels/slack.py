@@ -1,29 +1,24 @@
 """Slack (and Mattermost) incoming webhooks: Block Kit with a plain-text fallback.
 
-Slack answers 200 ``ok``; 400/403/404/410 with a reason (``invalid_payload``, ``invalid_token``,
-``no_service``, ``channel_is_archived``) when the webhook cannot work any more; 429 with
-``Retry-After`` when posted to more than once a second. Mattermost takes the same payload and
-ignores the blocks, showing ``text``.
+Slack answers 200 ``ok``; 400 ``invalid_payload`` for a message it cannot take; 403/404/410
+with a reason (``invalid_token``, ``no_service``, ``channel_is_archived``) when the webhook
+cannot work any more; 429 with ``Retry-After`` when posted to more than once a second.
+Mattermost takes the same payload and ignores the blocks, showing ``text``.
+
+The payload is one JSON POST, sent with the shared :func:`post`: no retry inside, no redirect
+followed, the receiver's address checked, at most 64 KiB of the answer read.
 """
 
 from __future__ import annotations
 
-import logging
+import json
 from typing import Any
 
 from backline.config import Config
 from backline.core.messages import Message
-from backline.notify.channels import ChannelSpec, DeliveryError, HttpAnswer, check_http_answer
+from backline.notify.channels import ChannelSpec, check_http_answer, post
 
-__all__ = ["SlackTransport", "blocks"]
-
-# The SDK logs each failed POST at ERROR itself ("Failed to send a request to Slack API
-# server"), and at DEBUG the webhook URL, which is a secret. backline says what happened to a
-# delivery once, in its own words and at the level it deserves (an ordinary retry is a
-# WARNING), so the SDK gets a logger of its own that lets nothing through.
-_SDK_LOG = logging.getLogger("backline.notify.slack_sdk")
-_SDK_LOG.setLevel(logging.CRITICAL + 1)
-_SDK_LOG.propagate = False
+__all__ = ["SlackTransport", "blocks", "escape", "payload"]
 
 # Block Kit limits: a header holds 150 characters, a section 3,000, at most 10 fields.
 _HEADER_MAX = 150
@@ -31,8 +26,13 @@ _SECTION_MAX = 3000
 _FIELDS_MAX = 10
 
 
-def _escape(text: str) -> str:
-    # mrkdwn treats &, < and > as markup; a caller ID or client name must not become a link.
+def escape(text: str) -> str:
+    """Text that Slack shows as written: ``&``, ``<`` and ``>`` are its control characters
+    (``<!channel>``, ``<https://…|label>``), and the three are all it asks to be escaped.
+
+    Used for every mrkdwn text, the message's top-level ``text`` included; a ``plain_text``
+    object (the header) is never parsed, so it is left as it is.
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -46,12 +46,12 @@ def blocks(message: Message) -> list[dict[str, Any]]:
     ]
     if message.facts:
         fields = [
-            {"type": "mrkdwn", "text": f"*{_escape(label)}*\n{_escape(value)}"[:2000]}
+            {"type": "mrkdwn", "text": f"*{escape(label)}*\n{escape(value)}"[:2000]}
             for label, value in message.facts[:_FIELDS_MAX]
         ]
         layout.append({"type": "section", "fields": fields})
     elif message.lines:
-        text = "\n".join(_escape(line) for line in message.lines)[:_SECTION_MAX]
+        text = "\n".join(escape(line) for line in message.lines)[:_SECTION_MAX]
         layout.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     layout.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"backline · {message.kind}"}]}
@@ -59,30 +59,24 @@ def blocks(message: Message) -> list[dict[str, Any]]:
     return layout
 
 
+def payload(message: Message) -> dict[str, Any]:
+    """What is posted: the blocks, and the escaped text that notifications and Mattermost show."""
+    return {"text": escape(message.text), "blocks": blocks(message)}
+
+
 class SlackTransport:
     def __init__(self, spec: ChannelSpec, config: Config) -> None:
         self.url = spec.target
         self.timeout = config.notify_send_timeout_seconds
+        self.check_address = not config.allow_private_channels
 
     def send(self, message: Message, delivery_id: str) -> str:
-        from slack_sdk.webhook import WebhookClient
-
-        # No retry handlers: a retry is the dispatcher's decision (with backoff, pacing and
-        # the record of what was sent), never a hidden second POST.
-        client = WebhookClient(
+        body = json.dumps(payload(message), ensure_ascii=False, separators=(",", ":"))
+        answer = post(
             self.url,
-            timeout=self.timeout,  # type: ignore[arg-type]
-            retry_handlers=[],
-            logger=_SDK_LOG,
+            body.encode("utf-8"),
+            {"Content-Type": "application/json; charset=utf-8"},
+            self.timeout,
+            check_address=self.check_address,
         )
-        try:
-            response = client.send(text=message.text, blocks=blocks(message))
-        except OSError as error:  # URLError, timeouts, refused connections
-            reason = getattr(error, "reason", error)
-            raise DeliveryError(f"no answer from Slack: {reason}") from None
-        headers = {
-            str(k): str(v[0] if isinstance(v, list) else v)
-            for k, v in (response.headers or {}).items()
-        }
-        answer = HttpAnswer(response.status_code, headers, str(response.body or ""))
         return check_http_answer(answer)

@@ -18,7 +18,7 @@ import time
 
 from backline.config import Config
 from backline.core.messages import Message
-from backline.notify.channels import ChannelSpec, check_http_answer, post
+from backline.notify.channels import ChannelSpec, ascii_header_value, check_http_answer, post
 
 __all__ = ["WebhookTransport", "body_for", "sign"]
 
@@ -46,15 +46,19 @@ class WebhookTransport:
         self.url = spec.target
         self.secret = str(spec.options.get("secret", ""))
         self.timeout = config.notify_send_timeout_seconds
+        self.check_address = not config.allow_private_channels
 
     def send(self, message: Message, delivery_id: str) -> str:
         body = body_for(message, delivery_id)
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "X-Backline-Delivery": delivery_id,
+            # The id carries a call SID, which is caller-supplied text: kept to printable
+            # ASCII (the same id on every retry), so that no value can break the header.
+            "X-Backline-Delivery": ascii_header_value(delivery_id),
             "X-Backline-Timestamp": timestamp,
         }
         if self.secret:
             headers["X-Backline-Signature"] = sign(self.secret, timestamp, body)
-        return check_http_answer(post(self.url, body, headers, self.timeout))
+        answer = post(self.url, body, headers, self.timeout, check_address=self.check_address)
+        return check_http_answer(answer)
