@@ -95,6 +95,9 @@ class StormStats:
     outcomes: Mapping[str, int] = field(default_factory=dict)
     answered_seconds: int = 0
     local: bool = False
+    # The database came back during the outage: its part told from the local journal and the
+    # part recorded since are one outage, and this message says the outage goes on.
+    database_back: bool = False
 
     @property
     def answered(self) -> int:
@@ -155,12 +158,15 @@ def _parse(at: str) -> datetime | None:
 
 
 def format_time(at: str, zone: tzinfo, *, with_date: bool = True) -> str:
-    """``2026-11-24 14:05:03 JST`` (or ``14:05 JST``); an unreadable time is shown as given."""
+    """``2026-11-24 14:05:03 JST`` (or ``14:05:03 JST``); an unreadable time is shown as given.
+
+    Always to the second: an outage of a few seconds must not read "14:05 to 14:05".
+    """
     moment = _parse(at)
     if moment is None:
         return at
     local = moment.astimezone(zone)
-    text = local.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M")
+    text = local.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
     name = local.tzname() or ""
     return f"{text} {name}".rstrip()
 
@@ -379,11 +385,18 @@ def summary_message(
         kind: MessageKind = "closing"
         event_type = "outage.closed"
     else:
-        title = (
-            f"障害継続中: {since}から{stats.calls}件の転送"
-            if ja
-            else f"Outage ongoing: {stats.calls} diverted call(s) since {since}"
-        )
+        if stats.database_back:
+            title = (
+                f"データベース復旧、障害は継続中: {since}から{stats.calls}件の転送"
+                if ja
+                else f"Database back, outage goes on: {stats.calls} diverted call(s) since {since}"
+            )
+        else:
+            title = (
+                f"障害継続中: {since}から{stats.calls}件の転送"
+                if ja
+                else f"Outage ongoing: {stats.calls} diverted call(s) since {since}"
+            )
         head = [
             (
                 f"前回から +{stats.new_calls}件"
@@ -404,6 +417,12 @@ def summary_message(
             if ja
             else "(database unreachable: recorded locally)"
         )
+    if stats.database_back:
+        head.append(
+            "（データベースに再び記録中。件数は停止中の分を含みます）"
+            if ja
+            else "(the database is recording again; the counts include the calls before)"
+        )
     data = {
         "type": event_type,
         "started_at": stats.started_at,
@@ -416,6 +435,7 @@ def summary_message(
         "in_progress": stats.in_progress,
         "outcomes": dict(stats.outcomes),
         "lines": [{"client": c, "number": n, "calls": k} for c, n, k in stats.lines],
+        "database_back": stats.database_back,
     }
     return Message(kind, title, tuple(head + _line_counts(stats, language)), (), data)
 

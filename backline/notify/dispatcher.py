@@ -112,6 +112,9 @@ class Dispatcher:
         # they carried), deliveries to be tried again, channels stopped. `worker --once`
         # reports it.
         self.tally: Counter[str] = Counter()
+        # Who holds a channel in the database while this process hands its local part over
+        # (never the same as ``owner``: a send of this process may hold a lease too).
+        self._holder = f"{self.owner}:hand-over"
 
     # -- the local outbox, opened on first use -------------------------------------------------
     @property
@@ -132,6 +135,16 @@ class Dispatcher:
         outbox = self.local_outbox()
         if outbox is not None:
             outbox.on_replay(database, connection, records)
+            if self.outbox is not None:
+                now = time.time()
+                outbox.hold_in_database(
+                    self.outbox,
+                    connection,
+                    self._holder,
+                    now,
+                    now + self.lease_seconds,
+                    self.config.notify_quiet_seconds,
+                )
 
     # -- start, stop, wake ---------------------------------------------------------------------
     def start(self) -> None:
@@ -219,9 +232,12 @@ class Dispatcher:
             local = self.local_outbox()
             assert local is not None
             assert self.journal is not None
-            if not self.journal.pending and not local.has_work():
-                self._copy_local_results(local)
-                return False
+            if not self.journal.pending:
+                # Every journaled call is in the database: what is left here goes on there.
+                self._hand_over(local)
+                if not local.has_work(iso(time.time())):
+                    self._copy_local_results(local)
+                    return False
             local.sync_channels()
             took = local.ingest()
         now = time.time()
@@ -369,7 +385,8 @@ class Dispatcher:
         if error.rejected or failures >= attempts:
             # One message must not hold up every later one: it is set aside (shown by
             # `channels list`) and the channel goes on.
-            store.dead_letter(spec.id, self.owner, decided, error.detail, now)
+            self._stored(lambda: store.dead_letter(spec.id, self.owner, decided, error.detail, now))
+            self.tally["given_up"] += 1
             log.error(
                 "channel %s: message given up after %d attempt(s) (%s); later messages go on",
                 describe(spec),
@@ -404,6 +421,28 @@ class Dispatcher:
             wait,
         )
 
+    def _hand_over(self, local: LocalOutbox) -> None:
+        if self.outbox is None:
+            return  # no dispatcher on the database here: the part is finished locally
+        try:
+            handed = local.hand_over(
+                self.outbox,
+                self._holder,
+                time.time(),
+                self.lease_seconds,
+                self.config.notify_quiet_seconds,
+            )
+        except Exception:
+            log.debug("could not hand the local outbox over yet", exc_info=True)
+            return
+        if handed:
+            log.info(
+                "database back: %d channel(s) go on from the database with what was told "
+                "from the journal",
+                handed,
+            )
+            self._loops["database"].event.set()
+
     # -- local results back to the database ------------------------------------------------------
     def _copy_local_results(self, local: LocalOutbox) -> None:
         if self.outbox is None:
@@ -427,8 +466,8 @@ def run_once(config: Config, *, max_seconds: float = 50.0) -> dict[str, int]:
     Channels are sent one after another in this thread (no pool: nothing may be left running
     when the function is frozen). Outage summaries and closings fall due later; the next run
     sends them. Returns what this run did (``sent`` messages carrying ``notifications``,
-    deliveries ``retrying`` later, channels ``stopped``) and what still waits (``pending``
-    notifications, ``unfanned`` calls).
+    deliveries ``retrying`` later, messages ``given_up``, channels ``stopped``) and what still
+    waits (``pending`` notifications, ``unfanned`` calls).
     """
     database = Database(config.database_url, timeout=config.db_timeout_seconds)
     dispatcher = Dispatcher(config, database)
@@ -441,6 +480,9 @@ def run_once(config: Config, *, max_seconds: float = 50.0) -> dict[str, int]:
         counts = dispatcher.outbox.counts()
     finally:
         dispatcher.stop()
-    done = {key: dispatcher.tally[key] for key in ("sent", "notifications", "retrying", "stopped")}
+    done = {
+        key: dispatcher.tally[key]
+        for key in ("sent", "notifications", "retrying", "given_up", "stopped")
+    }
     waiting = {"pending": counts.get("pending", 0), "unfanned": counts.get("unfanned", 0)}
     return {"passes": passes, **done, **waiting}

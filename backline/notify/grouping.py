@@ -9,6 +9,10 @@ The rules, per channel:
   seconds, counting the whole outage so far.
 * An outage with no new call for ``quiet`` seconds is over: a closing summary is sent.
 * Alerts (another channel failing) are sent on their own, before anything else.
+* An outage that spans the database's return is one outage: the part told from the local
+  journal while the database was down is merged into the database's own state when it comes
+  back (:func:`merge_part`), the next message says the database is back and the outage goes on,
+  and from then on the counts include both parts, up to one closing.
 
 Nothing here is persisted until the message is delivered: :func:`plan` derives the next message
 from the stored :class:`ChannelState` and the pending items each time, so a crash or a failed
@@ -33,7 +37,18 @@ from backline.core.messages import (
     summary_message,
 )
 
-__all__ = ["ChannelState", "Item", "Plan", "Storm", "Thresholds", "backoff", "epoch", "plan"]
+__all__ = [
+    "ChannelState",
+    "Item",
+    "Plan",
+    "Storm",
+    "Thresholds",
+    "backoff",
+    "epoch",
+    "merge_part",
+    "plan",
+    "wake_time",
+]
 
 ItemKind = Literal["diverted", "outcome", "alert"]
 
@@ -91,6 +106,10 @@ class Storm:
     lines: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     counted: list[str] = field(default_factory=list)
+    # The parts told from a local journal that were merged in (each once), and whether the
+    # next message is to say that the database is back and the outage goes on.
+    parts: list[str] = field(default_factory=list)
+    database_back: bool = False
 
     def copy(self) -> Storm:
         return replace(
@@ -99,6 +118,7 @@ class Storm:
             lines=dict(self.lines),
             outcomes=dict(self.outcomes),
             counted=list(self.counted),
+            parts=list(self.parts),
         )
 
     def join(self, event: CallEvent) -> None:
@@ -132,6 +152,7 @@ class Storm:
             lines=tuple(lines),
             outcomes=dict(self.outcomes),
             local=local,
+            database_back=self.database_back,
         )
 
 
@@ -156,6 +177,8 @@ class ChannelState:
                 "lines": storm.lines,
                 "outcomes": storm.outcomes,
                 "counted": storm.counted,
+                "parts": storm.parts,
+                "database_back": storm.database_back,
             }
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -179,6 +202,8 @@ class ChannelState:
                 lines={str(k): int(v) for k, v in storm_value.get("lines", {}).items()},
                 outcomes={str(k): int(v) for k, v in storm_value.get("outcomes", {}).items()},
                 counted=list(storm_value.get("counted", [])),
+                parts=list(storm_value.get("parts", [])),
+                database_back=bool(storm_value.get("database_back", False)),
             )
         return cls(storm=storm, failures=int(value.get("failures", 0)))
 
@@ -198,11 +223,59 @@ class Plan:
     wake_at: float | None
 
 
-def _wake(state: ChannelState, quiet: float) -> float | None:
+def wake_time(state: ChannelState, quiet: float) -> float | None:
+    """When a channel in ``state`` needs a look although nothing new arrives: its outage's
+    closing (or, right after the database's return, the news that it goes on)."""
     storm = state.storm
-    if storm is None or not storm.summarising:
+    if storm is None:
+        return None
+    if storm.database_back:
+        return epoch(storm.last_message_at)
+    if not storm.summarising:
         return None
     return epoch(storm.last_call_at) + quiet
+
+
+_wake = wake_time
+
+
+def merge_part(storm: Storm | None, part: Storm, part_id: str, quiet: float) -> Storm | None:
+    """The database's outage with ``part`` (told from a local journal) folded in, once.
+
+    Returns None when the two are different outages (the database's ended a quiet period
+    before ``part`` began): its closing must go out first, and the merge waits for it.
+    """
+    if storm is None:
+        merged = part.copy()
+        merged.parts.append(part_id)
+        # An outage (two calls or more) goes on: say that the database is back.
+        merged.database_back = merged.summarising
+        return merged
+    if part_id in storm.parts:
+        return storm
+    if epoch(part.started_at) >= epoch(storm.last_call_at) + quiet:
+        return None
+    merged = storm.copy()
+    if epoch(part.started_at) < epoch(merged.started_at):
+        merged.started_at = part.started_at
+    if epoch(part.last_call_at) > epoch(merged.last_call_at):
+        merged.last_call_at = part.last_call_at
+    if epoch(part.last_message_at) > epoch(merged.last_message_at):
+        merged.last_message_at = part.last_message_at
+    merged.calls += part.calls
+    merged.told += part.told
+    merged.sids += [sid for sid in part.sids if sid not in merged.sids]
+    for key, count in part.lines.items():
+        merged.lines[key] = merged.lines.get(key, 0) + count
+    for sid in part.counted:
+        if sid not in merged.counted:
+            merged.counted.append(sid)
+    for outcome, count in part.outcomes.items():
+        merged.outcomes[outcome] = merged.outcomes.get(outcome, 0) + count
+    merged.summarising = True
+    merged.parts.append(part_id)
+    merged.database_back = True
+    return merged
 
 
 def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresholds) -> Plan:
@@ -298,12 +371,23 @@ def _plan_outage(
             folded.append(item.id)
     now_iso = iso(now)
     if now >= end:
+        storm.database_back = False  # the closing says it all
         message = summary_message(
             storm.stats(limits.local), limits.zone, limits.language, now=now_iso, closing=True
         )
         closed = ChannelState(None, 0)
         return Plan(message, tuple(folded), closed, now + limits.min_interval, None)
     due = epoch(storm.last_message_at) + limits.summary
+    if storm.database_back:
+        # The database is back mid-outage: say so now, with the counts of both parts.
+        message = summary_message(
+            storm.stats(limits.local), limits.zone, limits.language, now=now_iso
+        )
+        storm.told = storm.calls
+        storm.last_message_at = now_iso
+        storm.database_back = False
+        after = ChannelState(storm, 0)
+        return Plan(message, tuple(folded), after, now + limits.min_interval, end)
     if folded and now >= due:
         message = summary_message(
             storm.stats(limits.local), limits.zone, limits.language, now=now_iso

@@ -15,18 +15,29 @@ process then tells the team from there:
    replay hold the same lock, a record is either taken here before its replay (and marked) or
    replayed first (and told from the database), never both, never neither.
 
-What the outbox has taken it also finishes, even after the database is back; its channel
-results (last success or failure, a channel found failing) are copied to the database then.
+4. Once every journaled record is in the database, what the outbox still holds is handed over
+   (:meth:`LocalOutbox.hand_over`): each channel's outage so far is merged into the database's
+   state for that channel, and its unsent deliveries are added there. The dispatchers on the
+   database then tell one story: that the database is back and the outage goes on, summaries
+   counting both parts, one closing. From the replay until the hand-over the database's
+   dispatchers are kept off those channels (a lease, see :meth:`Outbox.hold`), so that a call
+   recorded in the meantime does not start a second story. A part that cannot be handed over
+   (no database dispatcher in this process) is finished here, its closing on time.
+
+The channels' results (last success or failure, a channel found failing) are copied to the
+database too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from backline.notify.channels import ChannelSpec
+from backline.notify.grouping import ChannelState, Storm, iso
 from backline.notify.outbox import Outbox
 from backline.store.calls import events_for
 from backline.store.database import Connection, Database, utc_now
@@ -78,6 +89,14 @@ class LocalOutbox(Outbox):
         with self.transaction() as cursor:
             for statement in _SCHEMA:
                 cursor.execute(statement)
+            # Names this outbox in the parts it hands over, so that each is merged once.
+            cursor.execute(
+                "INSERT INTO meta (key, value) VALUES ('outbox_id', ?) ON CONFLICT DO NOTHING",
+                (os.urandom(6).hex(),),
+            )
+            self.identity = str(
+                cursor.execute("SELECT value FROM meta WHERE key = 'outbox_id'").fetchone()[0]
+            )
 
     # -- from the journal -------------------------------------------------------------------
     def ingest(self) -> int:
@@ -135,6 +154,106 @@ class LocalOutbox(Outbox):
                     database.sql("UPDATE events SET fanned_out = :t WHERE id = :id"),
                     {"t": True, "id": event_id},
                 )
+
+    # -- the database's return ----------------------------------------------------------------
+    def _parts(self, cursor: Any, now: str) -> dict[int, tuple[Storm | None, list[Any]]]:
+        """Channels with something to hand over (an outage, unsent deliveries), not being sent
+        to right now: their outage and their pending deliveries."""
+        found: dict[int, tuple[Storm | None, list[Any]]] = {}
+        rows = cursor.execute(
+            "SELECT id, state FROM channels WHERE lease_until IS NULL OR lease_until < ?", (now,)
+        ).fetchall()
+        for channel_id, state in rows:
+            storm = ChannelState.from_json(state).storm
+            pending = cursor.execute(
+                "SELECT id, event_id, kind, payload, created_at FROM deliveries "
+                "WHERE channel_id = ? AND status = 'pending' ORDER BY created_at, id",
+                (channel_id,),
+            ).fetchall()
+            if storm is not None or pending:
+                found[int(channel_id)] = (storm, pending)
+        return found
+
+    def hold_in_database(
+        self,
+        main: Outbox,
+        connection: Connection,
+        owner: str,
+        now: float,
+        until: float,
+        quiet: float,
+    ) -> None:
+        """Inside the replay transaction: keep the database's dispatchers off the channels this
+        outbox will hand over (see :meth:`Outbox.hold`)."""
+        try:
+            with self.transaction(write=False) as cursor:
+                parts = {
+                    channel_id: storm
+                    for channel_id, (storm, _) in self._parts(cursor, iso(now)).items()
+                }
+        except Exception:
+            log.exception("local outbox unreadable during replay")
+            return
+        if parts:
+            main.hold(connection.cursor(), parts, owner, now, until, quiet)
+
+    def hand_over(
+        self, main: Outbox, owner: str, now: float, lease_seconds: float, quiet: float
+    ) -> int:
+        """Give the database what this outbox still holds; returns how many channels.
+
+        Each channel is leased here while it is handed over (no local send can overlap), then
+        :meth:`Outbox.take_over` merges it there; only after that commit is it cleared here.
+        If this process dies in between, the next hand-over repeats it: the merge is done once
+        per part, and the deliveries keep their ids.
+        """
+        with self.transaction() as cursor:
+            parts = self._parts(cursor, iso(now))
+            for channel_id in parts:
+                cursor.execute(
+                    "UPDATE channels SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                    (owner, iso(now + lease_seconds), channel_id),
+                )
+        handed = 0
+        for channel_id, (storm, pending) in parts.items():
+            rows = [
+                {
+                    "id": row[0],
+                    "event": row[1],
+                    "kind": row[2],
+                    "payload": row[3],
+                    "created": row[4],
+                }
+                for row in pending
+            ]
+            part_id = f"{self.identity}:{storm.started_at}" if storm is not None else ""
+            try:
+                outcome = main.take_over(channel_id, storm, part_id, rows, now, quiet, owner)
+            except Exception:
+                log.debug(
+                    "the database did not take channel %d over yet", channel_id, exc_info=True
+                )
+                outcome = "busy"
+            with self.transaction() as cursor:
+                if outcome != "busy":
+                    # Told from the database now ("gone": the channel was removed there).
+                    for row in rows:
+                        cursor.execute(
+                            "UPDATE deliveries SET status = 'handed' "
+                            "WHERE id = ? AND status = 'pending'",
+                            (row["id"],),
+                        )
+                    cursor.execute(
+                        "UPDATE channels SET state = ?, wake_at = '' WHERE id = ?",
+                        (ChannelState(None, 0).to_json(), channel_id),
+                    )
+                    handed += 1
+                cursor.execute(
+                    "UPDATE channels SET lease_owner = NULL, lease_until = NULL "
+                    "WHERE id = ? AND lease_owner = ?",
+                    (channel_id, owner),
+                )
+        return handed
 
     # -- channels from the snapshot ---------------------------------------------------------
     def sync_channels(self) -> None:

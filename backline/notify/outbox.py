@@ -27,14 +27,17 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from backline.core.messages import CallEvent, Message
 from backline.notify.channels import ChannelSpec
-from backline.notify.grouping import ChannelState, Item, Plan, iso
+from backline.notify.grouping import ChannelState, Item, Plan, Storm, iso, merge_part, wake_time
 from backline.store.database import Connection, Database
 
-__all__ = ["Claimed", "Outbox"]
+__all__ = ["Claimed", "Outbox", "TakeOver"]
+
+# What became of a local outbox's part when the database was asked to take it over.
+TakeOver = Literal["done", "busy", "gone"]
 
 log = logging.getLogger("backline.notify")
 
@@ -401,9 +404,112 @@ class Outbox:
         counts["unfanned"] = int(unfanned)
         return counts
 
-    def has_work(self) -> bool:
+    def has_work(self, now: str | None = None) -> bool:
+        """Something to send: a pending delivery, an event to fan out, or (given ``now``) a
+        channel whose scheduled look is due (an outage's closing counts as work)."""
         counts = self.counts()
-        return bool(counts.get("pending", 0) or counts["unfanned"])
+        if counts.get("pending", 0) or counts["unfanned"]:
+            return True
+        if now is None:
+            return False
+        with self.transaction(write=False) as cursor:
+            due = self._x(
+                cursor,
+                "SELECT 1 FROM channels WHERE failing IS NULL AND wake_at <> '' "
+                "AND wake_at <= :now LIMIT 1",
+                {"now": now},
+            ).fetchone()
+        return due is not None
+
+    # -- the database's return: a local outbox hands its part over -----------------------------
+    def hold(
+        self,
+        cursor: Any,
+        parts: dict[int, Storm | None],
+        owner: str,
+        now: float,
+        until: float,
+        quiet: float,
+    ) -> None:
+        """Keep the database's dispatchers off these channels until ``until`` (or until
+        :meth:`take_over`): a local outbox is about to hand over their outage's story, and a
+        call told meanwhile would start a second one. Channels being sent to are left alone,
+        and so are those whose own earlier outage must close first."""
+        for channel_id, part in parts.items():
+            if part is not None:
+                row = self._x(
+                    cursor, "SELECT state FROM channels WHERE id = :id", {"id": channel_id}
+                ).fetchone()
+                storm = ChannelState.from_json(row[0]).storm if row else None
+                if row is None or merge_part(storm, part, "", quiet) is None:
+                    continue
+            self._x(
+                cursor,
+                "UPDATE channels SET lease_owner = :owner, lease_until = :until WHERE id = :id "
+                "AND (lease_owner IS NULL OR lease_owner = :owner OR lease_until < :now)",
+                {"owner": owner, "until": iso(until), "now": iso(now), "id": channel_id},
+            )
+
+    def take_over(
+        self,
+        channel_id: int,
+        part: Storm | None,
+        part_id: str,
+        pending: list[dict[str, Any]],
+        now: float,
+        quiet: float,
+        holder: str,
+    ) -> TakeOver:
+        """Continue a local outbox's part here: its outage merged into this channel's (once:
+        ``part_id``), its unsent deliveries added, the hold released. ``busy`` when the channel
+        is being sent to, or still has an earlier outage to close; try again later."""
+        now_iso = iso(now)
+        lock = " FOR UPDATE" if self.database.dialect == "postgresql" else ""
+        with self.transaction() as cursor:
+            row = self._x(
+                cursor,
+                "SELECT state, lease_owner, lease_until FROM channels WHERE id = :id" + lock,
+                {"id": channel_id},
+            ).fetchone()
+            if row is None:
+                return "gone"
+            state_text, lease_owner, lease_until = row
+            if lease_owner not in (None, holder) and lease_until and lease_until >= now_iso:
+                return "busy"
+            state = ChannelState.from_json(state_text)
+            if part is not None:
+                merged = merge_part(state.storm, part, part_id, quiet)
+                if merged is None:
+                    # The database's own outage ended before this part began: its closing
+                    # goes first, so the hold is lifted and the merge waits.
+                    self._x(
+                        cursor,
+                        "UPDATE channels SET lease_owner = NULL, lease_until = NULL "
+                        "WHERE id = :id AND lease_owner = :holder",
+                        {"id": channel_id, "holder": holder},
+                    )
+                    return "busy"
+                state = ChannelState(merged, state.failures)
+            for delivery in pending:
+                self._x(
+                    cursor,
+                    "INSERT INTO deliveries (id, channel_id, event_id, kind, payload, status, "
+                    "created_at) VALUES (:id, :channel, :event, :kind, :payload, 'pending', "
+                    ":created) ON CONFLICT (id) DO NOTHING",
+                    {**delivery, "channel": channel_id},
+                )
+            wake = wake_time(state, quiet)
+            self._x(
+                cursor,
+                "UPDATE channels SET state = :state, wake_at = :wake, lease_owner = NULL, "
+                "lease_until = NULL WHERE id = :id",
+                {
+                    "state": state.to_json(),
+                    "wake": "" if wake is None else iso(wake),
+                    "id": channel_id,
+                },
+            )
+        return "done"
 
     def merge_results(self, rows: list[dict[str, Any]]) -> None:
         """Copy channel results gathered by the local outbox, keeping whichever is newer."""

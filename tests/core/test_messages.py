@@ -61,7 +61,7 @@ def ended(outcome: str, duration: int | None = None) -> CallEvent:
 def test_times_are_shown_in_the_configured_zone() -> None:
     assert format_time("2026-11-24T05:00:00.000000Z", TOKYO) == "2026-11-24 14:00:00 JST"
     assert format_time("2026-11-24T05:00:00Z", ZoneInfo("UTC")) == "2026-11-24 05:00:00 UTC"
-    assert format_time("2026-11-24T15:30:00Z", TOKYO, with_date=False) == "00:30 JST"
+    assert format_time("2026-11-24T15:30:00Z", TOKYO, with_date=False) == "00:30:00 JST"
     assert format_time("garbage", TOKYO) == "garbage"
 
 
@@ -168,7 +168,7 @@ def test_a_summary_counts_calls_lines_and_outcomes() -> None:
     message = summary_message(stats(), TOKYO, "en", now="2026-11-24T05:43:00Z")
     text = message.text
     assert "37" in message.title
-    assert "14:00 JST" in message.title
+    assert "14:00:00 JST" in message.title
     assert "+12 since the last message" in text
     assert "answered 30" in text
     assert "busy 3" in text
@@ -187,6 +187,29 @@ def test_the_closing_summary_says_how_long_and_how_many_were_missed() -> None:
     ja = summary_message(stats(), TOKYO, "ja", now="2026-11-24T05:52:00Z", closing=True)
     assert "障害収束" in ja.title
     assert "応答 30件" in ja.text
+
+
+def test_a_closing_shows_seconds() -> None:
+    short = stats(started_at="2026-11-24T05:00:03Z", last_call_at="2026-11-24T05:00:41Z")
+    closing = summary_message(short, TOKYO, "en", now="2026-11-24T05:01:00Z", closing=True)
+    assert "From 14:00:03 JST to 14:00:41 JST" in closing.text
+    assert "38s" in closing.title
+    ja = summary_message(short, TOKYO, "ja", now="2026-11-24T05:01:00Z", closing=True)
+    assert "期間：14:00:03 JST〜14:00:41 JST" in ja.text
+
+
+def test_the_summary_after_the_database_returns_says_the_outage_goes_on() -> None:
+    for language, title in (
+        ("en", "Database back, outage goes on: 37"),
+        ("ja", "データベース復旧"),
+    ):
+        back = summary_message(
+            stats(database_back=True), TOKYO, language, now="2026-11-24T05:43:00Z"
+        )
+        assert back.kind == "summary"
+        assert back.title.startswith(title)
+        assert back.data["database_back"] is True
+        assert "recorded locally" not in back.text
 
 
 def test_summaries_from_the_journal_say_so() -> None:

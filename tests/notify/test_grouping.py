@@ -8,7 +8,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backline.core.messages import CallEvent, Message
-from backline.notify.grouping import ChannelState, Item, Thresholds, backoff, iso, plan
+from backline.notify.grouping import (
+    ChannelState,
+    Item,
+    Thresholds,
+    backoff,
+    epoch,
+    iso,
+    merge_part,
+    plan,
+)
 
 LIMITS = Thresholds(quiet=600, summary=300, min_interval=1, zone=ZoneInfo("UTC"), language="en")
 T0 = 1_800_000_000.0
@@ -125,3 +134,138 @@ def test_backoff_grows_and_stays_under_the_cap(failures: int, jitter: float) -> 
     wait = backoff(failures, 2.0, 600.0, jitter)
     assert 0 < wait <= 600.0
     assert backoff(failures + 1, 2.0, 600.0, 0.5) >= backoff(failures, 2.0, 600.0, 0.5)
+
+
+# --- the database's return: the local part and the database's part are one outage -----------
+
+LOCAL = Thresholds(
+    quiet=600, summary=300, min_interval=1, zone=ZoneInfo("UTC"), language="en", local=True
+)
+
+
+def _outage(*offsets: float) -> ChannelState:
+    """A channel's state after its first call was told and the others were summarised."""
+    state = plan(ChannelState(), [call("CA0", T0 + offsets[0])], T0 + offsets[0], LOCAL).state
+    rest = [call(f"CA{i}", T0 + offset) for i, offset in enumerate(offsets[1:], 1)]
+    return plan(state, rest, T0 + offsets[0] + 300, LOCAL).state
+
+
+def test_a_local_outage_merged_into_an_empty_channel_goes_on_with_its_counts() -> None:
+    part = _outage(0, 10, 20).storm
+    assert part is not None
+    merged = merge_part(None, part, "p1", 600)
+    assert merged is not None
+    assert (merged.calls, merged.started_at, merged.database_back) == (3, iso(T0), True)
+    # Once only: the same part again changes nothing.
+    assert merge_part(merged, part, "p1", 600) is merged
+
+
+def test_a_single_call_told_locally_is_no_outage_to_announce() -> None:
+    single = plan(ChannelState(), [call("CA1", T0)], T0, LOCAL).state.storm
+    assert single is not None
+    merged = merge_part(None, single, "p1", 600)
+    assert merged is not None and not merged.database_back
+
+
+def test_both_parts_count_together() -> None:
+    database = _outage(0, 5).storm  # the database's own, before it went away
+    part = _outage(100, 110, 120).storm
+    assert database is not None and part is not None
+    merged = merge_part(database, part, "p1", 600)
+    assert merged is not None
+    assert merged.calls == 5
+    assert merged.started_at == iso(T0)
+    assert merged.last_call_at == iso(T0 + 120)
+    assert merged.lines == {"Acme\t+81312345678": 5}
+    assert merged.database_back and merged.summarising
+
+
+def test_a_part_after_the_databases_own_outage_ended_waits_for_its_closing() -> None:
+    database = _outage(0, 5).storm
+    part = _outage(5 + 600, 700).storm
+    assert database is not None and part is not None
+    assert merge_part(database, part, "p1", 600) is None
+
+
+def test_after_the_merge_the_news_goes_out_at_once_then_summaries_then_one_closing() -> None:
+    part = _outage(0, 10, 20).storm
+    assert part is not None
+    merged = merge_part(None, part, "p1", 600)
+    assert merged is not None
+    state = ChannelState(merged, 0)
+    now = T0 + 30  # the summary interval has not passed: the news does not wait for it
+    back = plan(state, [call("CA9", T0 + 25)], now, LIMITS)
+    assert back.message is not None
+    assert back.message.title.startswith("Database back, outage goes on: 4 diverted call(s)")
+    assert "recorded locally" not in back.message.text
+    assert back.wake_at == T0 + 25 + 600
+    later = plan(back.state, [call("CA10", T0 + 40)], T0 + 400, LIMITS)
+    assert later.message is not None and later.message.title.startswith("Outage ongoing: 5")
+    closing = plan(later.state, [], T0 + 40 + 600, LIMITS)
+    assert closing.message is not None and closing.message.title.startswith("Outage over: 5")
+    assert closing.state.storm is None
+
+
+def test_the_news_state_round_trips_through_json() -> None:
+    part = _outage(0, 10).storm
+    assert part is not None
+    merged = merge_part(None, part, "p1", 600)
+    assert merged is not None
+    state = ChannelState(merged, 2)
+    assert ChannelState.from_json(state.to_json()) == state
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=3000), min_size=1, max_size=40),
+    st.floats(min_value=0, max_value=3000),
+)
+def test_a_story_across_the_return_never_loses_a_call_and_its_counts_only_grow(
+    offsets: list[float], back: float
+) -> None:
+    """Calls arrive over time; the database comes back at ``back``: until then the local outbox
+    tells them, from then on the database's dispatcher, with the local part merged in and its
+    unsent calls handed over. Every call is told once; within one story (from a call told on
+    its own to its closing) the counts only grow, and a story closes once."""
+    arrivals = [call(f"CA{i}", T0 + offset) for i, offset in enumerate(offsets)]
+    arrivals.sort(key=lambda item: (epoch(item.at), item.id))
+    handover = T0 + back
+    sent: set[str] = set()
+    messages: list[Message] = []
+
+    def run(state: ChannelState, now: float, until: float, limits: Thresholds) -> ChannelState:
+        while now < until:
+            pending = [i for i in arrivals if epoch(i.at) <= now and i.id not in sent]
+            decided = plan(state, pending, now, limits)
+            if decided.message is not None:
+                assert not sent & set(decided.consumed)
+                sent.update(decided.consumed)
+                messages.append(decided.message)
+                state = decided.state
+                now = decided.next_at
+                continue
+            upcoming = [epoch(i.at) for i in arrivals if epoch(i.at) > now]
+            candidates = [decided.next_at, decided.wake_at or float("inf"), *upcoming[:1]]
+            now = max(now + 1, min(candidates))
+        return state
+
+    local = run(ChannelState(), T0, handover, LOCAL)
+    storm = None
+    if local.storm is not None:
+        storm = merge_part(None, local.storm, "part", LIMITS.quiet)
+    run(ChannelState(storm, 0), handover, T0 + 3000 + 2000, LIMITS)
+
+    assert sent == {item.id for item in arrivals}
+    counts: list[int] = []
+    closed = False
+    titles = [m.title for m in messages]
+    for message in messages:
+        if message.kind == "call":
+            # A story that was summarised ends with its closing before another begins.
+            assert closed or not counts, titles
+            counts, closed = [], False
+        elif message.kind in ("summary", "closing"):
+            assert not closed, titles
+            counts.append(int(message.data["calls"]))
+            assert counts == sorted(counts), titles
+            closed = message.kind == "closing"
+    assert closed or not counts, titles
