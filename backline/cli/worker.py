@@ -40,7 +40,7 @@ def worker(
             reason = " ".join(str(error).split()) or type(error).__name__
             fail(f"could not deliver from {shown_database(settings.database_url)}: {reason}")
         # What this run did, then what is left for the next one; key=value for a job's log.
-        keys = ("sent", "notifications", "retrying", "stopped", "pending", "unfanned")
+        keys = ("sent", "notifications", "retrying", "given_up", "stopped", "pending", "unfanned")
         typer.echo(" ".join(f"{key}={counts[key]}" for key in keys))
         return
     database = Database(settings.database_url, timeout=settings.db_timeout_seconds)

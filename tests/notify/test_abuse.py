@@ -295,3 +295,16 @@ def test_retry_after_is_capped_at_the_retry_maximum(
     record(database_url, call_record("CAwait"))
     wait_for(lambda: len(stand_in.accepted()) == 1, what="the retry")
     assert [item.status for item in stand_in.received] == [429, 200]
+
+
+def test_worker_once_counts_what_it_gave_up(
+    sqlite_url: str, stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stand_in.respond = _refuse("CAbad", 400)
+    webhook(sqlite_url, stand_in.url)
+    record(sqlite_url, call_record("CAbad"))
+    monkeypatch.setenv("BACKLINE_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("BACKLINE_STATE_DIR", str(tmp_path / "state"))
+    result = CliRunner().invoke(app, ["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "sent=0 notifications=0 retrying=0 given_up=1 stopped=0" in result.stdout

@@ -93,14 +93,14 @@ def test_worker_once_counts_what_this_run_did(
     code, out = run("worker", "--once")
     assert code == 0, out
     assert out.splitlines()[-1] == (
-        "sent=1 notifications=1 retrying=0 stopped=0 pending=0 unfanned=0"
+        "sent=1 notifications=1 retrying=0 given_up=0 stopped=0 pending=0 unfanned=0"
     )
     assert len(stand_in.accepted()) == 1
 
     # Nothing new: this run sent nothing, whatever earlier runs did.
     code, out = run("worker", "--once")
     assert out.splitlines()[-1] == (
-        "sent=0 notifications=0 retrying=0 stopped=0 pending=0 unfanned=0"
+        "sent=0 notifications=0 retrying=0 given_up=0 stopped=0 pending=0 unfanned=0"
     )
 
     # The receiver is down: the run says it will try again, and what still waits.
@@ -108,7 +108,7 @@ def test_worker_once_counts_what_this_run_did(
     record(env, call_record("CAtwice", to="+81399999999"))
     code, out = run("worker", "--once")
     assert out.splitlines()[-1] == (
-        "sent=0 notifications=0 retrying=1 stopped=0 pending=1 unfanned=0"
+        "sent=0 notifications=0 retrying=1 given_up=0 stopped=0 pending=1 unfanned=0"
     )
 
 
