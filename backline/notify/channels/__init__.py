@@ -311,8 +311,10 @@ def post(
         if isinstance(reason, RefusedAddress):
             raise DeliveryError(str(reason), permanent=True) from None
         raise DeliveryError(f"no answer from the receiver: {reason}") from None
-    except (http.client.HTTPException, ValueError) as error:
+    except http.client.HTTPException as error:
         # A receiver that breaks the protocol (a malformed status line, a body cut short).
+        # (A ValueError, a header value http.client refuses, is ours: it is not caught here,
+        # and the dispatcher sets the message aside after a few tries.)
         raise DeliveryError(f"the receiver's answer was broken: {error!r}"[:300]) from None
 
 
