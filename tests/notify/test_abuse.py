@@ -4,6 +4,7 @@ refuse, redirect, stall or ask to be left alone for a day, and channel URLs that
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
@@ -298,13 +299,18 @@ def test_retry_after_is_capped_at_the_retry_maximum(
 
 
 def test_worker_once_counts_what_it_gave_up(
-    sqlite_url: str, stand_in: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str, stand_in: StandIn, tmp_path: Path
 ) -> None:
+    from tests.cli.test_run import run_backline
+
     stand_in.respond = _refuse("CAbad", 400)
     webhook(sqlite_url, stand_in.url)
     record(sqlite_url, call_record("CAbad"))
-    monkeypatch.setenv("BACKLINE_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("BACKLINE_STATE_DIR", str(tmp_path / "state"))
-    result = CliRunner().invoke(app, ["worker", "--once"])
-    assert result.exit_code == 0, result.output
+    env = {
+        **os.environ,
+        "BACKLINE_DATABASE_URL": sqlite_url,
+        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
+    }
+    result = run_backline("worker", "--once", env=env)
+    assert result.returncode == 0, result.stderr
     assert "sent=0 notifications=0 retrying=0 given_up=1 stopped=0" in result.stdout
