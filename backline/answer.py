@@ -10,28 +10,37 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
+import threading
+import time
 from collections.abc import Mapping
+from typing import Any
 
 from twilio.request_validator import RequestValidator
 
 from backline.config import Config, auth_tokens
+from backline.core.cleaning import bounded_int, clean_text
 from backline.core.forms import parse_form
 from backline.core.models import Call, Plan
 from backline.core.planner import caller_gone, plan_after_leg, plan_first, resumed_step
+from backline.core.refusals import RefusalWatch
 from backline.core.twiml import LAST_RESORT_TWIML, render
 from backline.store.database import utc_now
 from backline.store.recorder import Recorder
-from backline.store.records import CallRecord, LegRecord
+from backline.store.records import MAX_DURATION, MAX_STEP, CallRecord, LegRecord
 from backline.store.snapshot import SnapshotKeeper
 
 __all__ = [
     "FALLBACK_PATH",
+    "INSECURE_HEADER",
+    "MAX_BODY_BYTES",
     "STATUS_PATH",
     "XML",
     "Answerer",
     "auth_tokens",
-    "int_or_none",
     "parse_form",
+    "plausible_signature",
+    "step_of",
 ]
 
 log = logging.getLogger("backline.answer")
@@ -42,13 +51,26 @@ XML = "text/xml; charset=utf-8"
 _ANSWER_CACHE_SIZE = 4096
 # Accounts whose signing token is remembered; far more than one deployment's subaccounts.
 _SIGNERS_SIZE = 1024
+# A Twilio voice request is a form of a few dozen parameters, one or two KiB; anything over this
+# is refused with 413 before it is read whole (or, on Lambda, parsed).
+MAX_BODY_BYTES = 64 * 1024
+# Every answer of a process in insecure demo mode carries this header (name, value).
+INSECURE_HEADER = ("X-Backline-Insecure-Demo", "signatures are not checked")
+# X-Twilio-Signature is the base64 of an HMAC: a request whose header cannot be one is refused
+# before its body is read or parsed (a flood of unsigned posts then costs next to nothing).
+_SIGNATURE_SHAPE = re.compile(r"[A-Za-z0-9+/]{16,200}={0,2}")
+# The URL shown in a refusal's log line is cut to this many characters.
+_LOGGED_URL_MAX = 300
 
 
-def int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
+def plausible_signature(signature: str) -> bool:
+    """Whether ``signature`` can be an X-Twilio-Signature at all (base64, a sane length)."""
+    return _SIGNATURE_SHAPE.fullmatch(signature) is not None
+
+
+def step_of(value: str | None) -> int:
+    """The dial step from the action URL's query; 0 for anything that is not one."""
+    return bounded_int(value, 0, MAX_STEP) or 0
 
 
 class Answerer:
@@ -65,6 +87,8 @@ class Answerer:
         self.use_auth_tokens(config.twilio_auth_token)
         self._answers: dict[tuple[object, ...], tuple[Plan, str]] = {}
         self._status_url = f"{config.public_url}{STATUS_PATH}"
+        self.refusals = RefusalWatch()
+        self._refusals_lock = threading.Lock()
 
     # -- signatures -----------------------------------------------------------------------------
     def signed_url(self, path: str, query: str) -> str:
@@ -120,6 +144,55 @@ class Answerer:
         if len(self._signers) >= _SIGNERS_SIZE:
             self._signers.clear()
         self._signers[account] = signer
+
+    def check(self, path: str, query: str, params: Mapping[str, str], signature: str) -> bool:
+        """:meth:`is_authentic`, with the outcome counted (and a refusal logged)."""
+        authentic = self.is_authentic(path, query, params, signature)
+        self.note_check(path, query, authentic=authentic)
+        return authentic
+
+    def note_check(
+        self,
+        path: str,
+        query: str,
+        *,
+        authentic: bool,
+        reason: str = "X-Twilio-Signature does not match",
+    ) -> None:
+        """Count a checked request; log a refusal, at most one line a minute.
+
+        The shells call this directly for a request refused before its body is read (no
+        signature at all), or checked off the event loop (an unusually large form).
+        """
+        now = time.monotonic()
+        with self._refusals_lock:
+            due = self.refusals.observe(refused=not authentic, now=now)
+        if not due:
+            return
+        # The URL comes partly from the request (the query): cleaned and cut before logging.
+        checked = clean_text(self.signed_url(path, query), _LOGGED_URL_MAX)
+        more = f" ({due} refused since the last such line)" if due > 1 else ""
+        log.warning(
+            "refused a request: %s for the URL %s%s. Forged requests look like this; if "
+            "Twilio's own requests are refused, BACKLINE_TWILIO_AUTH_TOKEN is not the token "
+            "of the account that owns the number, or BACKLINE_PUBLIC_URL is not the URL set "
+            "in the Twilio console",
+            reason,
+            checked,
+            more,
+        )
+
+    def refusal_health(self) -> dict[str, Any]:
+        """The counts /healthz shows, and whether most recent requests were refused."""
+        now = time.monotonic()
+        with self._refusals_lock:
+            refused, checked = self.refusals.recent(now)
+            return {
+                "refused": self.refusals.refused_total,
+                "recent_refused": refused,
+                "recent_checked": checked,
+                "mostly_refused": self.refusals.mostly_refused(now),
+            }
 
     def action_url(self, step: int) -> str:
         return f"{self.config.public_url}{STATUS_PATH}?step={step}"
@@ -181,7 +254,7 @@ class Answerer:
                 plan=plan,
                 status=status or "unknown",
                 dial_call_sid=params.get("DialCallSid", ""),
-                duration=int_or_none(params.get("DialCallDuration")),
+                duration=bounded_int(params.get("DialCallDuration"), 0, MAX_DURATION),
                 answer=answer,
                 at=utc_now(),
             )

@@ -333,9 +333,13 @@ class Config:
     def prepare_state_dir(self) -> Path:
         """Create the state directory if needed; a path that cannot be used stops the process
         with one line naming the variable."""
+        from backline.store.database import private_directory
+
         path = self.state_dir
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            # Readable by this user only: it holds callers' numbers (folders that exist are
+            # left as their owner made them).
+            private_directory(path)
             probe = path / f".probe-{os.getpid()}"
             probe.touch()
             probe.unlink()

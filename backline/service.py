@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from backline.answer import Answerer
 from backline.config import Config
+from backline.store.binding import bind_state_dir
 from backline.store.database import Database
 from backline.store.journal import Journal
 from backline.store.recorder import Recorder
@@ -24,10 +25,24 @@ __all__ = ["Service"]
 log = logging.getLogger("backline.service")
 
 
+def public_reason(error: str | None) -> str | None:
+    """The kind of a database error, for the public /healthz: its exception's name only.
+
+    The full text (which may name the database's host, port or user) goes to the log.
+    """
+    if error is None:
+        return None
+    kind = error.split(":", 1)[0].strip()
+    return kind if kind.isidentifier() else "error"
+
+
 class Service:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.database = Database(config.database_url, timeout=config.db_timeout_seconds)
+        # create=False: a SQLite file deleted under the service is noticed, not recreated empty.
+        self.database = Database(
+            config.database_url, timeout=config.db_timeout_seconds, create=False
+        )
         self.snapshot = SnapshotKeeper(
             self.database, config.state_dir, config.last_resort_forward_to
         )
@@ -39,6 +54,11 @@ class Service:
         self.dispatcher = self._notifications() if config.notify_in_serve else None
         self._stopping = threading.Event()
         self._refresher: threading.Thread | None = None
+        self.too_large = 0
+
+    def count_too_large(self) -> None:
+        """A request body over the limit was refused (called by the ASGI app)."""
+        self.too_large += 1
 
     def _notifications(self) -> Dispatcher:
         """Tell the team from this process: woken by each recorded call, and able to tell
@@ -54,7 +74,11 @@ class Service:
         return dispatcher
 
     def start(self, *, background: bool = True) -> None:
-        """Load the snapshot (before any answer); with ``background``, start the loops."""
+        """Load the snapshot (before any answer); with ``background``, start the loops.
+
+        Raises ConfigError when the state directory holds records for another database.
+        """
+        bind_state_dir(self.config.state_dir, self.database.identity, self.journal)
         if self.config.insecure_demo:
             log.warning(
                 "INSECURE DEMO MODE: Twilio signatures are NOT checked; anyone who can "
@@ -84,6 +108,7 @@ class Service:
 
     def _refresh_loop(self) -> None:
         while not self._stopping.wait(self.config.snapshot_refresh_seconds):
+            self.recorder.check_database_file()
             was_error = self.snapshot.last_error
             if not self.snapshot.refresh() and was_error is None:
                 log.warning(
@@ -94,18 +119,38 @@ class Service:
                 )
 
     def health(self) -> dict[str, Any]:
+        """What the public /healthz shows: a status and counts, never a host, user or path."""
         current = self.snapshot.current
-        database_up = self.snapshot.last_error is None and self.recorder.database_up
+        recorder = self.recorder
+        database_up = self.snapshot.last_error is None and recorder.database_up
+        set_aside = self.journal.set_aside_count()
+        signatures = self.answerer.refusal_health()
+        healthy = (
+            database_up
+            and not self.journal.pending
+            and not set_aside
+            and not recorder.unrecorded
+            and not recorder.lost
+            and self.journal.error is None
+            and not signatures["mostly_refused"]
+        )
         return {
             # Degraded still answers calls: a load balancer must not take the fallback away
             # because the database is down, so /healthz stays 200 either way.
-            "status": "ok" if database_up and not self.journal.pending else "degraded",
+            "status": "ok" if healthy else "degraded",
+            "insecure_demo": self.config.insecure_demo,
             "snapshot": {
                 "source": current.source,
                 "numbers": len(current.routes),
                 "age_seconds": round(time.time() - current.loaded_at, 1),
             },
             "database": "up" if database_up else "down",
-            "database_error": self.snapshot.last_error or self.recorder.last_error,
+            "database_error": public_reason(self.snapshot.last_error or recorder.last_error),
+            "journal": "ok" if self.journal.error is None else "unavailable",
             "journal_pending": self.journal.pending,
+            "set_aside": set_aside,
+            "unrecorded": recorder.unrecorded,
+            "lost": recorder.lost,
+            "signatures": signatures,
+            "too_large": self.too_large,
         }

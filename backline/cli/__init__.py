@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from backline.cli import calls, channels, clients, db, numbers, run, settings, worker
+from backline.cli import calls, channels, clients, db, journal, numbers, run, settings, worker
 from backline.cli._common import readable_help
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(settings.app, name="settings")
 app.add_typer(calls.app, name="calls")
 app.add_typer(db.app, name="db")
 app.add_typer(channels.app, name="channels")
+app.add_typer(journal.app, name="journal")
 run.register(app)
 worker.register(app)
 readable_help(app)

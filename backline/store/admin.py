@@ -34,7 +34,7 @@ from backline.core.validation import (
     client_name,
     destination_list,
 )
-from backline.store.database import utc_now
+from backline.store.database import private_file, utc_now
 from backline.store.schema import calls, clients, legs, numbers, settings
 
 __all__ = [
@@ -290,7 +290,17 @@ def _check_voice(connection: Connection, language: str | None, voice: str | None
 def make_engine(database_url: str) -> Engine:
     """An engine for short management sessions; SQLite gets the same pragmas as the answer path."""
     if database_url.startswith("sqlite"):
-        # No folder is created here: `backline db upgrade` decides that, and says so.
+        # No folder is created here: `backline db upgrade` decides that, and says so. The file
+        # is, readable by this user only, before SQLAlchemy would create it with the default
+        # mode: it holds callers' numbers.
+        path = database_url.removeprefix("sqlite:///")
+        if (
+            path
+            and path != ":memory:"
+            and database_url != "sqlite://"
+            and Path(path).parent.is_dir()
+        ):
+            private_file(Path(path))
         engine = create_engine(database_url, poolclass=NullPool)
 
         @event.listens_for(engine, "connect")

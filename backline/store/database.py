@@ -3,11 +3,17 @@
 SQLAlchemy takes ~210 ms to import, more than the whole cold answer may take, so the answer path
 speaks plain DB-API. Statements are written once with ``:name`` parameters and translated for
 psycopg2's ``%(name)s`` style.
+
+A PostgreSQL URL is handed to libpq whole, so every parameter in its query (``sslmode``,
+``sslrootcert``, ``target_session_attrs``, several hosts...) is honoured; backline only adds its
+timeouts where the URL sets none. SQLite files and their directories are created readable by
+the service's user only: they hold callers' numbers.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import sqlite3
 import time
@@ -15,9 +21,15 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import unquote, urlsplit
 
-__all__ = ["Connection", "Database", "utc_now"]
+__all__ = [
+    "Connection",
+    "Database",
+    "connect_sqlite",
+    "private_directory",
+    "private_file",
+    "utc_now",
+]
 
 
 class Connection(Protocol):
@@ -41,13 +53,50 @@ def _pyformat(sql: str) -> str:
     return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-class Database:
-    """Where the table lives, and how to open a short-fused connection to it."""
+def private_directory(path: Path) -> None:
+    """Create ``path`` and any missing parent, each readable by this user only (0700).
 
-    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+    Directories that exist already are left as they are: their owner chose their mode.
+    """
+    missing = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:  # another worker made it meanwhile
+            pass
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty, readable and writable by this user only, unless it exists.
+
+    SQLite then gives its -wal and -shm files the same mode as the database file.
+    """
+    private_directory(path.parent)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
+
+
+class Database:
+    """Where the table lives, and how to open a short-fused connection to it.
+
+    ``create``: whether connecting may create a SQLite file that does not exist. The running
+    service passes False: a file deleted under it must be noticed (the connection fails, calls
+    are journaled), not replaced by an empty one that every later write would fail on.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 2.0, create: bool = True) -> None:
         self.url = url
         self.timeout = timeout
+        self.create = create
         self.dialect: Literal["sqlite", "postgresql"]
+        self._libpq: tuple[str, dict[str, str]] | None = None
         if url.startswith("sqlite"):
             self.dialect = "sqlite"
             path = url.removeprefix("sqlite:///")
@@ -57,6 +106,32 @@ class Database:
             self.sqlite_path = ""
         else:
             raise ValueError(f"unsupported database URL {url!r}")
+
+    @property
+    def identity(self) -> str:
+        """Which database this is, without user or password: a SQLite file's absolute path,
+        or a PostgreSQL server's host(s), port(s) and database name. The state directory is
+        bound to it (see backline.store.binding)."""
+        if self.dialect == "sqlite":
+            if self.sqlite_path == ":memory:":
+                return "sqlite://"
+            return f"sqlite:///{os.path.abspath(self.sqlite_path)}"
+        _dsn, given = self._libpq_parameters()
+        host = given.get("host") or given.get("hostaddr") or "localhost"
+        port = given.get("port") or "5432"
+        name = given.get("dbname") or given.get("user") or ""
+        return f"postgresql://{host}:{port}/{name}"
+
+    def sqlite_file_id(self) -> tuple[int, int] | None:
+        """The SQLite file's (device, inode), None when there is no such file: a connection
+        opened on one file keeps writing to it even after it was deleted or replaced."""
+        if self.dialect != "sqlite" or self.sqlite_path == ":memory:":
+            return None
+        try:
+            stat = os.stat(self.sqlite_path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
 
     def sql(self, statement: str) -> str:
         return statement if self.dialect == "sqlite" else _pyformat(statement)
@@ -75,38 +150,55 @@ class Database:
 
     def connect(self) -> Connection:
         if self.dialect == "sqlite":
-            return connect_sqlite(self.sqlite_path, timeout=self.timeout)
+            return connect_sqlite(self.sqlite_path, timeout=self.timeout, create=self.create)
         return self._connect_postgresql()
+
+    def _libpq_parameters(self) -> tuple[str, dict[str, str]]:
+        """The URL as libpq reads it (``postgresql://...``) and the parameters it sets."""
+        if self._libpq is None:
+            from psycopg2.extensions import parse_dsn
+
+            dsn = "postgresql://" + self.url.split("://", 1)[1]
+            self._libpq = (dsn, dict(parse_dsn(dsn)))
+        return self._libpq
 
     def _connect_postgresql(self) -> Connection:
         import psycopg2  # imported here: a SQLite deployment never loads it
 
-        parts = urlsplit(self.url)
+        dsn, given = self._libpq_parameters()
         milliseconds = int(self.timeout * 1000)
-        return psycopg2.connect(  # type: ignore[no-any-return]
-            host=parts.hostname or None,
-            port=parts.port or None,
-            user=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            dbname=parts.path.lstrip("/") or None,
+        ours: dict[str, Any] = {
             # libpq counts whole seconds and treats anything under 2 as 2.
-            connect_timeout=max(2, math.ceil(self.timeout)),
-            # A statement that hangs (locks, a stalled server) is cut off by the server, and a
-            # dead peer is noticed by the kernel, instead of holding the caller on the line.
-            options=f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}",
-            keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=2,
-            tcp_user_timeout=milliseconds,
-            application_name="backline",
-        )
+            "connect_timeout": max(2, math.ceil(self.timeout)),
+            # A dead peer is noticed by the kernel instead of holding the caller on the line.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+            "tcp_user_timeout": milliseconds,
+            "application_name": "backline",
+        }
+        # What the URL says wins: psycopg2 merges keyword arguments over the URL's own, so
+        # only the ones it leaves unset are passed.
+        extra = {key: value for key, value in ours.items() if key not in given}
+        # A statement that hangs (locks, a stalled server) is cut off by the server. The URL's
+        # own options come after ours, so a setting it makes there wins too.
+        limits = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"
+        extra["options"] = f"{limits} {given['options']}" if given.get("options") else limits
+        return psycopg2.connect(dsn, **extra)  # type: ignore[no-any-return]
 
 
-def connect_sqlite(path: str, *, timeout: float) -> sqlite3.Connection:
-    if path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+def connect_sqlite(path: str, *, timeout: float, create: bool = True) -> sqlite3.Connection:
+    """A connection with backline's pragmas; ``create=False`` fails on a missing file."""
+    if path == ":memory:":
+        connection = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+    elif create:
+        private_file(Path(path))
+        connection = sqlite3.connect(path, timeout=timeout, check_same_thread=False)
+    else:
+        # mode=rw: open an existing file only, never create an empty one in its place.
+        uri = Path(path).absolute().as_uri() + "?mode=rw"
+        connection = sqlite3.connect(uri, timeout=timeout, check_same_thread=False, uri=True)
     connection.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     # WAL lets the CLI and several readers work while the service writes; synchronous=FULL makes
     # a committed call survive a power cut, which is what "recorded durably" means. Switching a

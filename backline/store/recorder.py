@@ -8,6 +8,13 @@
 * Order is kept. While the journal holds records, new records join it; the writer replays the
   journal into the database oldest first before it writes there again. Replays are idempotent
   (same keys), so a record written twice, once to each place, is stored once.
+* No poison records. When the database refuses a record's values (rather than failing as a
+  whole), the batch is written again one record at a time and the refused one is set aside in
+  the journal (`backline journal`), so that every other record is stored.
+* Nowhere to write. When neither the database nor the journal takes a record (a full disk), it
+  is held in memory, counted in ``/healthz`` as unrecorded, and written as soon as either works.
+* One file. A SQLite database file deleted or replaced under the running process is noticed
+  before each write: a replaced file is reopened, a deleted one makes the database "down".
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from backline.store import calls
 from backline.store.database import Connection, Database
-from backline.store.journal import Journal
+from backline.store.journal import Journal, JournalUnavailable
 from backline.store.records import Record
 
 if TYPE_CHECKING:
@@ -35,6 +42,29 @@ log = logging.getLogger("backline.recorder")
 
 _BATCH_MAX = 256
 _REPLAY_BATCH = 200
+# Records held in memory while nothing can store them; beyond this many they are lost (and
+# counted): a process must not grow without bound on a disk that stays full.
+_HELD_MAX = 10_000
+# At most one CRITICAL line about unrecorded calls per this many seconds.
+_HOLD_LOG_SECONDS = 60.0
+
+
+class DatabaseFileGone(Exception):
+    """The SQLite database file is not where it was (deleted or moved away)."""
+
+
+def refused_values(error: BaseException) -> bool:
+    """Whether ``error`` is the database (or its driver) refusing the values of a record,
+    rather than being unreachable, misconfigured or missing its tables.
+
+    The DB-API's DataError (a number out of range, text too long) and IntegrityError (a
+    constraint), and the drivers' own refusals before sending anything (psycopg2 raises
+    ValueError for a NUL in text, sqlite3 OverflowError for an integer beyond 64 bits).
+    Named by class name so that neither driver has to be imported to ask.
+    """
+    if isinstance(error, ValueError | TypeError | OverflowError):
+        return True
+    return any(cls.__name__ in ("DataError", "IntegrityError") for cls in type(error).__mro__)
 
 
 def _settle(
@@ -58,6 +88,8 @@ class Recorder:
         self.timeout = timeout
         self.retry_seconds = retry_seconds
         self._connection: Connection | None = None
+        # The SQLite file the connection was opened on, (device, inode).
+        self._file_id: tuple[int, int] | None = None
         self._down_until = 0.0
         self._last_error: str | None = None
         self._io = threading.Lock()
@@ -73,6 +105,11 @@ class Recorder:
         # Called inside each replay transaction, before its commit, with the replayed records:
         # the notification side marks the calls it already told from the journal.
         self.replay_hooks: list[Callable[[Database, Connection, list[Record]], None]] = []
+        # Records that neither the database nor the journal would take, oldest first.
+        self._held: list[Record] = []
+        self._held_lock = threading.Lock()
+        self._lost = 0
+        self._next_hold_log = 0.0
 
     # -- state, for /healthz and the tests ---------------------------------------------------
     @property
@@ -82,6 +119,17 @@ class Recorder:
     @property
     def last_error(self) -> str | None:
         return self._last_error
+
+    @property
+    def unrecorded(self) -> int:
+        """Calls answered but held in memory only: neither the database nor the journal took
+        them (yet)."""
+        return len(self._held)
+
+    @property
+    def lost(self) -> int:
+        """Calls answered and never recorded: more than the memory holds were waiting."""
+        return self._lost
 
     # -- recording ---------------------------------------------------------------------------
     def record_sync(self, record: Record) -> str | None:
@@ -123,14 +171,58 @@ class Recorder:
             if isinstance(result, BaseException):
                 raise result
             return result
-        self._mark_down(f"the database did not answer within {waited:g} s")
+        self._mark_down(f"Timeout: the database did not answer within {waited:g} s")
         log.warning("database write timed out; journaling %s locally", record.key)
         return self._journal_now(record)
 
     def _journal_now(self, record: Record) -> str | None:
-        result = self.journal.append([record])[0]
+        result = self._journal_or_hold([record])[0]
         self._tell_listeners()
         return result
+
+    def _journal_or_hold(self, records: list[Record]) -> list[str | None]:
+        """Append to the journal; if it cannot be written either, hold the records."""
+        if self._held:
+            # Older records wait in memory: newer ones join them, so that order is kept (a
+            # leg written before its call would lose its outcome).
+            self._hold(records, "older records are held in memory")
+            return [None] * len(records)
+        try:
+            return self.journal.append(records)
+        except JournalUnavailable as error:
+            self._hold(records, str(error))
+            return [None] * len(records)
+
+    def _hold(self, records: list[Record], reason: str) -> None:
+        with self._held_lock:
+            room = max(0, _HELD_MAX - len(self._held))
+            self._held.extend(records[:room])
+            lost = len(records) - min(room, len(records))
+            self._lost += lost
+            held = len(self._held)
+        now = time.monotonic()
+        if lost or now >= self._next_hold_log:
+            self._next_hold_log = now + _HOLD_LOG_SECONDS
+            log.critical(
+                "could not record %d call record(s) in the database (%s) or the journal (%s); "
+                "%d held in memory until either works again, %d lost so far",
+                len(records),
+                self._last_error or "not tried",
+                reason,
+                held,
+                self._lost,
+            )
+
+    def _flush_held(self) -> None:
+        """Store what was held, oldest first, before anything newer (callers hold _io)."""
+        with self._held_lock:
+            batch = list(self._held)
+        if not batch or self._place(batch) is None:
+            return
+        with self._held_lock:
+            # Only the batch: records held meanwhile (newer) stay, in order.
+            del self._held[: len(batch)]
+        log.warning("recorded %d call record(s) that were held in memory", len(batch))
 
     async def record(self, record: Record) -> str | None:
         """Record from the event loop through the group-commit writer, within the timeout."""
@@ -150,7 +242,7 @@ class Recorder:
             async with asyncio.timeout(self.timeout):
                 return await future
         except TimeoutError:
-            self._mark_down(f"the database did not answer within {self.timeout:g} s")
+            self._mark_down(f"Timeout: the database did not answer within {self.timeout:g} s")
             log.warning("database write timed out; journaling %s locally", record.key)
             return await self._journal_directly(record)
 
@@ -191,10 +283,11 @@ class Recorder:
         try:
             item = self._queue.get(timeout=1.0)
         except queue.Empty:
-            if self.journal.pending and time.monotonic() >= self._down_until:
+            if (self.journal.pending or self._held) and time.monotonic() >= self._down_until:
                 self._busy_since = time.monotonic()
                 try:
                     with self._io:
+                        self._flush_held()
                         self._replay_locked()
                 finally:
                     self._busy_since = None
@@ -245,8 +338,23 @@ class Recorder:
             except Exception:  # a listener must never stop the recording
                 log.exception("recorder listener failed")
 
-    # -- the two places a record can go (callers hold self._io) --------------------------------
+    # -- the places a record can go (callers hold self._io) ------------------------------------
     def _write(self, records: list[Record]) -> list[str | None]:
+        if self._held:
+            self._flush_held()
+        return self._store(records)
+
+    def _store(self, records: list[Record]) -> list[str | None]:
+        if self._held:
+            return self._journal_or_hold(records)  # joins the held records, in order
+        results = self._place(records)
+        if results is None:
+            self._hold(records, self.journal.error or "the journal is unavailable")
+            return [None] * len(records)
+        return results
+
+    def _place(self, records: list[Record]) -> list[str | None] | None:
+        """Write to the database, else the journal; None when neither takes the records."""
         if self.journal.pending and time.monotonic() >= self._down_until:
             self._replay_locked()
         if not self.journal.pending and time.monotonic() >= self._down_until:
@@ -257,14 +365,75 @@ class Recorder:
                 self._last_error = None
                 return results
             except Exception as error:
-                self._mark_down(f"{type(error).__name__}: {error}".strip())
-                self._drop_connection()
+                self._rollback()
+                if refused_values(error):
+                    stored = self._store_one_by_one(records, replayed=False)
+                    if stored is not None:
+                        results, refused = stored
+                        self._set_aside(refused)
+                        return results
+                else:
+                    self._mark_down(f"{type(error).__name__}: {error}".strip())
+                    self._drop_connection()
                 log.warning(
                     "database write failed (%s); journaling %d record(s) locally",
                     self._last_error,
                     len(records),
                 )
-        return self.journal.append(records)
+        try:
+            return self.journal.append(records)
+        except JournalUnavailable:
+            return None
+
+    def _store_one_by_one(
+        self, records: list[Record], *, replayed: bool
+    ) -> tuple[list[str | None], list[tuple[Record, str]]] | None:
+        """Write each record in its own transaction, after the database refused a batch.
+
+        Returns the results and the records refused with the reason; None (the database marked
+        down) when it failed otherwise, or refused every one of several records: then it is the
+        database (its schema, say) that is wrong, not the records, and they wait for it.
+        """
+        results: list[str | None] = []
+        refused: list[tuple[Record, str]] = []
+        for record in records:
+            try:
+                connection = self._connect()
+                result = calls.apply(self.database, connection, [record])[0]
+                if replayed:
+                    for hook in self.replay_hooks:
+                        hook(self.database, connection, [record])
+                connection.commit()
+            except Exception as error:
+                self._rollback()
+                reason = f"{type(error).__name__}: {error}".strip()
+                if not refused_values(error):
+                    self._mark_down(reason)
+                    self._drop_connection()
+                    return None
+                refused.append((record, reason))
+                results.append(None)
+                continue
+            results.append(result)
+        if len(refused) == len(records) > 1:
+            self._mark_down(refused[-1][1])
+            return None
+        self._last_error = None
+        return results, refused
+
+    def _set_aside(self, refused: list[tuple[Record, str]]) -> None:
+        if not refused:
+            return
+        for record, reason in refused:
+            log.error(
+                "the database refused %s (%s); set aside: see `backline journal show`",
+                record.key,
+                reason,
+            )
+        try:
+            self.journal.set_aside(refused)
+        except JournalUnavailable as error:
+            self._hold([record for record, _ in refused], str(error))
 
     def replay(self) -> int:
         """Move journaled records into the database; returns how many were replayed."""
@@ -276,7 +445,10 @@ class Recorder:
         while self.journal.pending and replayed < budget:
             with self.journal.handover:
                 entries = self.journal.oldest(_REPLAY_BATCH)
+                if not entries:  # the journal cannot be read just now
+                    return replayed
                 records = [record for _, record in entries]
+                refused: list[tuple[Record, str]] = []
                 try:
                     connection = self._connect()
                     calls.apply(self.database, connection, records)
@@ -284,10 +456,29 @@ class Recorder:
                         hook(self.database, connection, records)
                     connection.commit()
                 except Exception as error:
-                    self._mark_down(f"{type(error).__name__}: {error}".strip())
-                    self._drop_connection()
+                    self._rollback()
+                    stored = None
+                    if refused_values(error):
+                        stored = self._store_one_by_one(records, replayed=True)
+                    if stored is None:
+                        if not refused_values(error):
+                            self._mark_down(f"{type(error).__name__}: {error}".strip())
+                            self._drop_connection()
+                        return replayed
+                    refused = stored[1]
+                for record, reason in refused:
+                    log.error(
+                        "the database refused journaled %s (%s); set aside: see "
+                        "`backline journal show`",
+                        record.key,
+                        reason,
+                    )
+                try:
+                    self.journal.remove_through(entries[-1][0], set_aside=refused)
+                except JournalUnavailable:
+                    # Stored, but still in the journal: the next replay repeats the batch,
+                    # which is harmless (idempotent), once the journal can be written.
                     return replayed
-                self.journal.remove_through(entries[-1][0])
             replayed += len(entries)
             self._last_error = None
         if replayed:
@@ -295,9 +486,58 @@ class Recorder:
         return replayed
 
     def _connect(self) -> Connection:
+        if self.database.dialect == "sqlite" and self.database.sqlite_path != ":memory:":
+            self._check_sqlite_file()
         if self._connection is None:
             self._connection = self.database.connect()
+            self._file_id = self.database.sqlite_file_id()
         return self._connection
+
+    def _check_sqlite_file(self) -> None:
+        """Notice a SQLite file deleted or replaced since the connection was opened: writing on
+        would go into a file nobody will ever read (a stat costs a microsecond)."""
+        current = self.database.sqlite_file_id()
+        path = self.database.sqlite_path
+        if current is None:
+            self._retire_connection()
+            raise DatabaseFileGone(f"the database file {path} does not exist (deleted or moved)")
+        if self._connection is not None and current != self._file_id:
+            log.warning("the database file %s was replaced; writing to the new file", path)
+            self._retire_connection()
+
+    def check_database_file(self) -> None:
+        """Look for a replaced or deleted SQLite file now, between writes (the refresh loop
+        calls this, so that the old file's connection is let go as early as possible)."""
+        if self.database.dialect != "sqlite" or self._connection is None:
+            return
+        if not self._io.acquire(blocking=False):
+            return  # the writer is at work, and checks before it writes anyway
+        try:
+            self._check_sqlite_file()
+        except DatabaseFileGone as error:
+            self._mark_down(f"DatabaseFileGone: {error}")
+        finally:
+            self._io.release()
+
+    def _retire_connection(self) -> None:
+        """Let go of a connection whose file is no longer at its path, emptying the WAL first.
+
+        SQLite finds the -wal file by name: left as it is, a new database file put at the same
+        path would read the old file's pages from it as its own.
+        """
+        if self._connection is not None:
+            try:
+                self._connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except Exception:
+                log.debug("emptying the old file's WAL failed", exc_info=True)
+        self._drop_connection()
+
+    def _rollback(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.rollback()
+            except Exception:  # a broken connection: the next write opens a new one
+                self._drop_connection()
 
     def _drop_connection(self) -> None:
         if self._connection is not None:
@@ -306,6 +546,7 @@ class Recorder:
             except Exception:  # a broken connection may refuse even to close
                 log.debug("closing a broken connection failed", exc_info=True)
             self._connection = None
+            self._file_id = None
 
     def _mark_down(self, reason: str) -> None:
         self._last_error = reason

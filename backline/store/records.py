@@ -1,7 +1,10 @@
 """What the answer path records: one row per diverted call, one per dial leg.
 
-Values from the request are clipped to the column sizes here, so that an odd request can never
-make a record that the database refuses (and that would then block the journal's replay).
+Values from the request are cleaned here, at the boundary: control characters (PostgreSQL
+refuses a NUL) and lone surrogates removed, clipped to the column sizes, the ErrorUrl stripped of
+credentials and query, numbers kept in range; so that an odd request can never make a record
+that the database refuses (and that would then block the journal's replay). Records read back
+from the journal are cleaned again, so a journal written by an older version replays too.
 Records are plain values so the same record can be written to the database, kept in the local
 journal as JSON while the database is down, and replayed later with the same effect.
 """
@@ -9,12 +12,27 @@ journal as JSON while the database is down, and replayed later with the same eff
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from typing import Any
 
+from backline.core.cleaning import clean_text, url_without_secrets
 from backline.core.models import FINAL_OUTCOMES, Call, Plan
 
-__all__ = ["CallRecord", "LegRecord", "Record", "record_from_json", "record_to_json"]
+__all__ = [
+    "MAX_DURATION",
+    "MAX_STEP",
+    "CallRecord",
+    "LegRecord",
+    "Record",
+    "cleaned",
+    "record_from_json",
+    "record_to_json",
+]
+
+# A leg's step is an index into at most ten destinations; a duration is at most a week. Both
+# columns are 32-bit integers: anything outside these ranges is not a fact worth storing.
+MAX_STEP = 99
+MAX_DURATION = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,14 +61,14 @@ class CallRecord:
 
     @classmethod
     def build(cls, call: Call, plan: Plan, answer: str, at: str) -> CallRecord:
-        return cls(
-            call_sid=call.call_sid[:64],
-            account_sid=call.account_sid[:64],
-            to_number=call.to[:64],
-            from_number=call.from_[:64],
-            direction=call.direction[:32],
-            error_code=call.error_code[:16],
-            error_url=call.error_url[:2000],
+        return _call_record(
+            call_sid=call.call_sid,
+            account_sid=call.account_sid,
+            to_number=call.to,
+            from_number=call.from_,
+            direction=call.direction,
+            error_code=call.error_code,
+            error_url=call.error_url,
             client=plan.client,
             route_kind=plan.route_kind,
             destinations=plan.destinations,
@@ -92,15 +110,15 @@ class LegRecord:
         answer: str,
         at: str,
     ) -> LegRecord:
-        return cls(
-            call_sid=call.call_sid[:64],
+        return _leg_record(
+            call_sid=call.call_sid,
             step=step,
-            to_number=call.to[:64],
-            from_number=call.from_[:64],
+            to_number=call.to,
+            from_number=call.from_,
             client=plan.client,
             destinations=plan.leg_destinations(step),
-            dial_call_sid=dial_call_sid[:64],
-            status=status[:16],
+            dial_call_sid=dial_call_sid,
+            status=status,
             duration=duration,
             outcome=plan.outcome,
             answer=answer,
@@ -120,7 +138,81 @@ def record_to_json(record: Record) -> tuple[str, str]:
     return kind, json.dumps(asdict(record), ensure_ascii=False, separators=(",", ":"))
 
 
+def _call_record(
+    call_sid: str,
+    account_sid: str,
+    to_number: str,
+    from_number: str,
+    direction: str,
+    error_code: str,
+    error_url: str,
+    client: str | None,
+    route_kind: str,
+    destinations: tuple[str, ...],
+    outcome: str,
+    answer: str,
+    at: str,
+) -> CallRecord:
+    """A call record with the request's values cleaned: the one place the rules are written.
+    (Built once, field by field: this runs on every answer.)"""
+    return CallRecord(
+        clean_text(call_sid, 64),
+        clean_text(account_sid, 64),
+        clean_text(to_number, 64),
+        clean_text(from_number, 64),
+        clean_text(direction, 32),
+        clean_text(error_code, 16),
+        clean_text(url_without_secrets(error_url), 2000),
+        client,
+        route_kind,
+        destinations,
+        outcome,
+        answer,
+        at,
+    )
+
+
+def _leg_record(
+    call_sid: str,
+    step: int,
+    to_number: str,
+    from_number: str,
+    client: str | None,
+    destinations: tuple[str, ...],
+    dial_call_sid: str,
+    status: str,
+    duration: int | None,
+    outcome: str,
+    answer: str,
+    at: str,
+) -> LegRecord:
+    """A leg record with the request's values cleaned and its numbers in range."""
+    return LegRecord(
+        clean_text(call_sid, 64),
+        min(max(step, 0), MAX_STEP),
+        clean_text(to_number, 64),
+        clean_text(from_number, 64),
+        client,
+        destinations,
+        clean_text(dial_call_sid, 64),
+        clean_text(status, 16),
+        duration if duration is not None and 0 <= duration <= MAX_DURATION else None,
+        outcome,
+        answer,
+        at,
+    )
+
+
+def cleaned(record: Record) -> Record:
+    """``record`` cleaned again (read back from the journal, or set aside): the rules may have
+    changed since it was written."""
+    if isinstance(record, CallRecord):
+        return _call_record(*astuple(record))
+    return _leg_record(*astuple(record))
+
+
 def record_from_json(kind: str, text: str) -> Record:
     data: dict[str, Any] = json.loads(text)
     data["destinations"] = tuple(data["destinations"])
-    return CallRecord(**data) if kind == "call" else LegRecord(**data)
+    record: Record = CallRecord(**data) if kind == "call" else LegRecord(**data)
+    return cleaned(record)

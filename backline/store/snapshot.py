@@ -23,7 +23,7 @@ from typing import Any, Literal
 from backline.config import shown_database
 from backline.core.models import Defaults, Route
 from backline.store.calls import load_table
-from backline.store.database import Connection, Database
+from backline.store.database import Connection, Database, private_directory
 
 __all__ = ["Snapshot", "SnapshotKeeper"]
 
@@ -146,6 +146,11 @@ class SnapshotKeeper:
                 shown_database(self.database.url),
                 self.last_error,
             )
+        elif self.database.dialect == "sqlite" and self.database.sqlite_file_id() is None:
+            log.error(
+                "the database file %s does not exist: run `backline db upgrade`",
+                self.database.sqlite_path,
+            )
         try:
             self.current = Snapshot.from_json(self.copy_path.read_text(encoding="utf-8"))
             log.warning(
@@ -202,7 +207,7 @@ class SnapshotKeeper:
 
     def _save_copy(self, snapshot: Snapshot) -> None:
         try:
-            self.copy_path.parent.mkdir(parents=True, exist_ok=True)
+            private_directory(self.copy_path.parent)
             temporary = self.copy_path.with_suffix(".tmp")
             # Owner-only: the channels carry webhook URLs and secrets.
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
