@@ -22,10 +22,12 @@ ENV PYTHONUNBUFFERED=1 \
     BACKLINE_HOST=0.0.0.0 \
     BACKLINE_PORT=8000
 # The journal and the saved copy of the table live in the state directory: mount a volume there
-# so that calls recorded while the database was down survive a container restart.
+# so that calls recorded while the database was down survive a container restart. It holds
+# callers' numbers: readable by the service's user only.
 RUN groupadd --system --gid 10001 backline \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/backline --create-home \
-        --shell /usr/sbin/nologin backline
+        --shell /usr/sbin/nologin backline \
+    && chmod 0700 /var/lib/backline
 # The server and the command line at the versions CI tested (requirements/server.lock, made by
 # `make lock` from pyproject.toml), every file checked against its hash.
 COPY requirements/server.lock /tmp/server.lock

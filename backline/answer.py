@@ -158,16 +158,18 @@ class Answerer:
         *,
         authentic: bool,
         reason: str = "X-Twilio-Signature does not match",
+        log_refusal: bool = True,
     ) -> None:
         """Count a checked request; log a refusal, at most one line a minute.
 
         The shells call this directly for a request refused before its body is read (no
-        signature at all), or checked off the event loop (an unusually large form).
+        signature at all), or checked off the event loop (an unusually large form). The Lambda
+        handler logs each refusal itself (a metric counts those lines): ``log_refusal=False``.
         """
         now = time.monotonic()
         with self._refusals_lock:
             due = self.refusals.observe(refused=not authentic, now=now)
-        if not due:
+        if not due or not log_refusal:
             return
         # The URL comes partly from the request (the query): cleaned and cut before logging.
         checked = clean_text(self.signed_url(path, query), _LOGGED_URL_MAX)

@@ -216,6 +216,9 @@ class Config:
     answer_deadline_seconds: float = field(
         default=2.5, metadata={"env": "BACKLINE_ANSWER_DEADLINE_SECONDS"}
     )
+    request_timeout_seconds: float = field(
+        default=5.0, metadata={"env": "BACKLINE_REQUEST_TIMEOUT_SECONDS"}
+    )
     last_resort_forward_to: str = field(
         default="", metadata={"env": "BACKLINE_LAST_RESORT_FORWARD_TO"}
     )
@@ -316,6 +319,7 @@ class Config:
             ),
             db_timeout_seconds=_float(env, "BACKLINE_DB_TIMEOUT_SECONDS", 2.0, 0.1, 30),
             answer_deadline_seconds=answer_deadline(env),
+            request_timeout_seconds=_float(env, "BACKLINE_REQUEST_TIMEOUT_SECONDS", 5.0, 0.5, 60),
             last_resort_forward_to=last_resort,
             log_level=level,
             log_format=_choice(env, "BACKLINE_LOG_FORMAT", "text", ("text", "json")),
@@ -351,9 +355,26 @@ class Config:
             ) from None
         return path
 
-    def check_can_serve(self) -> None:
-        """Refuse to answer real calls without a way to tell Twilio from a forger."""
+    def check_can_serve(self, *, insecure_named_twice: bool = False) -> None:
+        """Refuse to answer real calls without a way to tell Twilio from a forger.
+
+        Insecure demo mode next to a PostgreSQL database or an auth token looks like production
+        reached by mistake (a variable left set, a copied unit file); it starts only when it is
+        asked for twice, by the variable and by the `serve` flag (``insecure_named_twice``).
+        """
         if self.insecure_demo:
+            production = []
+            if self.database_url.startswith("postgresql"):
+                production.append("a PostgreSQL database")
+            if self.auth_tokens:
+                production.append("a Twilio auth token")
+            if production and not insecure_named_twice:
+                raise ConfigError(
+                    "insecure demo mode (Twilio signatures NOT checked) next to "
+                    + " and ".join(production)
+                    + " looks like production: refusing to start. To run it anyway, set "
+                    "BACKLINE_INSECURE_DEMO=1 and also pass --insecure-demo to `backline serve`"
+                )
             return
         missing = []
         if not self.auth_tokens:

@@ -29,6 +29,7 @@ from backline.aws.events import EventError, HttpRequest, base_path_of, parse_eve
 from backline.core.models import BUILT_IN_LANGUAGE, BUILT_IN_MESSAGE, BUILT_IN_VOICE
 
 if TYPE_CHECKING:
+    from backline.answer import Answerer
     from backline.aws.deadline import Deadline
     from backline.aws.runtime import Runtime
     from backline.service import Service
@@ -91,13 +92,18 @@ class FallbackHandler:
 
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
         try:
-            return self.handle(event, context)
+            result = self.handle(event, context)
         except Exception:  # the last line of defence: still valid TwiML, never a 5xx
             log.exception(
                 "the fallback handler failed; answering with the apology",
                 extra=tagged(LogEvent.LAST_RESORT),
             )
             return _xml(_last_resort())
+        service = self.runtime.service if self.runtime is not None else None
+        if service is not None and service.config.insecure_demo:
+            name, value = _answer.INSECURE_HEADER
+            result["headers"] = {**result.get("headers", {}), name.lower(): value}
+        return result
 
     def handle(self, event: Any, context: Any) -> dict[str, Any]:
         deadline = self.runtime.deadline(context) if self.runtime is not None else None
@@ -136,31 +142,31 @@ class FallbackHandler:
         answerer = service.answerer
         params: dict[str, str] = {}
         try:
+            if len(request.body) > _answer.MAX_BODY_BYTES:
+                service.count_too_large()
+                return response(413, "request body over 64 KiB refused", TEXT)
+            signature = request.header("x-twilio-signature")
+            if not service.config.insecure_demo and not _answer.plausible_signature(signature):
+                # Refused before the form is parsed: a flood of unsigned posts costs nothing.
+                reason = "X-Twilio-Signature is malformed" if signature else "no X-Twilio-Signature"
+                return self._refused(request, answerer, reason)
             params = request.form()
             self.runtime.refresh_if_stale(service, deadline)
             # For GET, Twilio signs the URL with its query and no body parameters.
             signed = params if request.method == "POST" else {}
-            signature = request.header("x-twilio-signature")
-            if not answerer.is_authentic(request.path, request.query, signed, signature) and not (
+            authentic = answerer.is_authentic(request.path, request.query, signed, signature) or (
                 # The token may have been rotated in its secret since this instance started.
                 self.runtime.reread_auth_tokens(service, context, deadline)
                 and answerer.is_authentic(request.path, request.query, signed, signature)
-            ):
-                # The URL as configured, never the query (data from the internet).
-                log.warning(
-                    "refused %s %s: invalid Twilio signature (checked over %s%s)",
-                    request.method,
-                    request.path,
-                    answerer.signed_url(request.path, ""),
-                    "?..." if request.query else "",
-                    extra=tagged(LogEvent.SIGNATURE_REFUSED),
-                )
-                return response(403, "invalid Twilio signature", TEXT)
+            )
+            if not authentic:
+                return self._refused(request, answerer, "invalid Twilio signature")
+            answerer.note_check(request.path, request.query, authentic=True)
             record: CallRecord | LegRecord | None
             if request.path.rstrip("/") == FALLBACK_PATH:
                 _plan, answer, record = answerer.plan_fallback(params)
             else:
-                step = _answer.int_or_none(request.query_params().get("step")) or 0
+                step = _answer.step_of(request.query_params().get("step"))
                 _plan, answer, record = answerer.plan_dial_status(params, step)
             if service.snapshot.current.source == "built-in":
                 log.error(
@@ -185,6 +191,23 @@ class FallbackHandler:
                 extra=tagged(LogEvent.LAST_RESORT),
             )
             return _xml(answerer.emergency_answer(params))
+
+    @staticmethod
+    def _refused(request: HttpRequest, answerer: Answerer, reason: str) -> dict[str, Any]:
+        """403. Every refusal is one tagged line here (the template's metric filter counts
+        them), so the answerer only counts it for /healthz, without a line of its own."""
+        answerer.note_check(request.path, request.query, authentic=False, log_refusal=False)
+        # The URL as configured, never the query (data from the internet).
+        log.warning(
+            "refused %s %s: %s (checked over %s%s)",
+            request.method,
+            request.path,
+            reason,
+            answerer.signed_url(request.path, ""),
+            "?..." if request.query else "",
+            extra=tagged(LogEvent.SIGNATURE_REFUSED),
+        )
+        return response(403, "invalid Twilio signature", TEXT)
 
     def _record(
         self, service: Service, record: CallRecord | LegRecord, deadline: Deadline

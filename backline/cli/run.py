@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import typer
 
 from backline.cli._common import config as load_config
 from backline.cli._common import fail
-from backline.config import Config, ConfigError, normalise_database_url
+from backline.config import Config, ConfigError, default_state_dir, normalise_database_url
 
 __all__ = ["register"]
+
+
+_YES = ("1", "true", "yes", "on")
 
 
 def _config_from_flags(
@@ -35,6 +39,34 @@ _HOST_HELP = "Address to listen on (default: BACKLINE_HOST, else 127.0.0.1)."
 _PORT_HELP = "Port to listen on (default: BACKLINE_PORT, else 8000)."
 
 
+def _check_state_dir(config: Config) -> None:
+    """Refuse to start when the state directory holds records for another database, before
+    any worker starts (each worker checks again, for other ways of starting the app)."""
+    from backline.store.binding import bind_state_dir
+    from backline.store.database import Database
+    from backline.store.journal import Journal
+
+    journal = Journal(config.state_dir / "journal.db")
+    try:
+        bind_state_dir(config.state_dir, Database(config.database_url).identity, journal)
+    finally:
+        journal.close()
+
+
+def _raise_open_file_limit() -> None:
+    """Let the server hold as many connections as the system allows: the soft limit on open
+    files (often 1024) would otherwise let a few hundred slow clients keep Twilio out."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            wanted = 65536 if hard == resource.RLIM_INFINITY else hard
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    except (ImportError, ValueError, OSError):
+        pass  # not a POSIX system, or not allowed: the default stays
+
+
 def serve(
     host: str = typer.Option(None, "--host", metavar="ADDRESS", help=_HOST_HELP),
     port: int = typer.Option(None, "--port", metavar="PORT", help=_PORT_HELP),
@@ -55,10 +87,13 @@ def serve(
     _check_port(port)
     if not 1 <= workers <= 64:
         fail(f"--workers {workers} is out of range: run 1 to 64 worker processes")
+    # Insecure mode next to production settings needs both the variable and the flag.
+    variable = os.environ.get("BACKLINE_INSECURE_DEMO", "").strip().lower() in _YES
     config = _config_from_flags(database_url, public_url, insecure_demo)
     try:
-        config.check_can_serve()
+        config.check_can_serve(insecure_named_twice=variable and insecure_demo)
         config.prepare_state_dir()
+        _check_state_dir(config)
     except ConfigError as error:
         fail(str(error))
     _run_uvicorn(config, host or config.host, port or config.port, workers)
@@ -72,6 +107,17 @@ def _run_uvicorn(config: Config, host: str, port: int, workers: int) -> None:
     # The same logging in this process and in every worker uvicorn spawns (it applies
     # log_config in each of them).
     log_config = setup(config)
+    _raise_open_file_limit()
+    try:
+        # uvicorn's own protocol with a deadline for each request and a bound on its headers.
+        from backline.web.server import BoundedHttpToolsProtocol
+
+        http: type[object] | str = BoundedHttpToolsProtocol
+    except ImportError:  # pragma: no cover - httptools missing (uvicorn without [standard])
+        logging.getLogger("backline.web").warning(
+            "httptools is not installed: requests have no read deadline or header size limit"
+        )
+        http = "auto"
     uvicorn.run(
         "backline.web.app:create_app",
         factory=True,
@@ -79,6 +125,7 @@ def _run_uvicorn(config: Config, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_config=log_config,
+        http=http,  # type: ignore[arg-type]
         log_level=config.log_level.lower(),
         # Behind nginx or an ALB the client address comes from X-Forwarded-For; signatures do
         # not depend on it (they are checked over BACKLINE_PUBLIC_URL).
@@ -91,8 +138,25 @@ def demo(
     host: str = typer.Option(None, "--host", metavar="ADDRESS", help=_HOST_HELP),
     port: int = typer.Option(None, "--port", metavar="PORT", help=_PORT_HELP),
 ) -> None:
-    """Run on the embedded SQLite database with demo numbers, signatures NOT checked."""
+    """Run on its own SQLite database with demo numbers, signatures NOT checked.
+
+    The demo keeps to its own folder (``demo`` in the default state directory) whatever
+    BACKLINE_DATABASE_URL, BACKLINE_STATE_DIR or the auth token say, so it can never touch a
+    real deployment: neither its database nor its journal.
+    """
     _check_port(port)
+    own_state = default_state_dir() / "demo"
+    if not own_state.is_absolute():
+        fail("this user has no home folder for the demo's files: set HOME or XDG_STATE_HOME")
+    own = {
+        "BACKLINE_STATE_DIR": str(own_state),
+        "BACKLINE_DATABASE_URL": f"sqlite:///{own_state / 'backline.db'}",
+    }
+    ignored = [name for name, value in own.items() if os.environ.get(name, value) != value]
+    os.environ.update(own)
+    for name in ("BACKLINE_TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN"):
+        if os.environ.pop(name, None):
+            ignored.append(name)
     os.environ["BACKLINE_INSECURE_DEMO"] = "1"
     config = load_config()
     host, port = host or config.host, port or config.port
@@ -107,9 +171,12 @@ def demo(
     upgrade(config.database_url)
     added = seed(config.database_url)
     base = f"http://{host}:{port}"
+    if ignored:
+        typer.echo(f"the demo ignores {', '.join(ignored)}: it keeps to its own files")
     shown = shown_database(config.database_url)
     typer.echo(f"database: {shown} ({'demo numbers added' if added else 'kept'})")
     typer.echo(f"state directory: {config.state_dir}")
+    typer.echo(f"for the other commands:  export BACKLINE_STATE_DIR={config.state_dir}")
     typer.echo("")
     typer.echo("Try a diverted call (in another terminal):")
     typer.echo(

@@ -1,4 +1,8 @@
-"""The one ASGI app: Twilio's endpoints and /healthz (uvicorn, containers and Lambda alike)."""
+"""The one ASGI app: Twilio's endpoints and /healthz (uvicorn, containers and Lambda alike).
+
+Every request passes :class:`~backline.web.limits.BoundedRequests` first (bodies over 64 KiB
+refused with 413; in insecure demo mode, a header on every response).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from starlette.routing import Route
 from backline.answer import FALLBACK_PATH, STATUS_PATH
 from backline.config import Config
 from backline.service import Service
+from backline.web.limits import BoundedRequests
 from backline.web.twilio import TwilioEndpoints
 
 __all__ = ["create_app", "twilio_routes"]
@@ -35,7 +40,7 @@ def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
     ]
 
 
-def create_app(config: Config | None = None, *, service: Service | None = None) -> Starlette:
+def create_app(config: Config | None = None, *, service: Service | None = None) -> BoundedRequests:
     service = service or Service(config or Config.from_env())
     endpoints = TwilioEndpoints(service.answerer)
 
@@ -48,6 +53,7 @@ def create_app(config: Config | None = None, *, service: Service | None = None) 
         try:
             yield
         finally:
+            endpoints.close()
             service.stop()
 
     app = Starlette(
@@ -58,4 +64,6 @@ def create_app(config: Config | None = None, *, service: Service | None = None) 
     # header; behind a proxy that URL is wrong, and Twilio does not follow redirects for POST.
     app.router.redirect_slashes = False
     app.state.service = service
-    return app
+    return BoundedRequests(
+        app, insecure=service.config.insecure_demo, on_too_large=service.count_too_large
+    )

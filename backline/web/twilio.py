@@ -3,23 +3,34 @@
 Each handler reads the form, lets :class:`backline.answer.Answerer` verify, plan and render,
 waits for the durable record, and answers. Nothing here talks to Slack, SMS or any other
 receiver. Whatever goes wrong inside, Twilio gets valid TwiML, never a 5xx.
+
+Hostile input is kept off the event loop's critical path: a request whose X-Twilio-Signature
+cannot be one is refused before its body is read; a body is at most 64 KiB (see
+``backline.web.limits``); and a form larger than any Twilio sends is parsed and checked in a
+thread of its own, one at a time, so a flood of them cannot hold up a real call. A client that
+goes away mid-request is let go quietly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
-from backline.answer import XML, Answerer, int_or_none, parse_form
+from backline.answer import XML, Answerer, parse_form, plausible_signature, step_of
 from backline.core.models import Plan
 from backline.store.records import CallRecord, LegRecord
 
-__all__ = ["TwilioEndpoints"]
+__all__ = ["INLINE_FORM_BYTES", "TwilioEndpoints"]
 
 log = logging.getLogger("backline.answer")
+
+# Twilio's forms are one or two KiB; a larger one is checked off the event loop.
+INLINE_FORM_BYTES = 8 * 1024
 
 
 class TwilioEndpoints:
@@ -27,30 +38,46 @@ class TwilioEndpoints:
 
     def __init__(self, answerer: Answerer) -> None:
         self.answerer = answerer
+        self._large_forms: ThreadPoolExecutor | None = None
 
-    async def _params(self, request: Request) -> dict[str, str]:
-        if request.method == "POST":
-            return parse_form((await request.body()).decode("utf-8", "replace"))
-        return parse_form(request.url.query)
+    def _refused(self) -> Response:
+        return PlainTextResponse("invalid Twilio signature", status_code=403)
+
+    def _parse_and_check(
+        self, path: str, query: str, body: bytes, signature: str
+    ) -> tuple[dict[str, str], bool]:
+        params = parse_form(body.decode("utf-8", "replace"))
+        return params, self.answerer.is_authentic(path, query, params, signature)
 
     async def _verified(self, request: Request) -> dict[str, str] | None:
-        params = await self._params(request)
-        # For GET, Twilio signs the URL with its query and no body parameters.
-        signed_params = params if request.method == "POST" else {}
-        if self.answerer.is_authentic(
-            request.url.path,
-            request.url.query,
-            signed_params,
-            request.headers.get("x-twilio-signature", ""),
-        ):
-            return params
-        return None
+        answerer = self.answerer
+        path, query = request.url.path, request.url.query
+        signature = request.headers.get("x-twilio-signature", "")
+        if not answerer.config.insecure_demo and not plausible_signature(signature):
+            reason = "X-Twilio-Signature is malformed" if signature else "no X-Twilio-Signature"
+            answerer.note_check(path, query, authentic=False, reason=reason)
+            return None
+        if request.method != "POST":
+            # For GET, Twilio signs the URL with its query and no body parameters.
+            authentic = answerer.check(path, query, {}, signature)
+            return parse_form(query) if authentic else None
+        body = await request.body()
+        if len(body) <= INLINE_FORM_BYTES:
+            params = parse_form(body.decode("utf-8", "replace"))
+            return params if answerer.check(path, query, params, signature) else None
+        if self._large_forms is None:
+            self._large_forms = ThreadPoolExecutor(1, thread_name_prefix="backline-large-form")
+        params, authentic = await asyncio.get_running_loop().run_in_executor(
+            self._large_forms, self._parse_and_check, path, query, body, signature
+        )
+        answerer.note_check(path, query, authentic=authentic)
+        return params if authentic else None
 
     async def fallback(self, request: Request) -> Response:
         return await self._answer(request, lambda params: self.answerer.plan_fallback(params))
 
     async def dial_status(self, request: Request) -> Response:
-        step = int_or_none(request.query_params.get("step")) or 0
+        step = step_of(request.query_params.get("step"))
         return await self._answer(
             request, lambda params: self.answerer.plan_dial_status(params, step)
         )
@@ -64,12 +91,16 @@ class TwilioEndpoints:
         try:
             verified = await self._verified(request)
             if verified is None:
-                return PlainTextResponse("invalid Twilio signature", status_code=403)
+                return self._refused()
             params = verified
             _plan, answer, record = plan(params)
             if record is not None:
                 answer = await self._record(record) or answer
             return Response(answer, media_type=XML)
+        except ClientDisconnect:
+            # The client went away before its request was in (or was cut off for being too
+            # slow or too large): there is nobody to answer, and nothing to report.
+            return Response(status_code=400)
         except Exception:
             log.exception("answering %s failed; sending the emergency answer", request.url.path)
             return Response(self.answerer.emergency_answer(params), media_type=XML)
@@ -78,9 +109,14 @@ class TwilioEndpoints:
         try:
             return await self.answerer.recorder.record(record)
         except Exception:
-            # Both the database and the journal failed (a full disk, say). The caller still
-            # gets forwarded; the loss is logged loudly for the operator.
+            # The recorder holds what neither the database nor the journal takes, so this is a
+            # bug, not a full disk. The caller still gets forwarded; the loss is logged loudly.
             log.critical(
                 "could not record %s anywhere; answering anyway", record.key, exc_info=True
             )
             return None
+
+    def close(self) -> None:
+        if self._large_forms is not None:
+            self._large_forms.shutdown(wait=False, cancel_futures=True)
+            self._large_forms = None

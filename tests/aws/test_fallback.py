@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
@@ -579,3 +580,55 @@ def test_a_bad_database_url_is_reported_without_its_password(tmp_path: Path) -> 
     assert handler.runtime is not None and handler.runtime.boot_error is not None
     assert "s3cret" not in handler.runtime.boot_error
     assert "mysql://backline:***@db" in handler.runtime.boot_error
+
+
+def test_hostile_events_are_refused_cheaply_and_counted(
+    sqlite_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(sqlite_url)
+    deployment = by_name("rest-default-endpoint")
+    handler = make_handler(sqlite_url, deployment.public_url)
+    huge = make_event(deployment, "POST", FALLBACK, body=b"a=" + b"x" * (64 * 1024))
+    assert handler(huge, FakeContext())["statusCode"] == 413
+    unsigned = make_event(deployment, "POST", FALLBACK, body=b"CallSid=CAx&To=%2B1")
+    assert handler(unsigned, FakeContext())["statusCode"] == 403
+    wrong = twilio_post(
+        deployment, FALLBACK, fallback_params(TWILIO_NUMBER), signed_url="https://x"
+    )
+    assert handler(wrong, FakeContext())["statusCode"] == 403
+    assert_forwarded(
+        handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), FakeContext())
+    )
+    health = handler(make_event(deployment, "GET", "/healthz"), FakeContext())
+    body = json.loads(health["body"])
+    assert body["too_large"] == 1
+    assert body["signatures"]["refused"] == 2 and body["signatures"]["recent_checked"] == 3
+    assert rows(sqlite_url, "SELECT count(*) FROM calls") == [(1,)]
+
+
+def test_insecure_mode_never_starts_on_lambda_next_to_a_token(
+    sqlite_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(sqlite_url)
+    deployment = by_name("rest-default-endpoint")
+    handler = make_handler(sqlite_url, deployment.public_url, BACKLINE_INSECURE_DEMO="1")
+    unsigned = make_event(deployment, "POST", FALLBACK, body=b"CallSid=CAx&To=%2B815031234567")
+    result = handler(unsigned, FakeContext())
+    # No service: the built-in apology, never a forwarded (or recorded) unsigned call.
+    assert result["statusCode"] == 200 and "<Dial" not in result["body"]
+    assert rows(sqlite_url, "SELECT count(*) FROM calls") == [(0,)]
+    assert "looks like production" in (handler.runtime.boot_error or "")
+
+
+def test_every_answer_of_an_insecure_lambda_says_so(
+    sqlite_url: str, make_handler: HandlerFactory
+) -> None:
+    add_route(sqlite_url)
+    deployment = by_name("rest-default-endpoint")
+    handler = make_handler(
+        sqlite_url, deployment.public_url, BACKLINE_INSECURE_DEMO="1", BACKLINE_TWILIO_AUTH_TOKEN=""
+    )
+    unsigned = make_event(deployment, "POST", FALLBACK, body=b"CallSid=CAx&To=%2B815031234567")
+    result = handler(unsigned, FakeContext())
+    assert_forwarded(result)
+    assert result["headers"]["x-backline-insecure-demo"] == "signatures are not checked"
