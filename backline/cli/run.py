@@ -176,7 +176,8 @@ def demo(
     shown = shown_database(config.database_url)
     typer.echo(f"database: {shown} ({'demo numbers added' if added else 'kept'})")
     typer.echo(f"state directory: {config.state_dir}")
-    typer.echo(f"for the other commands:  export BACKLINE_STATE_DIR={config.state_dir}")
+    also = "; unset BACKLINE_DATABASE_URL" if "BACKLINE_DATABASE_URL" in ignored else ""
+    typer.echo(f"for the other commands:  export BACKLINE_STATE_DIR={config.state_dir}{also}")
     typer.echo("")
     typer.echo("Try a diverted call (in another terminal):")
     typer.echo(
