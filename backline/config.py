@@ -334,9 +334,11 @@ class Config:
         chosen: dict[str, Any] = {k: v for k, v in changes.items() if k in known and v is not None}
         return replace(self, **chosen)
 
-    def prepare_state_dir(self) -> Path:
+    def prepare_state_dir(
+        self, *, name: str = "", advice: str = "choose a folder this user can create and write"
+    ) -> Path:
         """Create the state directory if needed; a path that cannot be used stops the process
-        with one line naming the variable."""
+        with one line naming the variable (or ``name``, with ``advice``)."""
         from backline.store.database import private_directory
 
         path = self.state_dir
@@ -349,10 +351,8 @@ class Config:
             probe.unlink()
         except OSError as error:
             reason = error.strerror or type(error).__name__
-            raise ConfigError(
-                f"BACKLINE_STATE_DIR={str(path)!r} cannot be used: {reason}; "
-                "choose a folder this user can create and write"
-            ) from None
+            label = name or f"BACKLINE_STATE_DIR={str(path)!r}"
+            raise ConfigError(f"{label} cannot be used: {reason}; {advice}") from None
         return path
 
     def check_can_serve(self, *, insecure_named_twice: bool = False) -> None:

@@ -161,7 +161,10 @@ def demo(
     config = load_config()
     host, port = host or config.host, port or config.port
     try:
-        config.prepare_state_dir()
+        config.prepare_state_dir(
+            name=f"the demo's folder {own_state}",
+            advice="set XDG_STATE_HOME (or HOME) to a folder this user can write",
+        )
     except ConfigError as error:
         fail(str(error))
     from backline.config import shown_database

@@ -77,6 +77,7 @@ def forwarded(text: str) -> bool:
 def test_serve_starts_and_answers_on_a_full_disk_and_records_every_call_once_there_is_room(
     small_disk: SmallDisk, tmp_path: Path
 ) -> None:
+    (small_disk.root / "db").mkdir()
     url = f"sqlite:///{small_disk.root}/db/backline.db"
     upgrade(url)
     add_number(url, TWILIO, OFFICE)
@@ -112,6 +113,7 @@ def test_serve_starts_and_answers_on_a_full_disk_and_records_every_call_once_the
 def test_a_disk_that_fills_while_serving_loses_no_call_and_keeps_their_order(
     small_disk: SmallDisk, tmp_path: Path
 ) -> None:
+    (small_disk.root / "db").mkdir()
     url = f"sqlite:///{small_disk.root}/db/backline.db"
     upgrade(url)
     add_number(url, TWILIO, OFFICE)
@@ -166,6 +168,7 @@ def test_a_replaced_database_file_is_reopened(sqlite_url: str, tmp_path: Path) -
 def test_a_deleted_database_file_is_reported_and_its_calls_wait_for_a_new_one(
     tmp_path: Path,
 ) -> None:
+    (tmp_path / "db").mkdir()
     url = f"sqlite:///{tmp_path}/db/backline.db"
     upgrade(url)
     add_number(url, TWILIO, OFFICE)

@@ -92,6 +92,7 @@ def test_demo_never_touches_the_database_the_environment_names(
             "BACKLINE_DATABASE_URL": postgres.url,
             "BACKLINE_STATE_DIR": str(tmp_path / "production-state"),
             "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "XDG_STATE_HOME": str(tmp_path / "xdg"),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -127,6 +128,7 @@ def test_demo_never_touches_the_database_the_environment_names(
     assert "<Dial" in answer  # a demo number, from the demo's own database
     assert public_tables(postgres.url) == []
     assert not (tmp_path / "production-state").exists()
-    demo_db = f"sqlite:///{tmp_path}/.backline/demo/backline.db"
+    demo_db = f"sqlite:///{tmp_path}/xdg/backline/demo/backline.db"
     assert query(demo_db, "SELECT call_sid FROM calls") == [("CAinsecure0001",)]
-    assert "ignores BACKLINE_DATABASE_URL, BACKLINE_STATE_DIR, BACKLINE_TWILIO_AUTH_TOKEN" in output
+    assert "ignores BACKLINE_STATE_DIR, BACKLINE_DATABASE_URL, BACKLINE_TWILIO_AUTH_TOKEN" in output
+    assert f"export BACKLINE_STATE_DIR={tmp_path}/xdg/backline/demo" in output

@@ -107,7 +107,7 @@ def test_the_default_database_is_the_same_from_any_folder(tmp_path: Path) -> Non
     assert list(first.iterdir()) == list(second.iterdir()) == []
 
 
-@pytest.mark.parametrize("command", [["serve", "--insecure-demo"], ["demo"], ["db", "upgrade"]])
+@pytest.mark.parametrize("command", [["serve", "--insecure-demo"], ["db", "upgrade"]])
 def test_a_state_directory_that_cannot_be_made_is_one_line(
     tmp_path: Path, command: list[str]
 ) -> None:
@@ -122,4 +122,21 @@ def test_a_state_directory_that_cannot_be_made_is_one_line(
     assert result.stderr == (
         f"error: BACKLINE_STATE_DIR='{blocker}/state' cannot be used: Not a directory; "
         "choose a folder this user can create and write\n"
+    )
+
+
+def test_a_demo_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    """The demo keeps to its own folder (in the user's state folder), whatever
+    BACKLINE_STATE_DIR says: a folder it cannot use is named, with the variable to change."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKLINE_")}
+    env["XDG_STATE_HOME"] = str(blocker)
+
+    result = run_backline("demo", env=env, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: the demo's folder {blocker}/backline/demo cannot be used: Not a directory; "
+        "set XDG_STATE_HOME (or HOME) to a folder this user can write\n"
     )
