@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,10 @@ def test_header_breaking_values_are_delivered_cleanly_and_stall_nothing(
         smtp_from="backline@example.com",
     )
     hostile = "Acme\r\nBcc: everyone@example.com\r\nX-Injected: yes"
-    record(database_url, call_record("CAé\r\nX-Injected: yes", client=hostile))
+    # The answer path cleans a CallSid before storing it; a row written some other way (an
+    # older version, a hand-made import) may still hold anything, and must not break a header.
+    raw = replace(call_record("CAé", client=hostile), call_sid="CAé\r\nX-Injected: yes")
+    record(database_url, raw)
     record(database_url, call_record("CAafter", client="Acme"))
     wait_for(lambda: len(stand_in.accepted()) == 2, what="both webhook deliveries")
     wait_for(lambda: len(mailbox.messages) == 2, what="both mails")
