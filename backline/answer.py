@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 from backline.config import Config, auth_tokens
 from backline.core.cleaning import bounded_int, clean_text
 from backline.core.forms import parse_form
-from backline.core.models import Call, Plan
+from backline.core.models import Call, Plan, is_drill
 from backline.core.planner import caller_gone, plan_after_leg, plan_first, resumed_step
 from backline.core.refusals import RefusalWatch
 from backline.core.twiml import LAST_RESORT_TWIML, render
@@ -239,7 +239,9 @@ class Answerer:
             # us and this one are one leg) continues the hunt where it is, never at leg 1.
             return self.plan_dial_status(params, step)
         plan, answer = self._planned(call, None, "")
-        record = CallRecord.build(call, plan, answer, utc_now()) if call.call_sid else None
+        record = None
+        if call.call_sid and not is_drill(call.call_sid):
+            record = CallRecord.build(call, plan, answer, utc_now())
         return plan, answer, record
 
     def plan_dial_status(
@@ -249,7 +251,7 @@ class Answerer:
         status = params.get("DialCallStatus", "")
         plan, answer = self._planned(call, step, status)
         record = None
-        if call.call_sid:
+        if call.call_sid and not is_drill(call.call_sid):
             record = LegRecord.build(
                 call=call,
                 step=step,

@@ -40,6 +40,17 @@ BUILT_IN_LANGUAGE = "ja-JP"
 BUILT_IN_VOICE = "Polly.Mizuki"
 DEFAULT_RING_TIMEOUT = 30
 
+# `backline drill` marks its requests with a CallSid of its own form. Twilio's are "CA" and 32
+# hex digits, so a CallSid starting with this prefix (lowercase, with a hyphen) is never a real
+# call. A drill is answered exactly like a call but recorded nowhere: no call row, no event, so
+# no statistics, no outage grouping and no message to the team. Requests are signed like any
+# other, so the mark gives a forger nothing: an unsigned drill is refused with 403.
+DRILL_CALL_SID_PREFIX = "drill-"
+
+
+def is_drill(call_sid: str) -> bool:
+    return call_sid.startswith(DRILL_CALL_SID_PREFIX)
+
 
 @dataclass(frozen=True, slots=True)
 class Route:

@@ -239,3 +239,26 @@ def test_a_signature_that_is_not_even_ascii_is_refused(database_url: str, client
     response = client_for(database_url).post(FALLBACK, content=body, headers=raw)
     assert response.status_code == 403
     assert query(database_url, "SELECT count(*) FROM calls") == [(0,)]
+
+
+def test_a_drill_is_answered_like_a_call_and_recorded_nowhere(
+    database_url: str, client_for
+) -> None:
+    add_number(database_url, TWILIO, OFFICE, mode="sequential")
+    client = client_for(database_url)
+    call = post(client, FALLBACK, fallback_params(TWILIO))[1]
+    drill_params = fallback_params(TWILIO, call_sid="drill-20261124T000000Z-0123456789ab")
+    drill = post(client, FALLBACK, drill_params)[1]
+    assert isinstance(call, ElementTree.Element) and isinstance(drill, ElementTree.Element)
+    assert ElementTree.tostring(drill) == ElementTree.tostring(call)
+    step_0 = "/twilio/voice/dial-status?step=0"
+    status, after = post(client, step_0, dial_params(drill_params, "no-answer"))
+    assert status == 200 and isinstance(after, ElementTree.Element)
+    assert [n.text for n in after.iter("Number")] == [OFFICE[1]]
+    # The real call is in the log with its event; the drill left nothing anywhere.
+    assert query(database_url, "SELECT count(*) FROM calls") == [(1,)]
+    assert query(database_url, "SELECT count(*) FROM events") == [(1,)]
+    assert query(database_url, "SELECT count(*) FROM legs") == [(0,)]
+    # A drill is signed like anything else: unsigned, it is refused.
+    body, headers = signed_post(FALLBACK, drill_params, token="not-the-account-token")
+    assert client.post(FALLBACK, content=body, headers=headers).status_code == 403
