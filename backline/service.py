@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from backline.answer import Answerer
@@ -125,6 +125,7 @@ class Service:
         database_up = self.snapshot.last_error is None and recorder.database_up
         set_aside = self.journal.set_aside_count()
         signatures = self.answerer.refusal_health()
+        drill = _drill_health(current.last_drill)
         healthy = (
             database_up
             and not self.journal.pending
@@ -133,6 +134,7 @@ class Service:
             and not recorder.lost
             and self.journal.error is None
             and not signatures["mostly_refused"]
+            and (drill is None or drill["ok"])
         )
         return {
             # Degraded still answers calls: a load balancer must not take the fallback away
@@ -153,4 +155,29 @@ class Service:
             "lost": recorder.lost,
             "signatures": signatures,
             "too_large": self.too_large,
+            "drill": drill,
         }
+
+
+def _drill_health(last: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The latest `backline drill`: when, whether it passed, and what failed (a failing drill
+    makes the status "degraded": a number would not be forwarded as the table says)."""
+    if last is None:
+        return None
+    from datetime import datetime
+
+    at = str(last.get("at", ""))
+    try:
+        age: float | None = round(
+            time.time() - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp(), 1
+        )
+    except ValueError:
+        age = None
+    return {
+        "at": at,
+        "age_seconds": age,
+        "ok": bool(last.get("ok")),
+        "numbers": last.get("numbers"),
+        "channels": last.get("channels"),
+        "failures": list(last.get("failures") or ()),
+    }

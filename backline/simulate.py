@@ -23,19 +23,34 @@ from twilio.request_validator import RequestValidator
 from backline.answer import FALLBACK_PATH
 from backline.config import Config
 
-__all__ = ["VALID_OUTCOMES", "run_simulation"]
+__all__ = ["VALID_OUTCOMES", "SignedSender", "run_simulation"]
 
 VALID_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled", "caller-hung-up")
 
 
-class _Sender:
-    """Sends a signed form POST and returns (status, body)."""
+# An answer is a few hundred bytes; more than this is not read.
+_ANSWER_LIMIT = 65536
 
-    def __init__(self, token: str, public_url: str, base_url: str, app: Any = None) -> None:
+
+class SignedSender:
+    """Sends a form POST signed as Twilio signs it and returns (status, body)."""
+
+    def __init__(
+        self,
+        token: str,
+        public_url: str,
+        base_url: str,
+        app: Any = None,
+        *,
+        timeout: float = 20.0,
+        user_agent: str = "TwilioProxy/1.1 (backline simulate)",
+    ) -> None:
         self.validator = RequestValidator(token)
         self.public_url = public_url
         self.base_url = base_url.rstrip("/")
         self.app = app
+        self.timeout = timeout
+        self.user_agent = user_agent
 
     def post(self, target: str, params: dict[str, str]) -> tuple[int, str]:
         # ``target`` is what Twilio would request: a path, or an absolute URL from the TwiML.
@@ -55,7 +70,7 @@ class _Sender:
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": self.validator.compute_signature(signed_url, params),
-            "User-Agent": "TwilioProxy/1.1 (backline simulate)",
+            "User-Agent": self.user_agent,
         }
         body = urlencode(params).encode()
         if self.app is not None:
@@ -65,10 +80,10 @@ class _Sender:
             self.base_url + path, data=body, headers=headers, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=20) as response:  # noqa: S310
-                return int(response.status), response.read().decode()
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return int(response.status), response.read(_ANSWER_LIMIT).decode("utf-8", "replace")
         except urllib.error.HTTPError as error:
-            return int(error.code), error.read().decode()
+            return int(error.code), error.read(_ANSWER_LIMIT).decode("utf-8", "replace")
 
 
 async def _asgi_post(
@@ -169,10 +184,10 @@ def run_simulation(
     with tempfile.TemporaryDirectory(prefix="backline-simulate-") as scratch:
         if base_url:
             public = config.public_url or base_url.rstrip("/")
-            sender = _Sender(config.rest_auth_token or "demo", public, base_url)
+            sender = SignedSender(config.rest_auth_token or "demo", public, base_url)
         else:
             app, signed = _in_process_app(config, Path(scratch))
-            sender = _Sender(signed.rest_auth_token, signed.public_url, "", app)
+            sender = SignedSender(signed.rest_auth_token, signed.public_url, "", app)
         status, body = sender.post(FALLBACK_PATH, params)
         yield f"POST {FALLBACK_PATH} (CallSid {call_sid}) -> {status}", _readable(body)
         remaining = list(outcomes)

@@ -247,3 +247,14 @@ class Relay:
     def close(self) -> None:
         self.closed.set()
         self.cut()
+
+
+def relayed(database_url: str) -> tuple[str, Relay]:
+    """``database_url`` (PostgreSQL) reached through a :class:`Relay` the test can cut."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(database_url)
+    relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
+    netloc = parts.netloc.rsplit("@", 1)
+    auth = netloc[0] + "@" if len(netloc) == 2 else ""
+    return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{relay.port}")), relay

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from backline.cli import calls, channels, clients, db, journal, numbers, run, settings, worker
+from backline.cli import (
+    calls,
+    channels,
+    clients,
+    db,
+    drill,
+    journal,
+    numbers,
+    run,
+    settings,
+    worker,
+)
 from backline.cli._common import readable_help
 
 app = typer.Typer(
@@ -24,6 +35,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(channels.app, name="channels")
 app.add_typer(journal.app, name="journal")
 run.register(app)
+drill.register(app)
 worker.register(app)
 readable_help(app)
 

@@ -25,6 +25,7 @@ __all__ = [
     "alert_message",
     "call_message",
     "channel_test_message",
+    "drill_message",
     "format_duration",
     "format_time",
     "outcome_message",
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 EventKind = Literal["diverted", "outcome"]
-MessageKind = Literal["call", "outcome", "summary", "closing", "alert", "test"]
+MessageKind = Literal["call", "outcome", "summary", "closing", "alert", "test", "drill"]
 
 # Outcomes in which nobody on the team spoke to the caller.
 MISSED_OUTCOMES = frozenset(
@@ -484,6 +485,53 @@ def channel_test_message(channel: str, zone: tzinfo, language: Language, *, at: 
             f"Time: {format_time(at, zone)}",
         )
     return Message("test", title, lines, (), {"type": "test", "channel": channel, "at": at})
+
+
+# How many failing numbers a drill message lists before "and N more".
+_DRILL_LINES = 10
+
+
+def drill_message(
+    checked: int,
+    failing: Sequence[tuple[str, str]],
+    zone: tzinfo,
+    language: Language,
+    *,
+    at: str,
+) -> Message:
+    """The result of `backline drill`, sent to each channel it checks: clearly a drill, never
+    an outage. ``failing`` holds (number, first problem) for the numbers that failed."""
+    ja = language == "ja"
+    if not failing:
+        title = (
+            f"【訓練】backline 定期確認：{checked}番号すべて正常"
+            if ja
+            else f"[DRILL] backline drill: all {checked} number(s) answer as configured"
+        )
+    else:
+        title = (
+            f"【訓練】backline 定期確認：{checked}番号中{len(failing)}番号で異常"
+            if ja
+            else f"[DRILL] backline drill: {len(failing)} of {checked} number(s) FAIL"
+        )
+    lines = [f"{number}: {problem}" for number, problem in failing[:_DRILL_LINES]]
+    if len(failing) > _DRILL_LINES:
+        rest = len(failing) - _DRILL_LINES
+        lines.append(f"ほか{rest}番号" if ja else f"and {rest} more")
+    lines.append(
+        "着信はありません。このチャンネルへの通知が届くことの確認です。"
+        if ja
+        else "No call was diverted: this checks that messages reach this channel."
+    )
+    lines.append(f"時刻：{format_time(at, zone)}" if ja else f"Time: {format_time(at, zone)}")
+    data = {
+        "type": "drill",
+        "ok": not failing,
+        "numbers": checked,
+        "failing": [number for number, _ in failing],
+        "at": at,
+    }
+    return Message("drill", title, tuple(lines), (), data)
 
 
 def short_text(message: Message, limit: int = 300) -> str:

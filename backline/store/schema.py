@@ -153,3 +153,20 @@ deliveries = Table(
     Column("error", Text, nullable=True),
     Index("ix_deliveries_channel_status", "channel_id", "status", "created_at"),
 )
+
+# The results of `backline drill`, newest last. The service shows the latest in /healthz.
+drills = Table(
+    "drills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", String(32), nullable=False),
+    Column("finished_at", String(32), nullable=False),
+    Column("url", Text, nullable=False, server_default=""),
+    Column("ok", Boolean, nullable=False),
+    Column("numbers", Integer, nullable=False),
+    Column("channels", Integer, nullable=False),
+    # JSON: the failing numbers and "channel #N", as /healthz shows them.
+    Column("failures", Text, nullable=False, server_default="[]"),
+    # JSON: the whole report, as `backline drill --json` prints it.
+    Column("report", Text, nullable=False, server_default="{}"),
+)

@@ -41,6 +41,8 @@ class Snapshot:
     # The notification channels as stored rows (plain dicts, see load_channels): carried here so
     # the team is still told of calls while the database is down.
     channels: tuple[Mapping[str, Any], ...] = ()
+    # The latest `backline drill` result (see load_last_drill), for /healthz; None before one.
+    last_drill: Mapping[str, Any] | None = None
 
     def route_for(self, number: str) -> Route | None:
         return self.routes.get(number)
@@ -52,6 +54,7 @@ class Snapshot:
                 "defaults": asdict(self.defaults),
                 "loaded_at": self.loaded_at,
                 "channels": [dict(channel) for channel in self.channels],
+                "last_drill": dict(self.last_drill) if self.last_drill is not None else None,
             },
             ensure_ascii=False,
         )
@@ -64,7 +67,14 @@ class Snapshot:
             item["destinations"] = tuple(item["destinations"])
             routes[item["number"]] = Route(**item)
         channels = tuple(dict(channel) for channel in data.get("channels", ()))
-        return cls(routes, Defaults(**data["defaults"]), "local-copy", data["loaded_at"], channels)
+        return cls(
+            routes,
+            Defaults(**data["defaults"]),
+            "local-copy",
+            data["loaded_at"],
+            channels,
+            data.get("last_drill"),
+        )
 
 
 _CHANNELS = """
@@ -102,6 +112,36 @@ def load_channels(connection: Connection) -> tuple[dict[str, Any], ...]:
             }
         )
     return tuple(channels)
+
+
+_LAST_DRILL = """
+SELECT finished_at, ok, numbers, channels, failures FROM drills ORDER BY id DESC LIMIT 1
+"""
+
+
+def load_last_drill(connection: Connection) -> dict[str, Any] | None:
+    """The latest drill's result, or None (no drill yet, or a database without the table)."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(_LAST_DRILL)
+        row = cursor.fetchone()
+    except Exception:
+        connection.rollback()
+        return None
+    if row is None:
+        return None
+    finished_at, ok, numbers, channels, failures = row
+    try:
+        failing = [str(item) for item in json.loads(failures or "[]")]
+    except (ValueError, TypeError):
+        failing = []
+    return {
+        "at": finished_at,
+        "ok": bool(ok),
+        "numbers": int(numbers),
+        "channels": int(channels),
+        "failures": failing,
+    }
 
 
 # SQLite says "no such table", PostgreSQL 'relation "numbers" does not exist'.
@@ -180,6 +220,7 @@ class SnapshotKeeper:
                 try:
                     routes, defaults = load_table(self.database, connection)
                     channels = load_channels(connection)
+                    last_drill = load_last_drill(connection)
                 finally:
                     connection.close()
             except Exception as error:
@@ -193,11 +234,12 @@ class SnapshotKeeper:
                     self.last_resort_forward_to,
                     defaults.ring_timeout,
                 )
-            fresh = Snapshot(routes, defaults, "database", channels=channels)
-            changed = (fresh.routes, fresh.defaults, fresh.channels) != (
+            fresh = Snapshot(routes, defaults, "database", channels=channels, last_drill=last_drill)
+            changed = (fresh.routes, fresh.defaults, fresh.channels, fresh.last_drill) != (
                 self.current.routes,
                 self.current.defaults,
                 self.current.channels,
+                self.current.last_drill,
             )
             self.current = fresh
             self.last_error = None

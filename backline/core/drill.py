@@ -1,0 +1,353 @@
+"""Drills as pure functions: what a live deployment must answer for a number, and whether it did.
+
+`backline drill` (:mod:`backline.drill`) sends each number a signed fallback request marked as
+a drill, then walks the forwarding as Twilio would when nobody picks up: one dial-outcome
+request per ``<Dial>`` with ``DialCallStatus=no-answer``, until the apology. Each answer is held
+against what the table says the number must do. That is stated here from the route itself, not
+through the planner, so a drill catches a server that answers from another table (a stale
+snapshot, another database, an older version) as well as a wrong token or public URL.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, assert_never
+
+from backline.core.models import DRILL_CALL_SID_PREFIX, Defaults, Route
+from backline.core.twiml import xml_safe
+from backline.core.validation import is_e164
+
+__all__ = [
+    "DRILL_CALLER",
+    "ChannelResult",
+    "DrillReport",
+    "Expectation",
+    "ExpectedDial",
+    "ExpectedSay",
+    "NumberResult",
+    "Observed",
+    "ObservedDial",
+    "check",
+    "drill_call_sid",
+    "expect",
+    "read_answer",
+]
+
+# The caller a drill claims to be: a number of the range Ofcom keeps for drama (+44 7700 900xxx),
+# so it is a valid E.164 number that belongs to nobody. Only the "caller" caller-ID policy
+# shows it, and nothing is ever dialled with it.
+DRILL_CALLER = "+447700900000"
+
+RouteKind = Literal["route", "disabled", "catch-all", "unknown"]
+
+
+def drill_call_sid(stamp: str, nonce: str) -> str:
+    """``drill-<UTC stamp>-<nonce>``: never a Twilio CallSid (those are "CA" + 32 hex digits),
+    at most 64 characters like every CallSid column."""
+    return f"{DRILL_CALL_SID_PREFIX}{stamp}-{nonce}"[:64]
+
+
+# -- what the table says -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedDial:
+    destinations: tuple[str, ...]
+    caller_id: str | None
+    timeout: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedSay:
+    text: str
+    language: str
+    voice: str
+
+
+Step = ExpectedDial | ExpectedSay
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """Every answer a number must give when nobody picks up: its dials, then the apology."""
+
+    number: str
+    kind: RouteKind
+    client: str | None
+    dials: tuple[ExpectedDial, ...]
+    apology: ExpectedSay
+    sequential: bool = False
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return (*self.dials, self.apology)
+
+    def describe(self) -> str:
+        """What the number does, in a few words: for the table a person reads."""
+        parts: list[str] = []
+        if self.dials:
+            if self.sequential:
+                parts.append("dials " + ", then ".join(d.destinations[0] for d in self.dials))
+            else:
+                parts.append("dials " + ", ".join(self.dials[0].destinations))
+            if self.kind == "catch-all":
+                parts[-1] += " (catch-all)"
+        elif self.kind == "disabled":
+            parts.append("disabled")
+        elif self.kind == "unknown":
+            parts.append("not in the table")
+        apology = self.apology
+        parts.append(f"apology {apology.language} {apology.voice}")
+        return "; ".join(parts)
+
+
+def _caller_id(policy: str, number: str, caller: str) -> str | None:
+    twilio_number = number if is_e164(number) else None
+    if policy == "twilio-number":
+        return twilio_number
+    if policy == "caller":
+        return caller if is_e164(caller) else twilio_number
+    return policy if is_e164(policy) else twilio_number
+
+
+def expect(
+    number: str, route: Route | None, defaults: Defaults, caller: str = DRILL_CALLER
+) -> Expectation:
+    """What ``number`` must answer according to the table (``route`` None: not in it)."""
+    default_say = ExpectedSay(xml_safe(defaults.message), defaults.language, defaults.voice)
+    if route is None:
+        if defaults.catch_all:
+            twilio_number = number if is_e164(number) else None
+            dial = ExpectedDial((defaults.catch_all,), twilio_number, defaults.ring_timeout)
+            return Expectation(number, "catch-all", None, (dial,), default_say)
+        return Expectation(number, "unknown", None, (), default_say)
+    # A route's own message, else the default one; its language and voice likewise, each on
+    # its own (a Japanese default voice must not read a route's English text, and so on).
+    say = ExpectedSay(
+        xml_safe(route.message or defaults.message),
+        route.language or defaults.language,
+        route.voice or defaults.voice,
+    )
+    if not route.enabled or not route.destinations:
+        return Expectation(number, "disabled", route.client, (), say)
+    caller_id = _caller_id(route.caller_id, number, caller)
+    if route.mode == "sequential":
+        dials = tuple(
+            ExpectedDial((destination,), caller_id, route.ring_timeout)
+            for destination in route.destinations
+        )
+    else:
+        dials = (ExpectedDial(route.destinations, caller_id, route.ring_timeout),)
+    return Expectation(
+        number, "route", route.client, dials, say, sequential=route.mode == "sequential"
+    )
+
+
+# -- what the deployment answered --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedDial:
+    destinations: tuple[str, ...]
+    caller_id: str | None
+    timeout: int | None
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    verbs: tuple[str, ...]
+    dial: ObservedDial | None = None
+    say: ExpectedSay | None = None
+
+
+def read_answer(status: int, body: str) -> Observed | str:
+    """The answer as verbs, or a sentence saying why it is not an answer Twilio could use."""
+    if status == 403:
+        return (
+            "refused with 403: the signature did not match (the service and this drill "
+            "differ in BACKLINE_TWILIO_AUTH_TOKEN or BACKLINE_PUBLIC_URL)"
+        )
+    if status != 200:
+        return f"answered HTTP {status}, not TwiML: Twilio would play an error to the caller"
+    try:
+        # The answer comes from the operator's own deployment, read with a size limit.
+        root = ElementTree.fromstring(body)  # noqa: S314
+    except ElementTree.ParseError as error:
+        return f"answered 200 but not XML ({error})"
+    if root.tag != "Response":
+        return f"answered XML that is not TwiML (<{root.tag}>)"
+    verbs = tuple(child.tag for child in root)
+    dial = None
+    say = None
+    for child in root:
+        if child.tag == "Dial" and dial is None:
+            timeout = child.get("timeout")
+            dial = ObservedDial(
+                destinations=tuple((noun.text or "").strip() for noun in child),
+                caller_id=child.get("callerId"),
+                timeout=int(timeout) if timeout and timeout.isdigit() else None,
+                action=child.get("action", ""),
+            )
+        elif child.tag == "Say" and say is None:
+            say = ExpectedSay(child.text or "", child.get("language", ""), child.get("voice", ""))
+    return Observed(verbs, dial, say)
+
+
+def _listed(values: Sequence[str]) -> str:
+    return ", ".join(values) if values else "nobody"
+
+
+def check(step: Step, observed: Observed) -> list[str]:
+    """What is wrong with ``observed`` as the answer the table asks for at ``step``."""
+    match step:
+        case ExpectedDial():
+            return _check_dial(step, observed)
+        case ExpectedSay():
+            return _check_apology(step, observed)
+        case _:
+            assert_never(step)
+
+
+def _check_dial(step: ExpectedDial, observed: Observed) -> list[str]:
+    dial = observed.dial
+    if dial is None:
+        if observed.say is not None:
+            return [
+                f"plays the apology instead of dialling {_listed(step.destinations)}",
+            ]
+        return [f"does not dial {_listed(step.destinations)} (answers {_verbs(observed)})"]
+    problems = []
+    if dial.destinations != step.destinations:
+        problems.append(
+            f"dials {_listed(dial.destinations)} instead of {_listed(step.destinations)}"
+        )
+    if dial.caller_id != step.caller_id:
+        problems.append(
+            f"caller ID {dial.caller_id or 'none'} instead of {step.caller_id or 'none'}"
+        )
+    if dial.timeout != step.timeout:
+        shown = f"{dial.timeout} s" if dial.timeout is not None else "Twilio's default"
+        problems.append(f"rings {shown} instead of {step.timeout} s")
+    if not dial.action:
+        problems.append("no dial-outcome URL: Twilio could not go on after the dial")
+    if observed.verbs != ("Dial",):
+        problems.append(f"answers {_verbs(observed)} instead of a single <Dial>")
+    return problems
+
+
+def _check_apology(step: ExpectedSay, observed: Observed) -> list[str]:
+    if observed.dial is not None:
+        return [f"dials {_listed(observed.dial.destinations)} where the table says to apologise"]
+    say = observed.say
+    if say is None:
+        return [f"does not play the apology (answers {_verbs(observed)})"]
+    problems = []
+    if say.language != step.language:
+        problems.append(f"apology in {say.language or 'no language'} instead of {step.language}")
+    if say.voice != step.voice:
+        problems.append(f"apology voice {say.voice or 'none'} instead of {step.voice}")
+    if say.text != step.text:
+        problems.append(f"apology text {_clip(say.text)!r} instead of {_clip(step.text)!r}")
+    if observed.verbs != ("Say", "Hangup"):
+        problems.append(f"answers {_verbs(observed)} instead of <Say> then <Hangup>")
+    return problems
+
+
+def _verbs(observed: Observed) -> str:
+    return "".join(f"<{verb}>" for verb in observed.verbs) or "an empty <Response>"
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- the report --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NumberResult:
+    number: str
+    client: str | None
+    kind: RouteKind
+    expected: str
+    problems: tuple[str, ...]
+    requests: int
+    slowest_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "client": self.client,
+            "kind": self.kind,
+            "expected": self.expected,
+            "ok": self.ok,
+            "problems": list(self.problems),
+            "requests": self.requests,
+            "slowest_ms": round(self.slowest_ms, 1),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelResult:
+    id: int
+    name: str
+    client: str | None
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "client": self.client,
+            "ok": self.ok,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DrillReport:
+    started_at: str
+    finished_at: str
+    url: str
+    numbers: tuple[NumberResult, ...]
+    channels: tuple[ChannelResult, ...]
+    notified: bool
+    service: Mapping[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.numbers) and all(c.ok for c in self.channels)
+
+    @property
+    def failing_numbers(self) -> list[str]:
+        return [result.number for result in self.numbers if not result.ok]
+
+    @property
+    def failing_channels(self) -> list[ChannelResult]:
+        return [channel for channel in self.channels if not channel.ok]
+
+    def failures(self) -> list[str]:
+        """Each failing number and channel, as shown in /healthz (channels by id only: their
+        addresses are for the operator's eyes, and /healthz is public)."""
+        return [*self.failing_numbers, *(f"channel #{c.id}" for c in self.failing_channels)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "url": self.url,
+            "failures": self.failures(),
+            "numbers": [result.to_json() for result in self.numbers],
+            "notified": self.notified,
+            "channels": [channel.to_json() for channel in self.channels],
+            "service": dict(self.service) if self.service is not None else None,
+        }
