@@ -43,6 +43,7 @@ def test_every_handler_is_importable(template: dict[str, Any]) -> None:
     assert handlers == {
         "FallbackFunction": "backline.aws.fallback.handler",
         "DispatcherFunction": "backline.aws.dispatcher.handler",
+        "DrillFunction": "backline.aws.drill.handler",
     }
     for dotted in handlers.values():
         module, _, attribute = dotted.rpartition(".")

@@ -1,0 +1,98 @@
+"""The drill on Lambda: the fallback function answers a drill without a record or a kick, and
+the scheduled drill function drills a running service, keeps the result and fails loudly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backline.aws.drill import DrillFailed, DrillHandler
+from backline.aws.fallback import FallbackHandler
+from backline.aws.runtime import Runtime
+from backline.config import Config
+from tests.aws.conftest import (
+    DEPLOYMENTS,
+    DESTINATION,
+    TWILIO_NUMBER,
+    AwsStandIn,
+    FakeContext,
+    add_route,
+    aws,
+    lambda_env,
+    rows,
+    twilio_post,
+)
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from tests.processes import Server
+from tests.support import fallback_params
+
+__all__ = ["aws"]  # the fixture, used by name below
+
+
+def test_the_fallback_function_answers_a_drill_and_records_nothing(
+    database_url: str, tmp_path: Path, aws: AwsStandIn
+) -> None:
+    add_route(database_url)
+    deployment = DEPLOYMENTS[0]
+    env = lambda_env(
+        database_url,
+        deployment.public_url,
+        tmp_path,
+        BACKLINE_DISPATCHER_FUNCTION="backline-Dispatcher-1AB2C3",
+        **aws.env(),
+    )
+    handler = FallbackHandler(Runtime(env))
+    params = fallback_params(TWILIO_NUMBER, call_sid="drill-20261124T000000Z-abcdefabcdef")
+    result = handler(twilio_post(deployment, "/twilio/voice/fallback", params), FakeContext())
+    assert result["statusCode"] == 200
+    assert f"<Number>{DESTINATION}</Number>" in result["body"]
+    assert rows(database_url, "SELECT count(*) FROM calls") == [(0,)]
+    assert rows(database_url, "SELECT count(*) FROM events") == [(0,)]
+    assert aws.invokes() == []  # nothing recorded, nothing to wake the dispatcher for
+
+
+def drill_config(database_url: str, tmp_path: Path, token: str = AUTH_TOKEN) -> Config:
+    return Config(
+        database_url=database_url,
+        twilio_auth_token=token,
+        public_url=PUBLIC_URL,
+        state_dir=tmp_path / "drill",
+        notify_language="en",
+    )
+
+
+def test_the_scheduled_drill_keeps_its_result_and_fails_loudly(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    add_route(sqlite_url)
+    server = Server(
+        {
+            "BACKLINE_DATABASE_URL": sqlite_url,
+            "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+            "BACKLINE_STATE_DIR": str(tmp_path / "state"),
+            "BACKLINE_LOG_LEVEL": "WARNING",
+        },
+        tmp_path,
+    )
+    try:
+        passed = DrillHandler(config=drill_config(sqlite_url, tmp_path))(
+            {"url": server.base, "notify": False}, FakeContext()
+        )
+        assert passed["ok"] is True
+        assert [item["number"] for item in passed["numbers"]] == [TWILIO_NUMBER]
+
+        # The same drill signed with another token: every request is refused, and the
+        # function fails (its alarm fires) naming the number.
+        wrong = DrillHandler(config=drill_config(sqlite_url, tmp_path, token="0" * 32))
+        with pytest.raises(DrillFailed, match=rf"the drill failed: \{TWILIO_NUMBER}"):
+            wrong({"url": server.base, "numbers": [TWILIO_NUMBER]}, FakeContext())
+    finally:
+        server.stop()
+    kept = rows(sqlite_url, "SELECT ok, failures FROM drills ORDER BY id")
+    assert [(bool(ok), failures) for ok, failures in kept] == [
+        (True, "[]"),
+        (False, f'["{TWILIO_NUMBER}"]'),
+    ]
+    assert rows(sqlite_url, "SELECT count(*) FROM calls") == [(0,)]
