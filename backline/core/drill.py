@@ -3,21 +3,22 @@
 `backline drill` (:mod:`backline.drill`) sends each number a signed fallback request marked as
 a drill, then walks the forwarding as Twilio would when nobody picks up: one dial-outcome
 request per ``<Dial>`` with ``DialCallStatus=no-answer``, until the apology. Each answer is held
-against what the table says the number must do. That is stated here from the route itself, not
-through the planner, so a drill catches a server that answers from another table (a stale
-snapshot, another database, an older version) as well as a wrong token or public URL.
+against what the table says the number must do: the planner's rules applied to the route the
+drill read itself. So a drill catches a server that answers from another table (a stale
+snapshot, another database) or with other rules (another version), as well as a wrong token or
+public URL.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, assert_never
 
-from backline.core.models import DRILL_CALL_SID_PREFIX, Defaults, Route
+from backline.core.models import DRILL_CALL_SID_PREFIX, Call, Defaults, Route, Say
+from backline.core.planner import plan_after_leg, plan_first
 from backline.core.twiml import xml_safe
-from backline.core.validation import is_e164
 
 __all__ = [
     "DRILL_CALLER",
@@ -78,7 +79,6 @@ class Expectation:
     client: str | None
     dials: tuple[ExpectedDial, ...]
     apology: ExpectedSay
-    sequential: bool = False
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -88,10 +88,7 @@ class Expectation:
         """What the number does, in a few words: for the table a person reads."""
         parts: list[str] = []
         if self.dials:
-            if self.sequential:
-                parts.append("dials " + ", then ".join(d.destinations[0] for d in self.dials))
-            else:
-                parts.append("dials " + ", ".join(self.dials[0].destinations))
+            parts.append("dials " + ", then ".join(", ".join(d.destinations) for d in self.dials))
             if self.kind == "catch-all":
                 parts[-1] += " (catch-all)"
         elif self.kind == "disabled":
@@ -103,46 +100,38 @@ class Expectation:
         return "; ".join(parts)
 
 
-def _caller_id(policy: str, number: str, caller: str) -> str | None:
-    twilio_number = number if is_e164(number) else None
-    if policy == "twilio-number":
-        return twilio_number
-    if policy == "caller":
-        return caller if is_e164(caller) else twilio_number
-    return policy if is_e164(policy) else twilio_number
-
-
 def expect(
     number: str, route: Route | None, defaults: Defaults, caller: str = DRILL_CALLER
 ) -> Expectation:
-    """What ``number`` must answer according to the table (``route`` None: not in it)."""
-    default_say = ExpectedSay(xml_safe(defaults.message), defaults.language, defaults.voice)
-    if route is None:
-        if defaults.catch_all:
-            twilio_number = number if is_e164(number) else None
-            dial = ExpectedDial((defaults.catch_all,), twilio_number, defaults.ring_timeout)
-            return Expectation(number, "catch-all", None, (dial,), default_say)
-        return Expectation(number, "unknown", None, (), default_say)
-    # A route's own message, else the default one; its language and voice likewise, each on
-    # its own (a Japanese default voice must not read a route's English text, and so on).
-    say = ExpectedSay(
-        xml_safe(route.message or defaults.message),
-        route.language or defaults.language,
-        route.voice or defaults.voice,
+    """What ``number`` must answer according to the table (``route`` None: not in it).
+
+    The planner's rules applied to the route the drill read from the table itself: where the
+    service answers from another table (or another version of the rules), the two differ.
+    """
+    ringing = Call(call_sid="drill", to=number, from_=caller, call_status="ringing")
+    in_progress = replace(ringing, call_status="in-progress")
+    plan = plan_first(ringing, route, defaults)
+    dials: list[ExpectedDial] = []
+    # Bounded: a route dials at most one step per destination before the apology.
+    for _ in range(len(route.destinations) + 2 if route is not None else 2):
+        dial = plan.dial
+        if dial is None:
+            break
+        dials.append(ExpectedDial(dial.destinations, dial.caller_id, dial.timeout))
+        plan = plan_after_leg(in_progress, route, defaults, dial.step, "no-answer")
+    say = next((verb for verb in plan.verbs if isinstance(verb, Say)), None)
+    apology = ExpectedSay(
+        xml_safe(say.text) if say else "", say.language if say else "", say.voice if say else ""
     )
-    if not route.enabled or not route.destinations:
-        return Expectation(number, "disabled", route.client, (), say)
-    caller_id = _caller_id(route.caller_id, number, caller)
-    if route.mode == "sequential":
-        dials = tuple(
-            ExpectedDial((destination,), caller_id, route.ring_timeout)
-            for destination in route.destinations
-        )
-    else:
-        dials = (ExpectedDial(route.destinations, caller_id, route.ring_timeout),)
-    return Expectation(
-        number, "route", route.client, dials, say, sequential=route.mode == "sequential"
-    )
+    kind: RouteKind
+    match plan.route_kind:
+        case "route" | "disabled" | "catch-all" | "unknown":
+            kind = plan.route_kind
+        case "last-resort":
+            kind = "unknown"
+        case _:
+            assert_never(plan.route_kind)
+    return Expectation(number, kind, plan.client, tuple(dials), apology)
 
 
 # -- what the deployment answered --------------------------------------------------------------

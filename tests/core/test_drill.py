@@ -52,7 +52,7 @@ def test_no_twilio_call_sid_is_a_drill(digits: str) -> None:
     assert not is_drill("CA" + digits)
 
 
-# -- the table's word against the planner's -----------------------------------------------------
+# -- a right answer passes --------------------------------------------------------------------
 
 routes = st.builds(
     Route,
@@ -76,8 +76,8 @@ defaults = st.builds(
 
 @given(route=st.none() | routes, defaults=defaults)
 def test_a_correct_service_passes_the_drill(route: Route | None, defaults: Defaults) -> None:
-    """The answers the planner gives, walked as the drill walks them, meet every expectation:
-    the drill states the table independently, and both must agree."""
+    """A service answering from the same table passes: the rendered answers, read back as the
+    drill reads TwiML and walked as it walks them, meet every step of the expectation."""
     call = Call(call_sid=drill_call_sid("s", "n"), to=TWILIO, from_=DRILL_CALLER)
     expectation = expect(TWILIO, route, defaults)
     plan = plan_first(call, route, defaults)
