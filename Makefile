@@ -12,13 +12,14 @@ LAMBDA_PYTHON_VERSION ?= 3.12
 LAMBDA_ARCH ?= x86_64
 export LAMBDA_PYTHON_VERSION LAMBDA_ARCH
 
-.PHONY: help install demo serve test test-sqlite test-postgres check format lint types bench lambda-package template-lint lock audit clean
+.PHONY: help install demo serve test test-sqlite test-postgres faults check format lint types bench lambda-package template-lint lock audit clean
 
 help:
 	@echo "make demo      run the service on SQLite with demo numbers (insecure demo mode);"
 	@echo "               another port: make demo PORT=8080"
 	@echo "make test      run the test suite on SQLite and PostgreSQL"
-	@echo "make check     format check, lint, types and tests (what CI runs)"
+	@echo "make faults    the fault suite: receivers, database, kill -9 and disks failing"
+	@echo "make check     format check, lint, types and tests (what CI runs, with make faults)"
 	@echo "make bench     benchmarks: answer throughput, cold start, notifications"
 	@echo "make lambda-package   the AWS Lambda package (then sam build, sam deploy)"
 	@echo "make lock      regenerate requirements/*.lock from pyproject.toml"
@@ -45,6 +46,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(SAM_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Real processes, receivers, databases and disks failing (tests/faults); a few minutes.
+faults: $(STAMP)
+	$(BIN)/python -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format backline tests bench

@@ -39,11 +39,12 @@ class StandIn:
     """An HTTP receiver. ``answers`` is a queue of (status, headers, body) or "hang"; when it
     is empty, ``respond`` (if set) chooses from the request, else ``default`` is used."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[Received] = []
         self.answers: list[Answer] = []
         self.default: Answer = (200, {}, "ok")
         self.respond: Callable[[Received], Answer] | None = None
+        self.delay = 0.0  # seconds each answer waits (a slow receiver)
         self.lock = threading.Lock()
         self.release = threading.Event()  # set to let hanging requests go
         self.open_requests = 0
@@ -70,6 +71,8 @@ class StandIn:
                     if answer == "hang":
                         stand_in.release.wait(30)
                         return
+                    if stand_in.delay:
+                        time.sleep(stand_in.delay)
                     assert not isinstance(answer, str)
                     status, headers, text = answer
                     data = text.encode()
@@ -84,7 +87,7 @@ class StandIn:
                     with stand_in.lock:
                         stand_in.open_requests -= 1
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()

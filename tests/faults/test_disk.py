@@ -1,0 +1,117 @@
+"""The journal's disk is full or read-only: calls are still answered in time; with the database
+up nothing is lost; what could be recorded nowhere (the database down as well) is counted where
+an operator looks; and the server starts on such a disk.
+
+The disk is a small tmpfs of the test's own. It fills up under a running server; it is made
+read-only before the server starts (a kernel refuses to remount a disk read-only while files
+on it are open for writing, so a disk that turns read-only under a running process, as one does
+on I/O errors, cannot be staged here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faults.harness import (
+    Calls,
+    SmallDisk,
+    assert_answered_in_time,
+    assert_each_call_recorded_once,
+    assert_each_call_told_once,
+    environment,
+    prepare,
+)
+from tests.notify.conftest import StandIn, stand_in
+from tests.processes import Relay, Server, relayed
+
+pytestmark = [pytest.mark.faults, pytest.mark.postgres_only]
+
+__all__ = ["stand_in"]  # the fixture, used by name below
+
+# Full-disk handling (counting what could be recorded nowhere in /healthz, starting on a full
+# or read-only disk) is specified but not built yet: these parts are expected to fail until it
+# is, and fail the suite once it is (strict), so that the mark is removed.
+NOT_YET = pytest.mark.xfail(
+    strict=True,
+    reason="full-disk handling: records kept nowhere are not counted in /healthz yet, and "
+    "serve does not start without a writable state directory",
+)
+
+
+@pytest.fixture
+def database(postgres_url: str, stand_in: StandIn) -> Iterator[tuple[str, Relay]]:
+    """The test database, behind a relay the test can cut, with a number and a channel."""
+    from tests.conftest import _empty_postgres
+
+    _empty_postgres(postgres_url)
+    prepare(postgres_url, ("slack", stand_in.url))
+    url, relay = relayed(postgres_url)
+    yield url, relay
+    relay.close()
+
+
+def test_journal_disk_fills_up_under_a_running_server(
+    postgres_url: str,
+    database: tuple[str, Relay],
+    small_disk: SmallDisk,
+    stand_in: StandIn,
+    servers: Callable[..., Server],
+    tmp_path: Path,
+) -> None:
+    url, relay = database
+    server = servers(environment(url, small_disk.path))
+    kept = Calls()  # the calls that can be recorded somewhere
+    small_disk.fill()
+
+    # The database is up: the journal is not needed, every call is recorded and told.
+    assert_answered_in_time(kept.burst(server, 10))
+    assert_each_call_recorded_once(postgres_url, kept)
+    assert_each_call_told_once(stand_in, kept)
+
+    # The database goes too: the calls are still forwarded, in time.
+    relay.cut()
+    assert_answered_in_time(Calls().burst(server, 10))
+
+    # Room again, database back: calls are recorded and told as before.
+    small_disk.free()
+    relay.restore()
+    assert_answered_in_time(kept.burst(server, 10))
+    assert_each_call_recorded_once(postgres_url, kept)
+    assert_each_call_told_once(stand_in, kept)
+
+
+@NOT_YET
+def test_calls_recorded_nowhere_are_counted_in_healthz(
+    database: tuple[str, Relay], small_disk: SmallDisk, servers: Callable[..., Server]
+) -> None:
+    url, relay = database
+    server = servers(environment(url, small_disk.path))
+    small_disk.fill()
+    relay.cut()
+    assert_answered_in_time(Calls().burst(server, 10))
+    health = server.health()
+    assert health["status"] == "degraded"
+    assert health["unrecorded"] == 10
+
+
+@NOT_YET
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+def test_serve_starts_and_answers_on_a_failed_journal_disk(
+    fault: str,
+    postgres_url: str,
+    database: tuple[str, Relay],
+    small_disk: SmallDisk,
+    servers: Callable[..., Server],
+) -> None:
+    url, _relay = database
+    if fault == "full":
+        small_disk.fill()
+    else:
+        small_disk.remount("ro")
+    server = servers(environment(url, small_disk.path))
+    calls = Calls()
+    assert_answered_in_time(calls.burst(server, 5))
+    assert_each_call_recorded_once(postgres_url, calls)
