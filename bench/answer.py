@@ -1,85 +1,431 @@
-"""Warm answer throughput: signed fallback requests from 32 concurrent callers.
+"""Warm answers: signed fallback requests from 32 callers, beside the static-file limit.
 
-Each target runs under uvicorn (one worker) in its own process; the load comes from this process
-over keep-alive connections on loopback. Figures: answers per second, p50 and p99 latency and
-errors, beside a bare Starlette endpoint returning a constant, measured in the same run.
+Targets, each alone in its own process, measured in the same run with the same requests:
+
+* nginx serving the same TwiML as static files, one file per number (the old design, and the
+  practical limit of answering at all): Debian's nginx, one worker process, an unprivileged
+  user, its own configuration in a temporary directory, access log off;
+* a bare Starlette endpoint returning a constant (bench/bare_app.py), under uvicorn;
+* backline (`backline serve`, one uvicorn worker), every call durably recorded before its answer,
+  on SQLite and on PostgreSQL (the server at 127.0.0.1:5432, when it answers).
+
+The mix is realistic: 300 numbers in the table; 9 requests in 10 for one of them, 1 in 10 for a
+number that is not (backline answers it with the apology; nginx from a default file). Every
+request is a new call (its own CallSid) with the full set of parameters Twilio sends, signed
+over the public URL. The load comes from wrk (Debian's package; one thread, 32 keep-alive
+connections), or from an asyncio client in this process when wrk is not available.
+
+Run: python -m bench answer (BENCH_SECONDS=N, default 5, per target). Never asserts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
+import json
 import os
+import random
 import shutil
-import statistics
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from dataclasses import dataclass
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-CONCURRENCY = 32
+from bench.tools import find_or_install, version
+
+CALLERS = 32
 DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
+WARM_SECONDS = 1.0
 TOKEN = "b" * 32
 PUBLIC_URL = "https://bench.example.com"
-TWILIO = "+815031234567"
 PATH = "/twilio/voice/fallback"
+KNOWN_NUMBERS = 300
+KNOWN_SHARE = 0.9
+# Unique requests prepared per second of measurement: more than any target here answers, so
+# that every call backline records is a new one (nginx and the bare endpoint may go round).
+POOL_RATE = 12_000
+OFFICES = ("+81312345678", "+81662345678", "+819011112222")
+
+WRK_SCRIPT = r"""
+local pool = {}
+local next_index = 0
+
+local function load(path)
+  local file = assert(io.open(path, "rb"))
+  local data = file:read("*a")
+  file:close()
+  local position = 1
+  while position <= #data do
+    local newline = data:find("\n", position, true)
+    local length = tonumber(data:sub(position, newline - 1))
+    pool[#pool + 1] = data:sub(newline + 1, newline + length)
+    position = newline + length + 1
+  end
+end
+
+init = function(args)
+  load(args[1])
+end
+
+request = function()
+  next_index = next_index % #pool + 1
+  return pool[next_index]
+end
+
+done = function(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, '
+    .. '"status": %d, "timeout": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}\n',
+    summary.requests, summary.duration, errors.connect, errors.read, errors.write,
+    errors.status, errors.timeout, latency:percentile(50), latency:percentile(99),
+    latency.max))
+end
+"""
 
 
 @dataclass
 class Result:
     name: str
-    answers: int
+    requests: int
     errors: int
     seconds: float
-    latencies: list[float]
+    p50_ms: float
+    p99_ms: float
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
-        return self.answers / self.seconds
-
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
+        return (self.requests - self.errors) / self.seconds if self.seconds else 0.0
 
 
-def _requests(count: int) -> list[bytes]:
-    """Pre-signed requests, each a new call (a new CallSid), as during an outage."""
+# -- the table and the requests ------------------------------------------------------------------
+
+
+def known_numbers() -> list[str]:
+    return [f"+8150{index:08d}" for index in range(KNOWN_NUMBERS)]
+
+
+def unknown_number(index: int) -> str:
+    return f"+8150{90_000_000 + index:08d}"
+
+
+def _params(call_sid: str, to: str, caller: str) -> dict[str, str]:
+    """Every parameter of a real voice webhook (blank ones included: Twilio signs those too)."""
+    return {
+        "AccountSid": "AC" + "1" * 32,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": "ringing",
+        "Called": to,
+        "CalledCity": "",
+        "CalledCountry": "JP",
+        "CalledState": "",
+        "CalledZip": "",
+        "Caller": caller,
+        "CallerCity": "",
+        "CallerCountry": "JP",
+        "CallerState": "",
+        "CallerZip": "",
+        "Direction": "inbound",
+        "ErrorCode": "11200",
+        "ErrorUrl": "https://ivr.example.com/twilio/incoming",
+        "From": caller,
+        "FromCity": "",
+        "FromCountry": "JP",
+        "FromState": "",
+        "FromZip": "",
+        "To": to,
+        "ToCity": "",
+        "ToCountry": "JP",
+        "ToState": "",
+        "ToZip": "",
+    }
+
+
+@dataclass
+class Pool:
+    """Signed requests, each a new call: (the number called, the body, the signature)."""
+
+    items: list[tuple[str, bytes, str]]
+
+    def raw(self, path_for: dict[str, str] | None) -> list[bytes]:
+        """As HTTP/1.1 requests; ``path_for`` maps a number to its static file (nginx)."""
+        out = []
+        for number, body, signature in self.items:
+            path = path_for.get(number, f"/twiml/{number}.xml") if path_for is not None else PATH
+            out.append(
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: TwilioProxy/1.1\r\n"
+                f"Content-Type: application/x-www-form-urlencoded\r\n"
+                f"X-Twilio-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+        return out
+
+
+def make_pool(count: int, prefix: str, seed: int) -> Pool:
     validator = RequestValidator(TOKEN)
-    out = []
-    for i in range(count):
-        params = {
-            "AccountSid": "AC" + "1" * 32,
-            "ApiVersion": "2010-04-01",
-            "CallSid": f"CA{i:032x}",
-            "CallStatus": "ringing",
-            "Called": TWILIO,
-            "Caller": "+819012345678",
-            "Direction": "inbound",
-            "ErrorCode": "11200",
-            "ErrorUrl": "https://ivr.example.com/twilio/incoming",
-            "From": "+819012345678",
-            "FromCountry": "JP",
-            "To": TWILIO,
-            "ToCountry": "JP",
-            "CalledZip": "",
-        }
-        body = urlencode(params).encode()
+    known = known_numbers()
+    chooser = random.Random(seed)
+    items = []
+    for index in range(count):
+        if chooser.random() < KNOWN_SHARE:
+            to = chooser.choice(known)
+        else:
+            to = unknown_number(chooser.randrange(1000))
+        caller = f"+8190{chooser.randrange(10**8):08d}"
+        params = _params(f"CA{prefix}{index:031x}", to, caller)
         signature = validator.compute_signature(PUBLIC_URL + PATH, params)
-        out.append(
-            f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\n"
-            f"X-Twilio-Signature: {signature}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
+        items.append((to, urlencode(params).encode(), signature))
+    return Pool(items)
+
+
+def write_pool(path: Path, requests: list[bytes]) -> None:
+    with path.open("wb") as handle:
+        for request in requests:
+            handle.write(f"{len(request)}\n".encode() + request)
+
+
+def fill_table(database_url: str) -> None:
+    """The table of numbers: 300 routes, simultaneous and sequential, one to three offices."""
+    from backline.store.database import Database, utc_now
+    from backline.store.migrate import upgrade
+
+    upgrade(database_url)
+    database = Database(database_url)
+    connection = database.connect()
+    cursor = connection.cursor()
+    cursor.execute("DELETE FROM numbers")
+    now = utc_now()
+    rows = [
+        {
+            "number": number,
+            "destinations": json.dumps(list(OFFICES[: 1 + index % 3])),
+            "mode": "sequential" if index % 4 == 0 else "simultaneous",
+            "enabled": True,
+            "now": now,
+        }
+        for index, number in enumerate(known_numbers())
+    ]
+    database.execute_many(
+        cursor,
+        "INSERT INTO numbers (number, destinations, mode, ring_timeout, caller_id, enabled, "
+        "created_at, updated_at) VALUES (:number, :destinations, :mode, 20, 'twilio-number', "
+        ":enabled, :now, :now)",
+        rows,
+    )
+    connection.commit()
+    connection.close()
+
+
+def static_answers(root: Path) -> dict[str, str]:
+    """The TwiML backline gives each number, as one file per number (and a default file for
+    numbers that have none): what the static design serves."""
+    from backline.core.models import Call, Defaults, Route
+    from backline.core.planner import plan_first
+    from backline.core.twiml import render
+
+    folder = root / "www" / "twiml"
+    folder.mkdir(parents=True)
+    paths = {}
+    for index, number in enumerate(known_numbers()):
+        route = Route(
+            number,
+            OFFICES[: 1 + index % 3],
+            mode="sequential" if index % 4 == 0 else "simultaneous",
+            ring_timeout=20,
         )
-    return out
+        plan = plan_first(Call(call_sid="", to=number), route, Defaults())
+        answer = render(plan, lambda step: f"{PUBLIC_URL}/twilio/voice/dial-status?step={step}")
+        (folder / f"{number}.xml").write_text(answer, encoding="utf-8")
+        paths[number] = f"/twiml/{number}.xml"
+    unknown = render(
+        plan_first(Call(call_sid="", to=unknown_number(0)), None, Defaults()), lambda step: ""
+    )
+    (folder / "default.xml").write_text(unknown, encoding="utf-8")
+    return paths
 
 
-async def _caller(port: int, requests: list[bytes], stop_at: float, result: Result) -> None:
+# -- the targets -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{what} did not start")
+
+
+class Target:
+    name: str
+    nginx = False
+
+    def start(self) -> int:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+
+class Python(Target):
+    """A Python server (uvicorn, or `backline serve`) in a child process."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.args = args
+        self.env = env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> int:
+        port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, *self.args, "--port", str(port)],
+            env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_listening(port, self.process, self.name)
+        return port
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {root}/body;
+  proxy_temp_path {root}/proxy;
+  fastcgi_temp_path {root}/fastcgi;
+  uwsgi_temp_path {root}/uwsgi;
+  scgi_temp_path {root}/scgi;
+  default_type text/xml;
+  server {{
+    listen 127.0.0.1:{port};
+    root {root}/www;
+    location /twiml/ {{
+      # Twilio POSTs to the URL; nginx serves static files to GET, so a POST is answered
+      # with the file too. A number without a file gets the default one.
+      error_page 405 =200 $uri;
+      try_files $uri /twiml/default.xml;
+    }}
+  }}
+}}
+"""
+
+
+class Nginx(Target):
+    nginx = True
+
+    def __init__(self, binary: str) -> None:
+        self.name = "nginx, static TwiML file per number"
+        self.binary = binary
+        # A directory of its own under the system's temporary directory: nginx's unprivileged
+        # user must be able to reach it.
+        self.root = Path(tempfile.mkdtemp(prefix="backline-bench-nginx-"))
+        static_answers(self.root)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> int:
+        port = free_port()
+        conf = self.root / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(root=self.root, port=port))
+        command = [self.binary, "-p", str(self.root), "-e", str(self.root / "error.log")]
+        command += ["-c", str(conf)]
+        if os.geteuid() == 0:
+            # Unprivileged, as it would serve: the temporary directory is handed over.
+            os.chmod(self.root, 0o755)  # noqa: S103 (nginx's user must reach its files)
+            subprocess.run(["chown", "-R", "nobody", str(self.root)], check=True)
+            command = ["runuser", "-u", "nobody", "--", *command]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_listening(port, self.process, "nginx")
+        return port
+
+    def stop(self) -> None:
+        pid_file = self.root / "nginx.pid"
+        if pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().strip()), 15)
+            except (OSError, ValueError):
+                pass
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# -- the load --------------------------------------------------------------------------------------
+
+
+def run_wrk(wrk: str, script: Path, pool_file: Path, port: int, seconds: float) -> Result:
+    done = subprocess.run(
+        [
+            wrk,
+            "-t1",
+            f"-c{CALLERS}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "15s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+            "--",
+            str(pool_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("{")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
+    figures = json.loads(line)
+    errors = sum(figures[key] for key in ("connect", "read", "write", "status", "timeout"))
+    return Result(
+        "",
+        int(figures["requests"]),
+        int(errors),
+        figures["duration_us"] / 1e6,
+        figures["p50_us"] / 1000,
+        figures["p99_us"] / 1000,
+    )
+
+
+async def _caller(
+    port: int, requests: list[bytes], stop_at: float, latencies: list[float], tally: list[int]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.perf_counter() < stop_at and requests:
@@ -92,142 +438,265 @@ async def _caller(port: int, requests: list[bytes], stop_at: float, result: Resu
                 if line.lower().startswith(b"content-length:"):
                     length = int(line.split(b":")[1])
             await reader.readexactly(length)
+            tally[0] += 1
             if head.startswith(b"HTTP/1.1 200"):
-                result.answers += 1
-                result.latencies.append(time.perf_counter() - started)
+                latencies.append(time.perf_counter() - started)
             else:
-                result.errors += 1
+                tally[1] += 1
     finally:
         writer.close()
 
 
-async def _load(name: str, port: int, requests: list[bytes]) -> Result:
-    result = Result(name, 0, 0, 0.0, [])
-    warm = Result(name, 0, 0, 0.0, [])
-    await asyncio.gather(
-        *(_caller(port, requests, time.perf_counter() + 0.5, warm) for _ in range(CONCURRENCY))
-    )
+async def _python_load(port: int, requests: list[bytes], seconds: float) -> Result:
+    latencies: list[float] = []
+    tally = [0, 0]
     started = time.perf_counter()
     await asyncio.gather(
-        *(_caller(port, requests, started + DURATION, result) for _ in range(CONCURRENCY))
+        *(_caller(port, requests, started + seconds, latencies, tally) for _ in range(CALLERS))
     )
-    result.seconds = time.perf_counter() - started
-    return result
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies) or [0.0]
+    return Result(
+        "",
+        tally[0],
+        tally[1],
+        elapsed,
+        ordered[len(ordered) // 2] * 1000,
+        ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+    )
 
 
-def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, *args],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+def check_answers(port: int, pool: Pool, target: Target, samples: int = 40) -> str | None:
+    """Sample answers before the load: valid TwiML, forwarding known numbers (None when right)."""
+    known = set(known_numbers())
+    paths = {n: f"/twiml/{n}.xml" for n in known}
+    raw = pool.raw(paths if target.nginx else None)
+    for (number, _body, _signature), request in list(zip(pool.items, raw, strict=True))[:samples]:
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            sock.sendall(request)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            body = response.read()
+        if response.status != 200:
+            return f"{number}: HTTP {response.status}"
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-        except urllib.error.HTTPError:
-            return process  # 404: the server answers
-        except OSError:
-            time.sleep(0.1)
-            continue
-        return process
-    process.kill()
-    raise RuntimeError(f"{args} did not start")
+            root = ElementTree.fromstring(body)  # noqa: S314 (our own targets' answers)
+        except ElementTree.ParseError:
+            return f"{number}: not XML"
+        if isinstance(target, Python) and "bare_app" in " ".join(target.args):
+            continue  # the baseline answers a constant
+        if (number in known) != (root.find("Dial") is not None):
+            return f"{number}: {'no <Dial>' if number in known else 'a <Dial>'}"
+    return None
 
 
-def _free_port() -> int:
-    import socket
+def _recorded(database_url: str) -> int:
+    from backline.store.database import Database
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    database = Database(database_url)
+    connection = database.connect()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT count(*) FROM calls")
+        return int(cursor.fetchone()[0])
+    finally:
+        connection.close()
 
 
-def _postgres_url() -> str | None:
+_ADMIN_URL = os.environ.get("BACKLINE_BENCH_POSTGRES_URL") or os.environ.get(
+    "BACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres(statement: str) -> bool:
     try:
         import psycopg2
 
-        admin = psycopg2.connect("postgresql://postgres@127.0.0.1:5432/test", connect_timeout=2)
+        admin = psycopg2.connect(_ADMIN_URL, connect_timeout=3)
     except Exception:
-        return None
+        return False
     admin.autocommit = True
     with admin.cursor() as cursor:
-        cursor.execute("DROP DATABASE IF EXISTS backline_bench")
-        cursor.execute("CREATE DATABASE backline_bench")
+        cursor.execute(statement)
     admin.close()
-    return "postgresql://postgres@127.0.0.1:5432/backline_bench"
+    return True
 
 
-def _prepare(url: str) -> None:
-    env = {**os.environ, "BACKLINE_DATABASE_URL": url}
-    for command in (["db", "upgrade"], ["numbers", "add", TWILIO, "--forward-to", "+81312345678"]):
-        subprocess.run(
-            [sys.executable, "-m", "backline.cli", *command],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+def _postgres_url() -> str | None:
+    """A fresh database for this benchmark on the PostgreSQL server, or None without one."""
+    if not _postgres("DROP DATABASE IF EXISTS backline_bench_answer WITH (FORCE)"):
+        return None
+    _postgres("CREATE DATABASE backline_bench_answer")
+    from backline.config import normalise_database_url
+
+    return normalise_database_url(_ADMIN_URL.rsplit("/", 1)[0] + "/backline_bench_answer")
 
 
-def _run_target(name: str, args: list[str], env: dict[str, str]) -> Result:
-    port = _free_port()
-    process = _serve([*args, "--port", str(port)], env, port)
-    try:
-        requests = _requests(int(DURATION * 20000))
-        return asyncio.run(_load(name, port, requests))
-    finally:
-        process.terminate()
-        process.wait()
+def _drop_postgres() -> None:
+    # Dropping waits for a checkpoint: the tens of thousands of calls just written are flushed
+    # now, not in the middle of the next benchmark's measurements.
+    _postgres("DROP DATABASE IF EXISTS backline_bench_answer WITH (FORCE)")
 
 
-def main() -> None:
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    results: list[Result]
+    lines: list[str]
+
+
+def measure() -> Report:
+    lines: list[str] = []
+    wrk, wrk_line = find_or_install("wrk", "wrk")
+    nginx, nginx_line = find_or_install("nginx", "nginx")
+    for path, line in ((wrk, wrk_line), (nginx, nginx_line)):
+        if path is None or "installed" in line:
+            lines.append(line)
     scratch = Path(tempfile.mkdtemp(prefix="backline-bench-"))
-    targets: list[tuple[str, list[str], dict[str, str]]] = [
+    try:
+        return _measure(scratch, wrk, nginx, lines)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _measure(scratch: Path, wrk: str | None, nginx: str | None, lines: list[str]) -> Report:
+    warm_pool = make_pool(int(WARM_SECONDS * POOL_RATE), "0", seed=1)
+    pool = make_pool(int(DURATION * POOL_RATE), "1", seed=2)
+    targets: list[tuple[Target, str | None]] = []
+    if nginx:
+        targets.append((Nginx(nginx), None))
+    else:
+        lines.append("nginx: skipped (not available), so no static-file figure in this run")
+    targets.append(
         (
-            "bare Starlette, constant answer",
-            ["-m", "uvicorn", "bench.bare_app:app", "--log-level", "warning", "--no-access-log"],
-            {},
-        ),
-    ]
+            Python(
+                "bare Starlette, constant answer",
+                [
+                    *("-m", "uvicorn", "bench.bare_app:app"),
+                    *("--log-level", "warning", "--no-access-log"),
+                ],
+                {},
+            ),
+            None,
+        )
+    )
     databases = [("SQLite", f"sqlite:///{scratch}/bench.db")]
     postgres = _postgres_url()
     if postgres:
         databases.append(("PostgreSQL", postgres))
+    else:
+        lines.append("PostgreSQL: no server at 127.0.0.1:5432, so no PostgreSQL figure")
     for label, url in databases:
-        _prepare(url)
-        targets.append(
-            (
-                f"backline, durable record on {label}",
-                ["-m", "backline.cli", "serve"],
-                {
-                    "BACKLINE_DATABASE_URL": url,
-                    "BACKLINE_TWILIO_AUTH_TOKEN": TOKEN,
-                    "BACKLINE_PUBLIC_URL": PUBLIC_URL,
-                    "BACKLINE_LOG_LEVEL": "WARNING",
-                    "BACKLINE_STATE_DIR": str(scratch / label),
-                },
+        fill_table(url)
+        env = {
+            "BACKLINE_DATABASE_URL": url,
+            "BACKLINE_TWILIO_AUTH_TOKEN": TOKEN,
+            "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+            "BACKLINE_LOG_LEVEL": "WARNING",
+            "BACKLINE_STATE_DIR": str(scratch / f"state-{label}"),
+        }
+        name = f"backline, durable record on {label}"
+        targets.append((Python(name, ["-m", "backline.cli", "serve"], env), url))
+
+    script = scratch / "requests.lua"
+    script.write_text(WRK_SCRIPT)
+    paths = {number: f"/twiml/{number}.xml" for number in known_numbers()}
+    files = {}
+    for kind, mapping in (("app", None), ("static", paths)):
+        for label, which in (("warm", warm_pool), ("run", pool)):
+            files[kind, label] = scratch / f"{kind}-{label}.pool"
+            write_pool(files[kind, label], which.raw(mapping))
+    generator = "wrk (1 thread, 32 connections)" if wrk else "an asyncio client in this process"
+    lines.append(f"load generator: {generator}")
+
+    results = []
+    for target, database_url in targets:
+        kind = "static" if target.nginx else "app"
+        port = target.start()
+        try:
+            wrong = check_answers(port, warm_pool, target)
+            if wrk:
+                run_wrk(wrk, script, files[kind, "warm"], port, WARM_SECONDS)
+                before = _recorded(database_url) if database_url else 0
+                result = run_wrk(wrk, script, files[kind, "run"], port, DURATION)
+            else:
+                raw_warm = warm_pool.raw(paths if target.nginx else None)
+                asyncio.run(_python_load(port, raw_warm, WARM_SECONDS))
+                before = _recorded(database_url) if database_url else 0
+                raw = pool.raw(paths if target.nginx else None)
+                result = asyncio.run(_python_load(port, raw, DURATION))
+        finally:
+            target.stop()
+        result.name = target.name
+        if wrong:
+            result.notes.append(f"WRONG ANSWER: {wrong}")
+        if database_url is not None:
+            # Every answer of the run was a new call, recorded before the answer left.
+            stored = _recorded(database_url) - before
+            answered = result.requests - result.errors
+            repeated = max(0, result.requests - len(pool.items))
+            result.notes.append(
+                f"{stored:,} calls recorded during the run for {answered:,} answers counted "
+                f"(the calls still in flight when the load stops are recorded, not counted)"
+                + (f"; {repeated:,} requests repeated a CallSid" if repeated else "")
             )
+        results.append(result)
+        print(f"  {target.name}: {result.rate:,.0f} answers/s", flush=True)
+    if postgres:
+        _drop_postgres()
+    if wrk:
+        lines.append(f"wrk: {version([wrk, '-v'])}")
+    if nginx:
+        lines.append(version([nginx, "-v"]))
+    return Report(results, lines)
+
+
+def table(report: Report) -> list[str]:
+    bare = next((r for r in report.results if r.name.startswith("bare")), None)
+    nginx = next((r for r in report.results if r.name.startswith("nginx")), None)
+    rows = [
+        "| target | answers/s | p50 ms | p99 ms | errors | of bare Starlette | of nginx |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for result in report.results:
+        to_bare = f"{result.rate / bare.rate:.2f}" if bare and bare.rate else "-"
+        to_nginx = f"{result.rate / nginx.rate:.3f}" if nginx and nginx.rate else "-"
+        rows.append(
+            f"| {result.name} | {result.rate:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} "
+            f"| {result.errors} | {to_bare} | {to_nginx} |"
         )
-    results = [_run_target(*target) for target in targets]
-    baseline = results[0].rate
+    return rows
+
+
+def markdown(report: Report) -> str:
+    out = [
+        f"{CALLERS} concurrent callers, {DURATION:g} s per target after a {WARM_SECONDS:g} s "
+        f"warm-up; {KNOWN_NUMBERS} numbers in the table, {KNOWN_SHARE:.0%} of requests to one "
+        "of them; every request a new signed call.",
+        "",
+        *table(report),
+        "",
+    ]
+    notes = [f"{r.name}: {note}" for r in report.results for note in r.notes]
+    out += [f"- {line}" for line in [*report.lines, *notes]]
+    return "\n".join(out)
+
+
+def main() -> Report:
     print(
-        f"Warm answers: {CONCURRENCY} concurrent callers, {DURATION:g} s each, one uvicorn "
-        f"worker, loopback"
+        f"Warm answers: {CALLERS} callers, {DURATION:g} s per target, one worker each, loopback",
+        flush=True,
     )
-    print(
-        f"{'target':<42} {'answers/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'ratio':>6}"
-    )
-    for result in results:
-        print(
-            f"{result.name:<42} {result.rate:>10.0f} {result.percentile(0.5):>8.2f} "
-            f"{result.percentile(0.99):>8.2f} {result.errors:>7} {result.rate / baseline:>6.2f}"
-        )
-    print(
-        f"(mean latency {statistics.mean(results[-1].latencies) * 1000:.2f} ms for the last "
-        f"target; goal: ratio >= 0.30 with 0 errors)"
-    )
-    shutil.rmtree(scratch, ignore_errors=True)
+    report = measure()
+    print("\n".join(table(report)))
+    for line in report.lines:
+        print(line)
+    for result in report.results:
+        for note in result.notes:
+            print(f"{result.name}: {note}")
+    return report
 
 
 if __name__ == "__main__":

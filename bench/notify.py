@@ -11,51 +11,18 @@ Prints figures; asserts nothing about them.
 
 from __future__ import annotations
 
-import json
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from bench.receivers import Receiver
 
 TIME_TO_KNOW_CALLS = 40
 BURST_CALLS = 200
 
 
-class _Slack:
-    def __init__(self) -> None:
-        self.times: list[float] = []
-        self.kinds: list[str] = []
-        self.event = threading.Event()
-        slack = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                slack.times.append(time.perf_counter())
-                # The context line at the end of the blocks: "backline · <kind>".
-                context = json.loads(body)["blocks"][-1]["elements"][0]["text"]
-                slack.kinds.append(context.rpartition(" ")[2])
-                slack.event.set()
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/services/T/B/X"
-
-
-def _service(root: Path, slack: _Slack, **settings: Any) -> Any:
+def _service(root: Path, slack: Receiver, **settings: Any) -> Any:
     from backline.config import Config
     from backline.notify.admin import add_channel
     from backline.service import Service
@@ -92,7 +59,7 @@ def time_to_know() -> list[float]:
 
     from backline.web.app import create_app
 
-    slack = _Slack()
+    slack = Receiver()
     with tempfile.TemporaryDirectory() as directory:
         # Quiet period 0: every call is "the first after a quiet period", told at once.
         service = _service(
@@ -122,7 +89,7 @@ def time_to_know() -> list[float]:
                 time.sleep(0.02)
         finally:
             service.stop()
-            slack.server.shutdown()
+            slack.close()
     return delays
 
 
@@ -131,7 +98,7 @@ def burst() -> tuple[int, list[str], float]:
 
     from backline.web.app import create_app
 
-    slack = _Slack()
+    slack = Receiver()
     with tempfile.TemporaryDirectory() as directory:
         service = _service(
             Path(directory),
@@ -159,7 +126,7 @@ def burst() -> tuple[int, list[str], float]:
                 time.sleep(0.1)
         finally:
             service.stop()
-            slack.server.shutdown()
+            slack.close()
     return BURST_CALLS, slack.kinds, answered
 
 
