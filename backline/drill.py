@@ -198,7 +198,7 @@ def _tell_channels(
     from backline.core.messages import drill_message
     from backline.notify.channels import ChannelSpec, DeliveryError, describe, transport_for
 
-    zone = ZoneInfo(config.notify_timezone)
+    zone = ZoneInfo(config.timezone)
     language: Literal["ja", "en"] = "en" if config.notify_language == "en" else "ja"
     outcomes = []
     for value in channels:
