@@ -94,6 +94,18 @@ def _ratios(results: dict[str, tuple[ModuleType | None, Any, str]]) -> list[str]
                 lines.append(f"- {name}: " + ", ".join(parts))
         if bare and nginx:
             lines.append(f"- bare Starlette endpoint: {bare / nginx:.2f} of nginx")
+        surge = results.get("surge")
+        slowest = min(
+            (rate for name, rate in by_name.items() if name.startswith("backline")), default=None
+        )
+        if surge and surge[1] is not None and slowest:
+            from bench.surge import CALLS, SECONDS
+
+            lines.append(
+                f"- headroom: the surge's {CALLS / SECONDS:.0f} calls a second is "
+                f"{CALLS / SECONDS / slowest:.0%} of what one backline worker answered warm "
+                "(the slower database)"
+            )
     coldstart = results.get("coldstart")
     if coldstart:
         found = re.search(r"^goal: .*: ([0-9.]+x)", coldstart[2], re.MULTILINE)

@@ -681,6 +681,12 @@ def markdown(report: Report) -> str:
     ]
     notes = [f"{r.name}: {note}" for r in report.results for note in r.notes]
     out += [f"- {line}" for line in [*report.lines, *notes]]
+    out += [
+        "",
+        "The load generator and the server share the machine's cores, so the fastest target "
+        "(nginx) is held back by the client as much as by itself: its figure is a floor of the "
+        "static-file limit, not the limit.",
+    ]
     return "\n".join(out)
 
 
