@@ -96,7 +96,7 @@ class Expectation:
         elif self.kind == "unknown":
             parts.append("not in the table")
         apology = self.apology
-        parts.append(f"apology {apology.language} {apology.voice}")
+        parts.append(f"apology {apology.language} {apology.voice or '(default voice)'}")
         return "; ".join(parts)
 
 
@@ -121,7 +121,10 @@ def expect(
         plan = plan_after_leg(in_progress, route, defaults, dial.step, "no-answer")
     say = next((verb for verb in plan.verbs if isinstance(verb, Say)), None)
     apology = ExpectedSay(
-        xml_safe(say.text) if say else "", say.language if say else "", say.voice if say else ""
+        xml_safe(say.text) if say else "",
+        say.language if say else "",
+        # No voice: the language's own default, and no voice attribute in the answer.
+        (say.voice or "") if say else "",
     )
     kind: RouteKind
     match plan.route_kind:
