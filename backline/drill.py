@@ -296,38 +296,47 @@ def run_drill(
 
 def save_report(database_url: str, report: DrillReport) -> None:
     """Keep the result where the service reads it (``/healthz``), and each channel's result
-    where `backline channels list` shows it. Raises :class:`DrillError` if it cannot."""
-    from sqlalchemy import insert
+    where `backline channels list` shows it. Raises :class:`DrillError` if it cannot.
 
-    from backline.notify.admin import record_test
-    from backline.store.admin import AdminError, open_engine
-    from backline.store.schema import drills
+    Plain DB-API, like the service: the drill also runs on Lambda, whose package holds no ORM.
+    """
+    from backline.notify.outbox import Outbox
 
+    database = Database(database_url, timeout=5.0)
     try:
-        engine = open_engine(database_url)
-    except AdminError as error:
-        raise DrillError(str(error)) from None
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                insert(drills).values(
-                    started_at=report.started_at,
-                    finished_at=report.finished_at,
-                    url=report.url,
-                    ok=report.ok,
-                    numbers=len(report.numbers),
-                    channels=len(report.channels),
-                    failures=json.dumps(report.failures(), ensure_ascii=False),
-                    report=json.dumps(report.to_json(), ensure_ascii=False),
-                )
+        connection = database.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(
+                database.sql(
+                    "INSERT INTO drills (started_at, finished_at, url, ok, numbers, channels, "
+                    "failures, report) VALUES (:started_at, :finished_at, :url, :ok, :numbers, "
+                    ":channels, :failures, :report)"
+                ),
+                {
+                    "started_at": report.started_at,
+                    "finished_at": report.finished_at,
+                    "url": report.url,
+                    "ok": report.ok,
+                    "numbers": len(report.numbers),
+                    "channels": len(report.channels),
+                    "failures": json.dumps(report.failures(), ensure_ascii=False),
+                    "report": json.dumps(report.to_json(), ensure_ascii=False),
+                },
             )
-        for channel in report.channels:
-            record_test(engine, channel.id, ok=channel.ok, result=channel.detail)
+            connection.commit()
+        finally:
+            connection.close()
+        outbox = Outbox(database)
+        try:
+            for channel in report.channels:
+                outbox.record_check(
+                    channel.id, ok=channel.ok, result=channel.detail, now=report.finished_at
+                )
+        finally:
+            outbox.close()
     except Exception as error:
-        origin = getattr(error, "orig", None) or error
-        reason = " ".join(str(origin).split())[:300] or type(origin).__name__
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
         if "drills" in reason:
             reason += " (run `backline db upgrade`)"
         raise DrillError(f"could not keep the drill's result: {reason}") from None
-    finally:
-        engine.dispose()

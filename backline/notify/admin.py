@@ -271,21 +271,12 @@ def remove_channel(engine: Engine, channel_id: int) -> ChannelEntry:
 
 
 def record_test(engine: Engine, channel_id: int, *, ok: bool, result: str) -> None:
-    """Keep a test's (or a drill's) result; one that went through also puts a failing channel
-    back. A channel in use keeps its outage grouping: a test in the middle of an outage must
-    not make the next call look like the first one."""
-    now = utc_now()
-    values: dict[str, Any] = {"last_result": result[:500]}
-    if ok:
-        values.update(last_success_at=now)
-    else:
-        values.update(last_failure_at=now)
-    this = channels.c.id == channel_id
-    with engine.begin() as connection:
-        connection.execute(channels.update().where(this).values(**values))
-        if ok:
-            connection.execute(
-                channels.update()
-                .where(this, channels.c.failing.is_not(None))
-                .values(failing=None, failing_since=None, state=json.dumps({}), next_send_at="")
-            )
+    """Keep a test's result (see :meth:`backline.notify.outbox.Outbox.record_check`)."""
+    from backline.notify.outbox import Outbox
+    from backline.store.database import Database
+
+    outbox = Outbox(Database(engine.url.render_as_string(hide_password=False)))
+    try:
+        outbox.record_check(channel_id, ok=ok, result=result, now=utc_now())
+    finally:
+        outbox.close()

@@ -511,6 +511,31 @@ class Outbox:
             )
         return "done"
 
+    def record_check(self, channel_id: int, *, ok: bool, result: str, now: str) -> None:
+        """Keep the result of a test or a drill; one that went through also puts a failing
+        channel back. A channel in use keeps its outage grouping: a check in the middle of an
+        outage must not make the next call look like the first one."""
+        with self.transaction() as cursor:
+            if not ok:
+                self._x(
+                    cursor,
+                    "UPDATE channels SET last_result = :result, last_failure_at = :now "
+                    "WHERE id = :id",
+                    {"result": result[:500], "now": now, "id": channel_id},
+                )
+                return
+            self._x(
+                cursor,
+                "UPDATE channels SET last_result = :result, last_success_at = :now WHERE id = :id",
+                {"result": result[:500], "now": now, "id": channel_id},
+            )
+            self._x(
+                cursor,
+                "UPDATE channels SET failing = NULL, failing_since = NULL, state = '{}', "
+                "next_send_at = '' WHERE id = :id AND failing IS NOT NULL",
+                {"id": channel_id},
+            )
+
     def merge_results(self, rows: list[dict[str, Any]]) -> None:
         """Copy channel results gathered by the local outbox, keeping whichever is newer."""
         with self.transaction() as cursor:

@@ -3,6 +3,9 @@ the scheduled drill function drills a running service, keeps the result and fail
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,41 @@ def test_the_scheduled_drill_keeps_its_result_and_fails_loudly(
         (False, f'["{TWILIO_NUMBER}"]'),
     ]
     assert rows(sqlite_url, "SELECT count(*) FROM calls") == [(0,)]
+
+
+def test_the_drill_function_runs_without_what_the_lambda_package_leaves_out(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The Lambda package holds no ORM, migration tool, CLI or web framework: a drill that
+    imports any of them would fail there on its first run."""
+    add_route(sqlite_url)
+    env = {
+        "BACKLINE_DATABASE_URL": sqlite_url,
+        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
+        "BACKLINE_LOG_LEVEL": "WARNING",
+    }
+    server = Server(env, tmp_path)
+    missing = ("sqlalchemy", "alembic", "typer", "rich", "starlette", "uvicorn", "phonenumbers")
+    script = (
+        "import json, sys\n"
+        # Absent modules: importing one raises ImportError, as in the package.
+        f"sys.modules.update(dict.fromkeys({missing!r}))\n"
+        "from backline.aws.drill import handler\n"
+        f"print(json.dumps(handler({{'url': {server.base!r}, 'notify': False}}, None)))\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env={**env, "BACKLINE_STATE_DIR": str(tmp_path / "drill"), "PATH": "/usr/bin:/bin"},
+            check=False,
+            timeout=60,
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["ok"] is True
+    assert rows(sqlite_url, "SELECT ok FROM drills") == [(1,)]
