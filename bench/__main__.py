@@ -108,12 +108,18 @@ def _ratios(results: dict[str, tuple[ModuleType | None, Any, str]]) -> list[str]
             )
     coldstart = results.get("coldstart")
     if coldstart:
-        found = re.search(r"^goal: .*: ([0-9.]+x)", coldstart[2], re.MULTILINE)
-        if found:
+        # "goal: the built package within 3x of the baseline (wall), sqlite: 2.50x, within"
+        for database, ratio in re.findall(
+            r"^goal: .*?(?:, (\w+))?: ([0-9.]+x)", coldstart[2], re.MULTILINE
+        ):
+            where = f" on {database}" if database else ""
             lines.append(
-                f"- Lambda cold start of the lean handler: {found.group(1)} the "
+                f"- Lambda cold start of the built package{where}: {ratio} the "
                 "standard-library-only handler (wall)"
             )
+        size = re.search(r"^Package \(.*?\): (.*)$", coldstart[2], re.MULTILINE)
+        if size:
+            lines.append(f"- Lambda package: {size.group(1)}")
     return lines
 
 
