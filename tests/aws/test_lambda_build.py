@@ -35,7 +35,8 @@ from tests.aws.conftest import (
     rows,
     twilio_post,
 )
-from tests.processes import Relay
+from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from tests.processes import Relay, Server
 from tests.support import fallback_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,7 +189,7 @@ def test_the_built_package_keeps_compiled_modules_and_bytecode(built: Path) -> N
     manifest = json.loads((built / "FallbackFunction" / "backline-build.json").read_text())
     assert (manifest["python"], manifest["architecture"]) == (PYTHON, ARCH)
     tag = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
-    for function in ("FallbackFunction", "DispatcherFunction"):
+    for function in ("FallbackFunction", "DispatcherFunction", "DrillFunction"):
         folder = built / function
         assert (folder / "psycopg2" / f"_psycopg.{tag}-{MACHINE}-linux-gnu.so").is_file()
         assert (folder / "backline" / "__pycache__" / f"answer.{tag}.pyc").is_file()
@@ -203,6 +204,7 @@ def test_the_built_package_keeps_compiled_modules_and_bytecode(built: Path) -> N
     built_template = (built / "template.yaml").read_text()
     assert "CodeUri: FallbackFunction" in built_template
     assert "CodeUri: DispatcherFunction" in built_template
+    assert "CodeUri: DrillFunction" in built_template
 
 
 def test_the_dispatcher_imports_its_channels_from_the_package_alone(
@@ -223,6 +225,32 @@ def test_the_dispatcher_imports_its_channels_from_the_package_alone(
         ),
     )
     assert report["outside"] == []
+
+
+def test_the_drill_runs_from_the_package_alone(built: Path, postgres: str, tmp_path: Path) -> None:
+    """The built drill function drills a running service and keeps its result, loading
+    nothing from outside the package (no ORM: the package has none)."""
+    env = {
+        "BACKLINE_DATABASE_URL": postgres,
+        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
+    }
+    server = Server({**env, "BACKLINE_LOG_LEVEL": "WARNING"}, tmp_path)
+    try:
+        report = invoke(
+            built / "DrillFunction",
+            [{"url": server.base, "notify": False}],
+            {**env, "BACKLINE_STATE_DIR": str(tmp_path / "drill")},
+            tmp_path,
+            module="backline.aws.drill",
+        )
+    finally:
+        server.stop()
+    assert report["outside"] == []
+    [result] = report["results"]
+    assert result["result"]["ok"] is True
+    assert [n["number"] for n in result["result"]["numbers"]] == [TWILIO_NUMBER]
 
 
 @pytest.fixture
