@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import itertools
 import json
 import subprocess
 import time
@@ -76,8 +77,12 @@ class Answer:
     error: str = ""
 
 
-def caller_number(index: int) -> str:
-    return f"+8190{index:08d}"
+_callers = itertools.count(1)
+
+
+def new_caller() -> str:
+    """A caller number no other call of this test run has (messages are matched by it)."""
+    return f"+8190{next(_callers):08d}"
 
 
 def call(base_url: str, call_sid: str, caller: str) -> Answer:
@@ -118,8 +123,7 @@ class Calls:
     ) -> list[Answer]:
         """``count`` calls, ``workers`` at a time; with ``pace``, call i starts ``i * pace``
         seconds in (open loop: traffic goes on however the service fares)."""
-        start = len(self.made)
-        wanted = [(new_call_sid(), caller_number(start + i)) for i in range(count)]
+        wanted = [(new_call_sid(), new_caller()) for _ in range(count)]
         self.made.update(wanted)
         began = time.monotonic()
 
@@ -171,14 +175,19 @@ def recorded(database_url: str) -> list[str]:
     return [str(row[0]) for row in query(database_url, "SELECT call_sid FROM calls")]
 
 
-def assert_each_call_recorded_once(database_url: str, calls: Calls, timeout: float = 60) -> None:
+def assert_each_call_recorded_once(
+    database_url: str, calls: Calls, timeout: float = 60, *, nothing_else: bool = True
+) -> None:
     wait_for(
         lambda: set(recorded(database_url)) >= calls.sids,
         timeout=timeout,
         what="every call in the database",
     )
     stored = recorded(database_url)
-    assert sorted(stored) == sorted(calls.sids)  # each once, nothing else
+    if nothing_else:
+        assert sorted(stored) == sorted(calls.sids)
+    else:
+        assert sorted(sid for sid in stored if sid in calls.sids) == sorted(calls.sids)
 
 
 def mentions(items: Iterable[Received], caller: str) -> list[Received]:
