@@ -72,7 +72,7 @@ def table(database_url: str, stand_in: StandIn) -> str:
     )
     add_number(database_url, DISABLED, (FIRST,), enabled=False)
     engine = make_engine(database_url)
-    add_channel(engine, "slack", stand_in.url, label="ops")
+    add_channel(engine, "slack", stand_in.url, label="ops", allow_private=True)
     engine.dispose()
     return database_url
 
@@ -150,7 +150,7 @@ def test_a_drill_names_the_number_a_stale_service_answers_wrongly(
     add_number(postgres_url, SEQUENTIAL, (FIRST,))
     add_number(postgres_url, SIMULTANEOUS, (FIRST,))
     engine = make_engine(postgres_url)
-    add_channel(engine, "slack", stand_in.url, label="ops")
+    add_channel(engine, "slack", stand_in.url, label="ops", allow_private=True)
     engine.dispose()
     through_relay, relay = relayed(postgres_url)
     server = Server(environment(through_relay, tmp_path / "state"), tmp_path)
@@ -189,7 +189,7 @@ def test_a_refused_signature_and_a_dead_channel_are_named(
 ) -> None:
     add_number(sqlite_url, SEQUENTIAL, (FIRST,))
     engine = make_engine(sqlite_url)
-    add_channel(engine, "slack", stand_in.url, label="ops")
+    add_channel(engine, "slack", stand_in.url, label="ops", allow_private=True)
     engine.dispose()
     stand_in.default = (404, {}, "no_service")
     server = Server(environment(sqlite_url, tmp_path / "state", token="0" * 32), tmp_path)
