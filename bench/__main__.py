@@ -148,7 +148,7 @@ def _report(results: dict[str, tuple[ModuleType | None, Any, str]], seconds: flo
         "```sh",
         "make bench                       # everything, and writes this file",
         "python -m bench answer           # one of: answer, coldstart, notify, surge (prints only)",
-        "BENCH_SECONDS=10 python -m bench answer",
+        "BENCH_ROUNDS=5 BENCH_SECONDS=5 python -m bench answer   # rounds per target, seconds each",
         "BENCH_COLDSTART_RUNS=15 python -m bench coldstart",
         "BENCH_SURGE_CALLS=2000 BENCH_SURGE_SECONDS=20 python -m bench surge",
         "```",

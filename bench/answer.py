@@ -15,7 +15,11 @@ request is a new call (its own CallSid) with the full set of parameters Twilio s
 over the public URL. The load comes from wrk (Debian's package; one thread, 32 keep-alive
 connections), or from an asyncio client in this process when wrk is not available.
 
-Run: python -m bench answer (BENCH_SECONDS=N, default 5, per target). Never asserts.
+The targets are measured in turn, round after round (BENCH_ROUNDS, default 3, of BENCH_SECONDS,
+default 3), so that other work on a shared machine weighs on each of them alike; each figure is
+the median of its rounds, shown with their range.
+
+Run: python -m bench answer. Never asserts.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import os
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,7 +46,11 @@ from twilio.request_validator import RequestValidator
 from bench.tools import find_or_install, version
 
 CALLERS = 32
-DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
+# Seconds per round and rounds per target. The rounds go round the targets in turn, so that
+# whatever else runs on the machine meanwhile weighs on every target alike; each figure is the
+# median of its rounds.
+DURATION = float(os.environ.get("BENCH_SECONDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 WARM_SECONDS = 1.0
 TOKEN = "b" * 32
 PUBLIC_URL = "https://bench.example.com"
@@ -50,7 +59,7 @@ KNOWN_NUMBERS = 300
 KNOWN_SHARE = 0.9
 # Unique requests prepared per second of measurement: more than any target here answers, so
 # that every call backline records is a new one (nginx and the bare endpoint may go round).
-POOL_RATE = 12_000
+POOL_RATE = 9_000
 OFFICES = ("+81312345678", "+81662345678", "+819011112222")
 
 WRK_SCRIPT = r"""
@@ -92,18 +101,48 @@ end
 
 
 @dataclass
-class Result:
-    name: str
+class Round:
     requests: int
     errors: int
     seconds: float
     p50_ms: float
     p99_ms: float
-    notes: list[str] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
         return (self.requests - self.errors) / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Result:
+    name: str
+    rounds: list[Round] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(r.rate for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def p50_ms(self) -> float:
+        return statistics.median(r.p50_ms for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def p99_ms(self) -> float:
+        return statistics.median(r.p99_ms for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.rounds)
+
+    @property
+    def requests(self) -> int:
+        return sum(r.requests for r in self.rounds)
+
+    @property
+    def spread(self) -> str:
+        rates = [r.rate for r in self.rounds]
+        return f"{min(rates):,.0f} to {max(rates):,.0f}" if rates else "-"
 
 
 # -- the table and the requests ------------------------------------------------------------------
@@ -389,7 +428,7 @@ class Nginx(Target):
 # -- the load --------------------------------------------------------------------------------------
 
 
-def run_wrk(wrk: str, script: Path, pool_file: Path, port: int, seconds: float) -> Result:
+def run_wrk(wrk: str, script: Path, pool_file: Path, port: int, seconds: float) -> Round:
     done = subprocess.run(
         [
             wrk,
@@ -413,8 +452,7 @@ def run_wrk(wrk: str, script: Path, pool_file: Path, port: int, seconds: float) 
         raise RuntimeError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
     figures = json.loads(line)
     errors = sum(figures[key] for key in ("connect", "read", "write", "status", "timeout"))
-    return Result(
-        "",
+    return Round(
         int(figures["requests"]),
         int(errors),
         figures["duration_us"] / 1e6,
@@ -447,7 +485,7 @@ async def _caller(
         writer.close()
 
 
-async def _python_load(port: int, requests: list[bytes], seconds: float) -> Result:
+async def _python_load(port: int, requests: list[bytes], seconds: float) -> Round:
     latencies: list[float] = []
     tally = [0, 0]
     started = time.perf_counter()
@@ -456,8 +494,7 @@ async def _python_load(port: int, requests: list[bytes], seconds: float) -> Resu
     )
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies) or [0.0]
-    return Result(
-        "",
+    return Round(
         tally[0],
         tally[1],
         elapsed,
@@ -563,7 +600,8 @@ def measure() -> Report:
 
 def _measure(scratch: Path, wrk: str | None, nginx: str | None, lines: list[str]) -> Report:
     warm_pool = make_pool(int(WARM_SECONDS * POOL_RATE), "0", seed=1)
-    pool = make_pool(int(DURATION * POOL_RATE), "1", seed=2)
+    # One pool per round: every request backline answers during a run is a new call.
+    pools = [make_pool(int(DURATION * POOL_RATE), f"{1 + n:x}", seed=2 + n) for n in range(ROUNDS)]
     targets: list[tuple[Target, str | None]] = []
     if nginx:
         targets.append((Nginx(nginx), None))
@@ -603,47 +641,59 @@ def _measure(scratch: Path, wrk: str | None, nginx: str | None, lines: list[str]
     script = scratch / "requests.lua"
     script.write_text(WRK_SCRIPT)
     paths = {number: f"/twiml/{number}.xml" for number in known_numbers()}
-    files = {}
+    files: dict[tuple[str, str], Path] = {}
+    raws: dict[tuple[str, str], list[bytes]] = {}
     for kind, mapping in (("app", None), ("static", paths)):
-        for label, which in (("warm", warm_pool), ("run", pool)):
+        for label, which in (("warm", warm_pool), *((f"run{n}", p) for n, p in enumerate(pools))):
+            raws[kind, label] = which.raw(mapping)
             files[kind, label] = scratch / f"{kind}-{label}.pool"
-            write_pool(files[kind, label], which.raw(mapping))
+            write_pool(files[kind, label], raws[kind, label])
     generator = "wrk (1 thread, 32 connections)" if wrk else "an asyncio client in this process"
     lines.append(f"load generator: {generator}")
 
-    results = []
-    for target, database_url in targets:
-        kind = "static" if target.nginx else "app"
-        port = target.start()
-        try:
+    def load(port: int, kind: str, label: str, seconds: float) -> Round:
+        if wrk:
+            return run_wrk(wrk, script, files[kind, label], port, seconds)
+        return asyncio.run(_python_load(port, list(raws[kind, label]), seconds))
+
+    results = [Result(target.name) for target, _ in targets]
+    ports: list[int] = []
+    before: list[int] = []
+    try:
+        # All targets up at once (an idle server costs nothing), each checked and warmed.
+        for (target, database_url), result in zip(targets, results, strict=True):
+            port = target.start()
+            ports.append(port)
             wrong = check_answers(port, warm_pool, target)
-            if wrk:
-                run_wrk(wrk, script, files[kind, "warm"], port, WARM_SECONDS)
-                before = _recorded(database_url) if database_url else 0
-                result = run_wrk(wrk, script, files[kind, "run"], port, DURATION)
-            else:
-                raw_warm = warm_pool.raw(paths if target.nginx else None)
-                asyncio.run(_python_load(port, raw_warm, WARM_SECONDS))
-                before = _recorded(database_url) if database_url else 0
-                raw = pool.raw(paths if target.nginx else None)
-                result = asyncio.run(_python_load(port, raw, DURATION))
-        finally:
-            target.stop()
-        result.name = target.name
-        if wrong:
-            result.notes.append(f"WRONG ANSWER: {wrong}")
-        if database_url is not None:
+            if wrong:
+                result.notes.append(f"WRONG ANSWER: {wrong}")
+            load(port, "static" if target.nginx else "app", "warm", WARM_SECONDS)
+            before.append(_recorded(database_url) if database_url else 0)
+        for round_number in range(ROUNDS):
+            for (target, _url), result, port in zip(targets, results, ports, strict=True):
+                kind = "static" if target.nginx else "app"
+                result.rounds.append(load(port, kind, f"run{round_number}", DURATION))
+            print(
+                f"  round {round_number + 1}: "
+                + ", ".join(f"{r.rounds[-1].rate:,.0f}" for r in results)
+                + " answers/s",
+                flush=True,
+            )
+        for (_target, database_url), result, counted in zip(targets, results, before, strict=True):
+            if database_url is None:
+                continue
             # Every answer of the run was a new call, recorded before the answer left.
-            stored = _recorded(database_url) - before
+            stored = _recorded(database_url) - counted
             answered = result.requests - result.errors
-            repeated = max(0, result.requests - len(pool.items))
+            repeated = sum(max(0, r.requests - len(pools[0].items)) for r in result.rounds)
             result.notes.append(
-                f"{stored:,} calls recorded during the run for {answered:,} answers counted "
-                f"(the calls still in flight when the load stops are recorded, not counted)"
+                f"{stored:,} calls recorded during the rounds for {answered:,} answers counted "
+                f"(the calls still in flight when a round ends are recorded, not counted)"
                 + (f"; {repeated:,} requests repeated a CallSid" if repeated else "")
             )
-        results.append(result)
-        print(f"  {target.name}: {result.rate:,.0f} answers/s", flush=True)
+    finally:
+        for target, _url in targets:
+            target.stop()
     if postgres:
         _drop_postgres()
     if wrk:
@@ -657,23 +707,24 @@ def table(report: Report) -> list[str]:
     bare = next((r for r in report.results if r.name.startswith("bare")), None)
     nginx = next((r for r in report.results if r.name.startswith("nginx")), None)
     rows = [
-        "| target | answers/s | p50 ms | p99 ms | errors | of bare Starlette | of nginx |",
-        "|---|---|---|---|---|---|---|",
+        "| target | answers/s | rounds | p50 ms | p99 ms | errors | of bare Starlette | of nginx |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for result in report.results:
         to_bare = f"{result.rate / bare.rate:.2f}" if bare and bare.rate else "-"
         to_nginx = f"{result.rate / nginx.rate:.3f}" if nginx and nginx.rate else "-"
         rows.append(
-            f"| {result.name} | {result.rate:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} "
-            f"| {result.errors} | {to_bare} | {to_nginx} |"
+            f"| {result.name} | {result.rate:,.0f} | {result.spread} | {result.p50_ms:.2f} "
+            f"| {result.p99_ms:.2f} | {result.errors} | {to_bare} | {to_nginx} |"
         )
     return rows
 
 
 def markdown(report: Report) -> str:
     out = [
-        f"{CALLERS} concurrent callers, {DURATION:g} s per target after a {WARM_SECONDS:g} s "
-        f"warm-up; {KNOWN_NUMBERS} numbers in the table, {KNOWN_SHARE:.0%} of requests to one "
+        f"{CALLERS} concurrent callers; {ROUNDS} rounds of {DURATION:g} s per target, taken in "
+        f"turn after a {WARM_SECONDS:g} s warm-up each, the median shown (and the range of the "
+        f"rounds); {KNOWN_NUMBERS} numbers in the table, {KNOWN_SHARE:.0%} of requests to one "
         "of them; every request a new signed call.",
         "",
         *table(report),
@@ -692,7 +743,8 @@ def markdown(report: Report) -> str:
 
 def main() -> Report:
     print(
-        f"Warm answers: {CALLERS} callers, {DURATION:g} s per target, one worker each, loopback",
+        f"Warm answers: {CALLERS} callers, {ROUNDS} rounds of {DURATION:g} s per target in turn, "
+        "one worker each, loopback",
         flush=True,
     )
     report = measure()
