@@ -269,6 +269,11 @@ class Config:
     twilio_api_url: str = field(
         default="https://api.twilio.com", metadata={"env": "BACKLINE_TWILIO_API_URL"}
     )
+    # An API key for Twilio's REST API (account audit and sync), instead of the auth token.
+    twilio_api_key: str = field(default="", metadata={"env": "BACKLINE_TWILIO_API_KEY"})
+    twilio_api_secret: str = field(
+        default="", repr=False, metadata={"env": "BACKLINE_TWILIO_API_SECRET"}
+    )
     # -- management side ------------------------------------------------------------------------
     default_region: str = field(default="", metadata={"env": "BACKLINE_DEFAULT_REGION"})
 
@@ -326,6 +331,8 @@ class Config:
             host=env.get("BACKLINE_HOST", "").strip() or "127.0.0.1",
             port=_int(env, "BACKLINE_PORT", 8000, 1, 65535),
             default_region=region,
+            twilio_api_key=env.get("BACKLINE_TWILIO_API_KEY", "").strip(),
+            twilio_api_secret=env.get("BACKLINE_TWILIO_API_SECRET", "").strip(),
             **_notify_settings(env),
         )
 

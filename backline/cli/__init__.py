@@ -14,6 +14,7 @@ from backline.cli import (
     numbers,
     run,
     settings,
+    twilio,
     worker,
 )
 from backline.cli._common import readable_help
@@ -34,6 +35,7 @@ app.add_typer(calls.app, name="calls")
 app.add_typer(db.app, name="db")
 app.add_typer(channels.app, name="channels")
 app.add_typer(journal.app, name="journal")
+app.add_typer(twilio.app, name="twilio")
 run.register(app)
 drill.register(app)
 worker.register(app)
