@@ -10,8 +10,10 @@ from backline.cli import (
     clients,
     db,
     drill,
+    imports,
     journal,
     numbers,
+    numbers_bulk,
     run,
     settings,
     twilio,
@@ -28,6 +30,7 @@ app = typer.Typer(
     # Plain help, shaped by readable_help: it reads the same in a terminal, a pipe or a log.
     rich_markup_mode=None,
 )
+numbers_bulk.register(numbers.app)
 app.add_typer(numbers.app, name="numbers")
 app.add_typer(clients.app, name="clients")
 app.add_typer(settings.app, name="settings")
@@ -36,6 +39,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(channels.app, name="channels")
 app.add_typer(journal.app, name="journal")
 app.add_typer(twilio.app, name="twilio")
+app.add_typer(imports.app, name="import")
 run.register(app)
 drill.register(app)
 worker.register(app)
