@@ -101,7 +101,7 @@ def read_query(url: str, query: str) -> list[RawRow]:
     driver_error = engine.dialect.loaded_dbapi.Error
     try:
         connection = engine.raw_connection()
-    except sa_exc.DBAPIError as error:
+    except (sa_exc.DBAPIError, driver_error) as error:
         engine.dispose()
         raise SourceError(f"cannot reach the database {shown}: {_reason(error)}") from None
     try:

@@ -172,13 +172,6 @@ class _Row:
             self.note(value.note)
             return validation.caller_id_policy(value.value)
 
-        language = self.field("language", validation.language)
-        voice = self.field("voice", validation.voice)
-        if isinstance(language, str) and isinstance(voice, str):
-            try:
-                validation.voice_for_language(language, voice)
-            except InvalidValue as error:
-                self.fail("voice", error)
         wanted = Wanted(
             where=self.raw.where,
             number=number or "",
@@ -188,10 +181,15 @@ class _Row:
             ring_timeout=self.field("ring_timeout", validation.ring_timeout),
             caller_id=self.field("caller_id", caller_id, "twilio-number"),
             message=self.field("message", validation.message),
-            language=language,
-            voice=voice,
+            language=self.field("language", validation.language),
+            voice=self.field("voice", validation.voice),
             enabled=self.field("enabled", _enabled, True),
         )
+        if isinstance(wanted.language, str) and isinstance(wanted.voice, str):
+            try:
+                validation.voice_for_language(wanted.language, wanted.voice)
+            except InvalidValue as error:
+                self.fail("voice", error)
         return wanted if len(self.errors) == before else None
 
 
