@@ -99,6 +99,12 @@ def read_map(text: str) -> dict[str, Mapping]:
     return mapping
 
 
+def _printable(text: str) -> str:
+    """A name from the bucket as it may be printed: a control character (an escape sequence in
+    a file name) shown as ``?``."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 def _files(paths: Sequence[Path]) -> Iterator[tuple[Path, str]]:
     """(file, how it is shown) for every file given or under every folder given."""
     for path in paths:
@@ -120,13 +126,14 @@ def scan(paths: Sequence[Path], mapping: dict[str, Mapping] | None = None) -> li
     mapping = mapping or {}
     results: list[FileResult] = []
     used: set[str] = set()
-    for full, shown in _files(paths):
+    for full, relative in _files(paths):
         if len(results) >= MAX_ROWS:
             raise SourceError(f"more than {MAX_ROWS} files: import the folder in parts")
-        mapped = mapping.get(shown) or mapping.get(full.name)
+        shown = _printable(relative)
+        mapped = mapping.get(relative) or mapping.get(full.name)
         number: str | None
         if mapped is not None:
-            used.add(shown if shown in mapping else full.name)
+            used.add(relative if relative in mapping else full.name)
             number, client = mapped.number, mapped.client
         else:
             number = number_in_name(full.name) or number_in_name(full.parent.name)

@@ -69,7 +69,10 @@ def _check_select(query: str) -> str:
 def _reason(error: BaseException) -> str:
     origin = getattr(error, "orig", None) or error
     lines = str(origin).strip().splitlines()
-    return " ".join(lines[0].split())[:300] if lines else type(origin).__name__
+    if not lines:
+        return type(origin).__name__
+    # The server's words are data: one line, printable, short.
+    return "".join(c for c in " ".join(lines[0].split()) if c.isprintable())[:300]
 
 
 def read_query(url: str, query: str) -> list[RawRow]:

@@ -192,3 +192,14 @@ def test_a_file_without_a_number_says_how_to_give_one(sqlite_url: str, tmp_path:
     assert "not mapped sakura.xml: no number in its name: give it in the mapping file (--map)" in (
         result.stdout
     )
+
+
+def test_a_file_name_is_printed_without_its_control_characters(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "\x1b[31mred.xml").write_text("<Response><Dial>+81312345678</Dial></Response>")
+
+    result = run(sqlite_url, str(tmp_path))
+
+    assert "\x1b" not in result.stdout
+    assert "not mapped ?[31mred.xml: no number in its name" in result.stdout
