@@ -12,6 +12,7 @@ extension point): ``BACKLINE_TWILIO_API_URL`` replaces the scheme and host of ev
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -113,7 +114,10 @@ class _HttpClient(TwilioHttpClient):  # type: ignore[misc]
         sleep: Callable[[float], None],
         timeout: float,
     ) -> None:
-        super().__init__(timeout=timeout)
+        # The library logs every request and response at INFO; a command's output is its own.
+        quiet = logging.getLogger("backline.twilio_account.http")
+        quiet.setLevel(logging.WARNING)
+        super().__init__(timeout=timeout, logger=quiet)
         self.base = None if api_url.rstrip("/") == DEFAULT_API_URL else urlsplit(api_url)
         self.tries = tries
         self.base_delay = base_delay

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from backline.cli import app
 from backline.core.models import Route
+from backline.imports.rows import RawRow
 from backline.manage import bulk
 from backline.store.admin import make_engine
 from tests.cli import answer_table, as_json, invoke, ok
@@ -197,8 +198,8 @@ def test_a_failure_while_writing_leaves_the_table_as_it_was(database_url: str) -
     _table(database_url)
     before = answer_table(database_url)
     rows = [
-        bulk.RawRow("row 2", {"number": C, "destinations": DEST}),
-        bulk.RawRow("row 3", {"number": A, "destinations": DEST2, "client": "Someone New"}),
+        RawRow("row 2", {"number": C, "destinations": DEST}),
+        RawRow("row 3", {"number": A, "destinations": DEST2, "client": "Someone New"}),
     ]
     wanted, _ = bulk.validate(rows)
     engine = make_engine(database_url)

@@ -3,6 +3,7 @@ paging, the update it sends, 429s tried again, Twilio's error bodies."""
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -175,3 +176,14 @@ def test_subaccounts_are_listed_with_the_main_account_first(account: MainAccount
 )
 def test_retry_delay(attempt: int, retry_after: float | None, jitter: float, wait: float) -> None:
     assert retry_delay(attempt, retry_after, base=1.0, cap=60.0, jitter=jitter) == wait
+
+
+def test_the_librarys_request_logging_stays_out_of_a_commands_output(
+    account: MainAccount, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    account.api.add_number(account.sid, "+815012345678")
+
+    list(_client(account).numbers(account.sid))
+
+    assert [record.getMessage() for record in caplog.records] == []
