@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from backline.core.redact import mask_password
 from backline.imports.rows import MAX_ROWS, RawRow, SourceError, read_records
 
 __all__ = ["driver_url", "read_query", "shown_url"]
@@ -46,13 +47,7 @@ def driver_url(url: str) -> str:
 
 def shown_url(url: str) -> str:
     """The URL as messages show it: without its password."""
-    from sqlalchemy import exc
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except exc.ArgumentError:
-        return "the --from-sql URL"
+    return mask_password(url.strip())
 
 
 def _check_select(query: str) -> str:
@@ -71,8 +66,9 @@ def _reason(error: BaseException) -> str:
     lines = str(origin).strip().splitlines()
     if not lines:
         return type(origin).__name__
-    # The server's words are data: one line, printable, short.
-    return "".join(c for c in " ".join(lines[0].split()) if c.isprintable())[:300]
+    # The server's words are data: one line, printable, short, and never a password it quotes.
+    line = "".join(c for c in " ".join(lines[0].split()) if c.isprintable())
+    return mask_password(line)[:300]
 
 
 def read_query(url: str, query: str) -> list[RawRow]:
@@ -100,11 +96,11 @@ def read_query(url: str, query: str) -> list[RawRow]:
     try:
         engine = create_engine(full, poolclass=NullPool, connect_args=connect_args)
     except (sa_exc.ArgumentError, ImportError) as error:
-        raise SourceError(f"cannot use the database URL {shown}: {error}") from None
+        raise SourceError(f"cannot use the database URL {shown}: {_reason(error)}") from None
     driver_error = engine.dialect.loaded_dbapi.Error
     try:
         connection = engine.raw_connection()
-    except (sa_exc.DBAPIError, driver_error) as error:
+    except Exception as error:  # any driver's failure to connect, said in one line
         engine.dispose()
         raise SourceError(f"cannot reach the database {shown}: {_reason(error)}") from None
     try:
