@@ -41,7 +41,7 @@ __all__ = [
 # shows it, and nothing is ever dialled with it.
 DRILL_CALLER = "+447700900000"
 
-RouteKind = Literal["route", "disabled", "catch-all", "unknown"]
+RouteKind = Literal["route", "disabled", "catch-all", "unknown", "closed"]
 
 
 def drill_call_sid(stamp: str, nonce: str) -> str:
@@ -65,6 +65,9 @@ class ExpectedSay:
     text: str
     language: str
     voice: str
+    # The whole answer: the apology then a hang-up, or (a number that takes messages) the
+    # message, the announcement, the <Record> and a hang-up.
+    verbs: tuple[str, ...] = ("Say", "Hangup")
 
 
 Step = ExpectedDial | ExpectedSay
@@ -95,22 +98,30 @@ class Expectation:
             parts.append("disabled")
         elif self.kind == "unknown":
             parts.append("not in the table")
+        elif self.kind == "closed":
+            parts.append("closed now")
         apology = self.apology
         parts.append(f"apology {apology.language} {apology.voice or '(default voice)'}")
         return "; ".join(parts)
 
 
 def expect(
-    number: str, route: Route | None, defaults: Defaults, caller: str = DRILL_CALLER
+    number: str,
+    route: Route | None,
+    defaults: Defaults,
+    caller: str = DRILL_CALLER,
+    *,
+    now: float,
 ) -> Expectation:
-    """What ``number`` must answer according to the table (``route`` None: not in it).
+    """What ``number`` must answer according to the table (``route`` None: not in it), at
+    ``now`` (a number with office hours may be closed).
 
     The planner's rules applied to the route the drill read from the table itself: where the
     service answers from another table (or another version of the rules), the two differ.
     """
     ringing = Call(call_sid="drill", to=number, from_=caller, call_status="ringing")
     in_progress = replace(ringing, call_status="in-progress")
-    plan = plan_first(ringing, route, defaults)
+    plan = plan_first(ringing, route, defaults, now=now)
     dials: list[ExpectedDial] = []
     # Bounded: a route dials at most one step per destination before the apology.
     for _ in range(len(route.destinations) + 2 if route is not None else 2):
@@ -118,17 +129,20 @@ def expect(
         if dial is None:
             break
         dials.append(ExpectedDial(dial.destinations, dial.caller_id, dial.timeout))
-        plan = plan_after_leg(in_progress, route, defaults, dial.step, "no-answer")
+        plan = plan_after_leg(
+            in_progress, route, defaults, dial.step, "no-answer", closed=dial.closed
+        )
     say = next((verb for verb in plan.verbs if isinstance(verb, Say)), None)
     apology = ExpectedSay(
         xml_safe(say.text) if say else "",
         say.language if say else "",
         # No voice: the language's own default, and no voice attribute in the answer.
         (say.voice or "") if say else "",
+        tuple(type(verb).__name__ for verb in plan.verbs),
     )
     kind: RouteKind
     match plan.route_kind:
-        case "route" | "disabled" | "catch-all" | "unknown":
+        case "route" | "disabled" | "catch-all" | "unknown" | "closed":
             kind = plan.route_kind
         case "last-resort":
             kind = "unknown"
@@ -243,8 +257,9 @@ def _check_apology(step: ExpectedSay, observed: Observed) -> list[str]:
         problems.append(f"apology voice {say.voice or 'none'} instead of {step.voice}")
     if say.text != step.text:
         problems.append(f"apology text {_clip(say.text)!r} instead of {_clip(step.text)!r}")
-    if observed.verbs != ("Say", "Hangup"):
-        problems.append(f"answers {_verbs(observed)} instead of <Say> then <Hangup>")
+    if observed.verbs != step.verbs:
+        wanted = "".join(f"<{verb}>" for verb in step.verbs)
+        problems.append(f"answers {_verbs(observed)} instead of {wanted}")
     return problems
 
 

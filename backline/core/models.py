@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    # Only a route with hours holds one; the answer path imports backline.core.hours then.
+    from backline.core.hours import Schedule
 
 Mode = Literal["simultaneous", "sequential"]
+# What a caller gets when nobody answers: the route's message, or the message and a voicemail.
+WhenUnanswered = Literal["apology", "voicemail"]
+WHEN_UNANSWERED: tuple[WhenUnanswered, ...] = ("apology", "voicemail")
 
 # What finally happened to a diverted call, as recorded and reported.
 #   forwarding  a <Dial> is under way (no outcome yet)
@@ -15,6 +22,8 @@ Mode = Literal["simultaneous", "sequential"]
 #   caller-hung-up  the caller hung up while a destination rang; nothing more was dialled
 #   canceled    the ringing leg was cancelled through Twilio's REST API (by some other program)
 #   unrouted    nothing to dial (unknown or disabled number, no catch-all); the apology played
+#   voicemail   nobody answered (or the number was closed): the caller was asked for a message
+#   closed      outside the number's hours: nothing was dialled, the closed message played
 Outcome = Literal[
     "forwarding",
     "answered",
@@ -24,13 +33,26 @@ Outcome = Literal[
     "caller-hung-up",
     "canceled",
     "unrouted",
+    "voicemail",
+    "closed",
 ]
 FINAL_OUTCOMES: frozenset[str] = frozenset(
-    {"answered", "busy", "no-answer", "failed", "caller-hung-up", "canceled", "unrouted"}
+    {
+        "answered",
+        "busy",
+        "no-answer",
+        "failed",
+        "caller-hung-up",
+        "canceled",
+        "unrouted",
+        "voicemail",
+        "closed",
+    }
 )
 
-# Which table entry the answer came from, kept on the call record for the team.
-RouteKind = Literal["route", "catch-all", "disabled", "unknown", "last-resort"]
+# Which table entry the answer came from, kept on the call record for the team. "closed": the
+# number's own entry, outside its hours (its closed treatment was given).
+RouteKind = Literal["route", "catch-all", "disabled", "unknown", "last-resort", "closed"]
 
 # The apology of the seed system, now with a language and a voice that can speak it.
 BUILT_IN_MESSAGE = (
@@ -39,6 +61,14 @@ BUILT_IN_MESSAGE = (
 BUILT_IN_LANGUAGE = "ja-JP"
 BUILT_IN_VOICE = "Polly.Mizuki"
 DEFAULT_RING_TIMEOUT = 30
+DEFAULT_TIMEZONE = "Asia/Tokyo"
+# Two minutes: long enough for a message, and the longest Twilio transcribes.
+DEFAULT_VOICEMAIL_MAX_LENGTH = 120
+# How long the person who picked up a screened call has to press the key, after the whisper.
+WHISPER_TIMEOUT = 5
+# The key that ends a voicemail, and the key that takes a screened call.
+END_KEY = "#"
+ACCEPT_KEY = "1"
 
 # `backline drill` marks its requests with a CallSid of its own form. Twilio's are "CA" and 32
 # hex digits, so a CallSid starting with this prefix (lowercase, with a hyphen) is never a real
@@ -66,17 +96,39 @@ class Route:
     voice: str | None = None
     client: str | None = None
     enabled: bool = True
+    # None in any of the fields below: the global setting (Defaults) applies.
+    when_unanswered: WhenUnanswered | None = None
+    screen: bool | None = None
+    # When the number is open (its hours, time zone and closed days); None: always.
+    schedule: Schedule | None = None
+    # Outside the hours: "apology", "voicemail" or "forward:<E.164>".
+    when_closed: str | None = None
+    # Said outside the hours instead of ``message``.
+    closed_message: str | None = None
+    answer_on_bridge: bool | None = None
+    ring_tone: str | None = None
+    voicemail_max_length: int | None = None
+    transcribe: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Defaults:
-    """Global settings: the apology used where a route has none, and the catch-all."""
+    """Global settings: what a route that sets nothing of its own gets, and the catch-all."""
 
     message: str = BUILT_IN_MESSAGE
     language: str = BUILT_IN_LANGUAGE
     voice: str = BUILT_IN_VOICE
     catch_all: str | None = None
     ring_timeout: int = DEFAULT_RING_TIMEOUT
+    when_unanswered: WhenUnanswered = "apology"
+    screen: bool = False
+    # The zone a number's hours are read in when it names none.
+    timezone: str = DEFAULT_TIMEZONE
+    when_closed: str = "apology"
+    answer_on_bridge: bool = False
+    ring_tone: str | None = None
+    voicemail_max_length: int = DEFAULT_VOICEMAIL_MAX_LENGTH
+    transcribe: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +167,12 @@ class Dial:
     # The step this <Dial> is; the dial-outcome callback carries it back so the planner knows
     # which destinations come next without any server-side state.
     step: int
+    # Dialled outside the number's hours (its forward: treatment); carried back like the step.
+    closed: bool = False
+    answer_on_bridge: bool = False
+    ring_tone: str | None = None
+    # The Twilio number whose whisper each <Number> plays; None: the call is not screened.
+    screen_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +187,28 @@ class Hangup:
     pass
 
 
-Verb = Dial | Say | Hangup
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A voicemail: ``number`` and ``caller`` go into the status callback's URL, as Twilio's
+    recording status request carries neither."""
+
+    max_length: int
+    transcribe: bool
+    number: str
+    caller: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """The whisper of a screened call: one key, said over ``say``; its action is the screened
+    number's."""
+
+    say: Say
+    number: str
+    timeout: int = WHISPER_TIMEOUT
+
+
+Verb = Dial | Say | Hangup | Record | Gather
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,9 +31,14 @@ __all__ = [
     "mode",
     "public_base_url",
     "ring_timeout",
+    "ring_tone",
+    "time_zone",
     "voice",
     "voice_for_language",
     "voice_of_apology",
+    "voicemail_max_length",
+    "when_closed",
+    "when_unanswered",
 ]
 
 
@@ -67,6 +72,18 @@ MAX_DESTINATIONS = 10
 CLIENT_NAME_MAX_LENGTH = 200
 # <Say> is capped by Twilio at 4,096 characters; an apology that long would not be heard anyway.
 MESSAGE_MAX_LENGTH = 1000
+# <Record maxLength>: Twilio takes 2 s to hours; a voicemail is seconds to minutes.
+VOICEMAIL_MAX_LENGTH_RANGE = (5, 3600)
+# Twilio transcribes recordings of at most two minutes.
+TRANSCRIPTION_MAX_SECONDS = 120
+# <Dial ringTone>: the ringback a caller hears while destinations ring, by country.
+RING_TONES = (
+    "at", "au", "bg", "br", "be", "ch", "cl", "cn", "cz", "de", "dk", "ee", "es", "fi", "fr",
+    "gr", "hu", "il", "in", "it", "lt", "jp", "mx", "my", "nl", "no", "nz", "ph", "pl", "pt",
+    "ru", "se", "sg", "th", "uk", "us", "us-old", "tw", "ve", "za",
+)  # fmt: skip
+WHEN_UNANSWERED = ("apology", "voicemail")
+WHEN_CLOSED = ("apology", "voicemail", "forward:<number>")
 
 
 def is_e164(value: str) -> bool:
@@ -208,6 +225,71 @@ def message(value: str) -> str:
             f"message is {len(cleaned)} characters long; keep it under {MESSAGE_MAX_LENGTH}"
         )
     return cleaned
+
+
+def when_unanswered(value: str) -> str:
+    cleaned = value.strip().lower()
+    if cleaned in WHEN_UNANSWERED:
+        return cleaned
+    raise InvalidValue(f"when-unanswered {value!r} is not one of: {', '.join(WHEN_UNANSWERED)}")
+
+
+def when_closed(value: str) -> str:
+    """``apology``, ``voicemail`` or ``forward:<destination>`` (what a closed number does)."""
+    cleaned = value.strip()
+    lowered = cleaned.lower()
+    if lowered in ("apology", "voicemail"):
+        return lowered
+    if lowered.startswith("forward:"):
+        target = cleaned.partition(":")[2]
+        if not target.strip():
+            raise InvalidValue(
+                "when-closed forward: needs a number, for example forward:+81312345678"
+            )
+        return f"forward:{destination(target)}"
+    raise InvalidValue(
+        f"when-closed {value!r} is not apology, voicemail or forward:<number> "
+        f"(for example forward:+81312345678)"
+    )
+
+
+def ring_tone(value: str) -> str:
+    cleaned = value.strip().lower()
+    if cleaned in RING_TONES:
+        return cleaned
+    raise InvalidValue(
+        f"ring tone {value!r} is not one of Twilio's: {', '.join(RING_TONES)} (jp for Japan)"
+    )
+
+
+def voicemail_max_length(value: int | str) -> int:
+    low, high = VOICEMAIL_MAX_LENGTH_RANGE
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(
+            f"voicemail max length {value!r} is not a whole number of seconds"
+        ) from None
+    if not low <= seconds <= high:
+        raise InvalidValue(
+            f"voicemail max length {seconds} is out of range: {low} to {high} seconds"
+        )
+    return seconds
+
+
+def time_zone(value: str) -> str:
+    """An IANA time zone name (Asia/Tokyo, America/New_York, UTC), as the system knows it."""
+    from zoneinfo import available_timezones
+
+    cleaned = value.strip()
+    if cleaned in available_timezones():
+        return cleaned
+    folded = {name.casefold(): name for name in available_timezones()}
+    if cleaned.casefold() in folded:
+        return folded[cleaned.casefold()]
+    raise InvalidValue(
+        f"time zone {value!r} is unknown: use a name such as Asia/Tokyo, Europe/London or UTC"
+    )
 
 
 def caller_id_policy(value: str) -> str:

@@ -29,15 +29,46 @@ CALL = Call(call_sid="CA1", to=TWILIO, from_="+819099998888", call_status="in-pr
 STATUS_URL = "https://backline.example.com/twilio/voice/dial-status"
 
 
+# 2026-11-24 10:00 JST, a Tuesday: the hours of the routes below that have any are open then.
+NOW = 1795482000.0
+
+
 def action(step: int) -> str:
     return f"https://backline.example.com/twilio/voice/dial-status?step={step}"
+
+
+class Links:
+    """backline's URLs as the planner's tests expect to find them in the TwiML."""
+
+    base = "https://backline.example.com/twilio/voice"
+
+    def dial_action(self, step: int, closed: bool) -> str:
+        return action(step) + ("&closed=1" if closed else "")
+
+    def whisper(self, number: str) -> str:
+        return f"{self.base}/screen?number={number}"
+
+    def screen_answer(self, number: str) -> str:
+        return f"{self.base}/screen-answer?number={number}"
+
+    def voicemail_done(self) -> str:
+        return f"{self.base}/voicemail"
+
+    def recording_status(self, number: str, caller: str) -> str:
+        return f"{self.base}/recording-status?number={number}&caller={caller}"
+
+    def transcription(self, number: str, caller: str) -> str:
+        return f"{self.base}/transcription?number={number}&caller={caller}"
+
+
+LINKS = Links()
 
 
 def walk(
     route: Route | None, statuses: tuple[str, ...], defaults: Defaults = DEFAULTS, call: Call = CALL
 ) -> list[Plan]:
     """Play a call through: the fallback answer, then one dial outcome per <Dial>."""
-    plans = [plan_first(call, route, defaults)]
+    plans = [plan_first(call, route, defaults, now=NOW)]
     for status in statuses:
         dial = plans[-1].dial
         if dial is None:
@@ -106,7 +137,7 @@ def test_route_message_without_language_keeps_default_language() -> None:
 
 
 def test_unknown_number_without_catch_all_apologises() -> None:
-    plan = plan_first(CALL, None, DEFAULTS)
+    plan = plan_first(CALL, None, DEFAULTS, now=NOW)
     assert plan.outcome == "unrouted" and plan.route_kind == "unknown"
     assert plan.verbs == (Say(DEFAULTS.message, "ja-JP", "Polly.Mizuki"), Hangup())
 
@@ -121,7 +152,7 @@ def test_unknown_number_uses_catch_all_then_apologises() -> None:
 
 def test_disabled_number_apologises_in_its_own_language_without_catch_all() -> None:
     r = route(2, enabled=False, message="Closed today.", language="en-US", voice="Polly.Salli")
-    plan = plan_first(CALL, r, Defaults(catch_all="+81300000000"))
+    plan = plan_first(CALL, r, Defaults(catch_all="+81300000000"), now=NOW)
     assert plan.route_kind == "disabled" and plan.outcome == "unrouted"
     assert plan.verbs == (Say("Closed today.", "en-US", "Polly.Salli"), Hangup())
 
@@ -137,13 +168,13 @@ def test_disabled_number_apologises_in_its_own_language_without_catch_all() -> N
 )
 def test_caller_id_policies(policy: str, caller: str, expected: str) -> None:
     call = Call(call_sid="CA1", to=TWILIO, from_=caller)
-    dial = plan_first(call, route(1, caller_id=policy), DEFAULTS).dial
+    dial = plan_first(call, route(1, caller_id=policy), DEFAULTS, now=NOW).dial
     assert dial is not None and dial.caller_id == expected
 
 
 def test_a_to_that_is_not_a_number_never_becomes_caller_id() -> None:
     call = Call(call_sid="CA1", to='+81"><Hangup/>')
-    plan = plan_first(call, None, Defaults(catch_all="+81300000000"))
+    plan = plan_first(call, None, Defaults(catch_all="+81300000000"), now=NOW)
     assert plan.dial is not None and plan.dial.caller_id is None
 
 
@@ -168,7 +199,7 @@ def test_any_input_renders_one_well_formed_response(
     call = Call(call_sid="CA1", to=to, from_=from_)
     r = Route(to, DESTS[:count], mode=mode, message=message) if known else None  # type: ignore[arg-type]
     for plan in walk(r, tuple(statuses), call=call):
-        root = ElementTree.fromstring(render(plan, action).encode())
+        root = ElementTree.fromstring(render(plan, LINKS).encode())
         assert root.tag == "Response"
         assert [child.tag for child in root] == [type(v).__name__ for v in plan.verbs]
         for child, verb in zip(root, plan.verbs, strict=True):
@@ -184,14 +215,14 @@ def test_any_input_renders_one_well_formed_response(
 
 def test_markup_in_a_message_stays_text() -> None:
     evil = "</Say><Dial>+19005550000</Dial><Say>"
-    plan = plan_first(CALL, route(1, enabled=False, message=evil), DEFAULTS)
-    root = ElementTree.fromstring(render(plan, action).encode())
+    plan = plan_first(CALL, route(1, enabled=False, message=evil), DEFAULTS, now=NOW)
+    root = ElementTree.fromstring(render(plan, LINKS).encode())
     assert [c.tag for c in root] == ["Say", "Hangup"] and root[0].text == evil
 
 
 def test_render_uses_sip_for_sip_destinations_each_in_a_dial_of_its_own() -> None:
     plans = walk(route(4), ("busy", "no-answer", "busy"))
-    roots = [ElementTree.fromstring(render(plan, action).encode()) for plan in plans]
+    roots = [ElementTree.fromstring(render(plan, LINKS).encode()) for plan in plans]
     assert [[c.tag for c in root[0]] for root in roots[:2]] == [
         ["Number", "Number", "Number"],
         ["Sip"],
@@ -254,7 +285,9 @@ def test_a_caller_still_there_gets_the_next_leg(call_status: str) -> None:
     ],
 )
 def test_resumed_step_reads_our_own_dial_outcome_url(error_url: str, step: int | None) -> None:
-    assert resumed_step(error_url, STATUS_URL) == step
+    resume = resumed_step(error_url, STATUS_URL)
+    assert (None if resume is None else resume.step) == step
+    assert resume is None or not resume.closed
 
 
 def test_a_resumed_unknown_step_apologises_instead_of_starting_again() -> None:

@@ -27,7 +27,9 @@ def call_record(sid: str | None = None) -> CallRecord:
     call = Call(
         call_sid=sid or new_call_sid(), to=ROUTE.number, from_="+819012345678", error_code="11200"
     )
-    return CallRecord.build(call, plan_first(call, ROUTE, Defaults()), "<Response/>", utc_now())
+    return CallRecord.build(
+        call, plan_first(call, ROUTE, Defaults(), now=0.0), "<Response/>", utc_now()
+    )
 
 
 def leg_record(sid: str, status: str, duration: int | None = None) -> LegRecord:
