@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 
 MAX_LIMIT = 10_000
+# How a call's route kind is shown where its word alone would not say it.
+_ROUTE_KINDS = {"closed": "outside hours"}
 
 
 def _seconds(value: int | None) -> str:
@@ -29,19 +31,33 @@ def _seconds(value: int | None) -> str:
 def _lines(entry: CallEntry, shown: Callable[[str], str]) -> list[str]:
     """A call on one line (its time in the configured zone), then one line per dial leg."""
     outcome = entry.outcome
-    if entry.duration is not None:
+    if entry.duration is not None and entry.outcome == "answered":
         outcome += f" {_seconds(entry.duration)}"
     if entry.route_kind != "route":
-        outcome += f" ({entry.route_kind})"
+        outcome += f" ({_ROUTE_KINDS.get(entry.route_kind, entry.route_kind)})"
     time = shown(entry.time)
     caller = entry.from_ or "unknown"
     lines = [f"{time}  {entry.to}  from {caller}  {entry.client or '-'}  {outcome}"]
     for leg in entry.legs:
         ended = leg.status + (f" {_seconds(leg.duration)}" if leg.duration is not None else "")
+        if leg.picked_up_at and leg.accepted:
+            ended += f", taken by {leg.picked_up_at} (screened)"
+        elif leg.picked_up_at:
+            ended += f", declined by {leg.picked_up_at} (screened)"
         lines.append(f"    {leg.step + 1}. {', '.join(leg.destinations)}: {ended}")
     if not entry.legs and entry.destinations:
         doing = "ringing" if entry.outcome == "forwarding" else "dialled"
         lines.append(f"    {doing} {', '.join(entry.destinations)}")
+    for destination in entry.declined:
+        lines.append(f"    picked up and declined by {destination} (screened)")
+    message = entry.voicemail
+    if message is not None:
+        if message.status == "completed" and message.recording_url:
+            lines.append(f"    voicemail {_seconds(message.duration)}: {message.recording_url}")
+        elif message.status:
+            lines.append(f"    voicemail: no message left ({message.status})")
+        if message.transcription:
+            lines.append(f"    transcript: {message.transcription}")
     return lines
 
 

@@ -47,7 +47,8 @@ def _summary(entry: SetAside) -> dict[str, Any]:
         "id": entry.id,
         "record": record.key,
         "to": record.to_number,
-        "from": record.from_number,
+        # (A screened leg's key names no caller.)
+        "from": getattr(record, "from_number", ""),
         "at": record.at,
         "set_aside_at": entry.at,
         "reason": entry.reason,

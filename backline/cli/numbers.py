@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -52,8 +52,8 @@ RingTimeout = Annotated[
     typer.Option(
         "--ring-timeout",
         metavar="SECONDS",
-        help="How long each dial rings, 5 to 600 seconds "
-        "(when adding: the default-ring-timeout setting).",
+        help="How long each dial rings, 5 to 600 seconds (when adding: the default-ring-timeout "
+        "setting). Twilio adds about 5 s: 20 rings for about 25 s.",
         show_default=False,
     ),
 ]
@@ -88,6 +88,145 @@ CallerId = Annotated[
         metavar="POLICY",
         help="Caller ID the destination sees: twilio-number (the number called, the default), "
         "caller (the original caller; Japanese carriers show it as withheld) or a number.",
+        show_default=False,
+    ),
+]
+
+
+WhenUnanswered = Annotated[
+    str | None,
+    typer.Option(
+        "--when-unanswered",
+        metavar="WHAT",
+        help="When nobody answers: apology (the message, then hang up) or voicemail (the "
+        "message, an announcement that the caller is recorded, then a recording the team is "
+        "told of). Default: the default-when-unanswered setting.",
+        show_default=False,
+    ),
+]
+VoicemailMaxLength = Annotated[
+    str | None,
+    typer.Option(
+        "--voicemail-max-length",
+        metavar="SECONDS",
+        help="The longest voicemail, 5 to 3600 s (default: the voicemail-max-length setting).",
+        show_default=False,
+    ),
+]
+Transcribe = Annotated[
+    bool | None,
+    typer.Option(
+        "--transcribe/--no-transcribe",
+        help="Have Twilio transcribe voicemails (a paid Twilio feature; at most 2 minutes).",
+        show_default=False,
+    ),
+]
+Screen = Annotated[
+    bool | None,
+    typer.Option(
+        "--screen/--no-screen",
+        help="Screen calls: whoever picks up hears whose call it is and presses 1 to take it; "
+        "no key or another key ends that leg, so a mobile's voicemail cannot take the call.",
+        show_default=False,
+    ),
+]
+AnswerOnBridge = Annotated[
+    bool | None,
+    typer.Option(
+        "--answer-on-bridge/--no-answer-on-bridge",
+        help="Answer the caller only when a destination answers: the caller hears ringing, "
+        "and is not billed while it rings (on by default with --screen).",
+        show_default=False,
+    ),
+]
+RingTone = Annotated[
+    str | None,
+    typer.Option(
+        "--ring-tone",
+        metavar="CODE",
+        help="The ringback the caller hears while destinations ring: jp, us, uk, de, ...",
+        show_default=False,
+    ),
+]
+Hours = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--hours",
+        metavar="SPEC",
+        help="Office hours, such as 'mon-fri 09:00-18:00'; repeat for more ('sat 09:00-12:00'). "
+        "Outside them calls get the --when-closed treatment. Replaces the hours given before.",
+        show_default=False,
+    ),
+]
+TimeZone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone",
+        metavar="ZONE",
+        help="The zone the hours are in, such as Asia/Tokyo (default: the default-timezone "
+        "setting).",
+        show_default=False,
+    ),
+]
+ClosedOn = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--closed-on",
+        metavar="YYYY-MM-DD",
+        help="A day closed all day; repeat for more. Replaces the days given before.",
+        show_default=False,
+    ),
+]
+Holidays = Annotated[
+    str | None,
+    typer.Option(
+        "--holidays",
+        metavar="COUNTRY",
+        help="Closed on the public holidays of a country, such as JP (or US-CA for a state).",
+        show_default=False,
+    ),
+]
+WhenClosed = Annotated[
+    str | None,
+    typer.Option(
+        "--when-closed",
+        metavar="WHAT",
+        help="Outside the hours: apology, voicemail, or forward:NUMBER "
+        "(default: the default-when-closed setting).",
+        show_default=False,
+    ),
+]
+ClosedMessage = Annotated[
+    str | None,
+    typer.Option(
+        "--closed-message",
+        metavar="TEXT",
+        help="What callers hear outside the hours (default: the number's message).",
+        show_default=False,
+    ),
+]
+# `numbers update --reset FIELD`: the fields that may go back to their setting (or to none).
+RESETTABLE = (
+    "when-unanswered",
+    "voicemail-max-length",
+    "transcribe",
+    "screen",
+    "answer-on-bridge",
+    "ring-tone",
+    "hours",
+    "timezone",
+    "closed-on",
+    "holidays",
+    "when-closed",
+    "closed-message",
+)
+Reset = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--reset",
+        metavar="FIELD",
+        help=f"Go back to the setting (or to none) for a field; repeatable. Fields: "
+        f"{', '.join(RESETTABLE)}.",
         show_default=False,
     ),
 ]
@@ -129,12 +268,42 @@ def _changes(before: NumberEntry, after: NumberEntry) -> list[tuple[str, str, st
             "enabled" if after.enabled else "disabled",
             "-",
         ),
+        ("when unanswered", before.when_unanswered, after.when_unanswered, "(default)"),
+        (
+            "voicemail max length",
+            _seconds(before.voicemail_max_length),
+            _seconds(after.voicemail_max_length),
+            "(default)",
+        ),
+        ("transcribe", _on(before.transcribe), _on(after.transcribe), "(default)"),
+        ("screen", _on(before.screen), _on(after.screen), "(default)"),
+        (
+            "answer on bridge",
+            _on(before.answer_on_bridge),
+            _on(after.answer_on_bridge),
+            "(default)",
+        ),
+        ("ring tone", before.ring_tone, after.ring_tone, "(default)"),
+        ("hours", before.hours or None, after.hours or None, "(none)"),
+        ("time zone", before.timezone, after.timezone, "(default)"),
+        ("closed on", before.closed_on or None, after.closed_on or None, "(none)"),
+        ("holidays", before.holidays, after.holidays, "(none)"),
+        ("when closed", before.when_closed, after.when_closed, "(default)"),
+        ("closed message", before.closed_message, after.closed_message, "(the message)"),
     ]
     return [
         (label, shown(was, empty), shown(now, empty))
         for label, was, now, empty in fields
         if was != now
     ]
+
+
+def _on(value: bool | None) -> str | None:
+    return None if value is None else ("on" if value else "off")
+
+
+def _seconds(value: int | None) -> str | None:
+    return None if value is None else f"{value} s"
 
 
 def _region() -> str:
@@ -198,9 +367,82 @@ def _summary(entry: NumberEntry) -> str:
     details = [entry.mode, f"{entry.ring_timeout} s"]
     if entry.client:
         details.append(f"client {entry.client}")
+    if entry.when_unanswered == "voicemail":
+        details.append("voicemail")
+    if entry.screen:
+        details.append("screened")
+    if entry.has_hours:
+        details.append("office hours")
     if not entry.enabled:
         details.append("disabled")
     return f"{entry.number} -> {', '.join(entry.destinations)} ({', '.join(details)})"
+
+
+def parse_when_closed(value: str, number: str) -> str:
+    """apology / voicemail / forward:NUMBER, the number read as people type it."""
+    kind, colon, target = value.strip().partition(":")
+    if colon and kind.strip().lower() == "forward" and target.strip():
+        (checked,) = parse_destinations([target], number)
+        return validation.when_closed(f"forward:{checked}")
+    return validation.when_closed(value)
+
+
+def handling(number: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The handling options given, checked (every one before the database is opened); those
+    not given are left out."""
+    from backline.core.hours import closed_date, hours_spec
+
+    checks: dict[str, Callable[[Any], Any]] = {
+        "when_unanswered": validation.when_unanswered,
+        "voicemail_max_length": validation.voicemail_max_length,
+        "transcribe": bool,
+        "screen": bool,
+        "answer_on_bridge": bool,
+        "ring_tone": validation.ring_tone,
+        "hours": lambda specs: [hours_spec(spec) for spec in specs],
+        "timezone": validation.time_zone,
+        "closed_on": lambda days: [closed_date(day) for day in days],
+        "holidays": _holiday_country,
+        "when_closed": lambda value: parse_when_closed(value, number),
+        "closed_message": validation.message,
+    }
+    # An empty list (an option repeated zero times) is "not given", like None.
+    return {
+        name: checks[name](value)
+        for name, value in given.items()
+        if value is not None and value != []
+    }
+
+
+def _holiday_country(value: str) -> str:
+    from backline.manage.calendar import holiday_country
+
+    return holiday_country(value)
+
+
+def _note_handling(entry: NumberEntry) -> None:
+    """What the operator may not expect from the handling they set."""
+    if entry.when_closed and not entry.has_hours:
+        typer.echo(
+            "note: --when-closed applies only outside the number's hours, and it has none: "
+            "give --hours, --closed-on or --holidays",
+            err=True,
+        )
+    if (
+        entry.transcribe
+        and (entry.voicemail_max_length or 0) > validation.TRANSCRIPTION_MAX_SECONDS
+    ):
+        typer.echo(
+            f"note: Twilio transcribes voicemails of at most "
+            f"{validation.TRANSCRIPTION_MAX_SECONDS} s; longer ones are recorded, not transcribed",
+            err=True,
+        )
+    if entry.screen and all(map(validation.is_sip, entry.destinations)):
+        typer.echo(
+            "note: screening plays its whisper on phone numbers; sip: destinations are not "
+            "screened",
+            err=True,
+        )
 
 
 @app.command("add")
@@ -226,6 +468,18 @@ def add(
             "--disabled", help="Add it switched off: callers hear the message, nothing rings."
         ),
     ] = False,
+    when_unanswered: WhenUnanswered = None,
+    voicemail_max_length: VoicemailMaxLength = None,
+    transcribe: Transcribe = None,
+    screen: Screen = None,
+    answer_on_bridge: AnswerOnBridge = None,
+    ring_tone: RingTone = None,
+    hours: Hours = None,
+    timezone: TimeZone = None,
+    closed_on: ClosedOn = None,
+    holidays: Holidays = None,
+    when_closed: WhenClosed = None,
+    closed_message: ClosedMessage = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a Twilio number and the destinations its diverted calls are forwarded to."""
@@ -244,6 +498,23 @@ def add(
         code = None if language is None else validation.language(language)
         name = None if voice is None else validation.voice(voice)
         owner = None if client is None else admin.client_name(client)
+        extras = handling(
+            number,
+            {
+                "when_unanswered": when_unanswered,
+                "voicemail_max_length": voicemail_max_length,
+                "transcribe": transcribe,
+                "screen": screen,
+                "answer_on_bridge": answer_on_bridge,
+                "ring_tone": ring_tone,
+                "hours": hours,
+                "timezone": timezone,
+                "closed_on": closed_on,
+                "holidays": holidays,
+                "when_closed": when_closed,
+                "closed_message": closed_message,
+            },
+        )
         engine = open_database(database_url)
         known = None if owner is None else admin.find_client(engine, owner)
         entry = admin.add_number(
@@ -259,6 +530,7 @@ def add(
             voice=name,
             enabled=not disabled,
             new_client=new_client,
+            **extras,
         )
     except admin.UnknownClient as error:
         fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
@@ -268,6 +540,7 @@ def add(
         typer.echo(f"added client {entry.client}")
     _note_sip_in_simultaneous(entry.destinations, entry.mode)
     _note_caller_policy(entry.caller_id)
+    _note_handling(entry)
     typer.echo(f"added {_summary(entry)}")
 
 
@@ -304,10 +577,48 @@ def update(
         bool | None,
         typer.Option("--enable/--disable", help="Switch forwarding on or off.", show_default=False),
     ] = None,
+    when_unanswered: WhenUnanswered = None,
+    voicemail_max_length: VoicemailMaxLength = None,
+    transcribe: Transcribe = None,
+    screen: Screen = None,
+    answer_on_bridge: AnswerOnBridge = None,
+    ring_tone: RingTone = None,
+    hours: Hours = None,
+    timezone: TimeZone = None,
+    closed_on: ClosedOn = None,
+    holidays: Holidays = None,
+    when_closed: WhenClosed = None,
+    closed_message: ClosedMessage = None,
+    reset: Reset = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a number: only the options given change, the rest stays as it is."""
     from backline.store import admin
+
+    resets: list[str] = []
+    for field in reset or ():
+        name = field.strip().lower().replace("_", "-").removeprefix("--")
+        if name not in RESETTABLE:
+            fail(f"--reset {field!r}: the fields that can be reset are {', '.join(RESETTABLE)}")
+        resets.append(name.replace("-", "_"))
+    given_handling: dict[str, Any] = {
+        "when_unanswered": when_unanswered,
+        "voicemail_max_length": voicemail_max_length,
+        "transcribe": transcribe,
+        "screen": screen,
+        "answer_on_bridge": answer_on_bridge,
+        "ring_tone": ring_tone,
+        "hours": hours,
+        "timezone": timezone,
+        "closed_on": closed_on,
+        "holidays": holidays,
+        "when_closed": when_closed,
+        "closed_message": closed_message,
+    }
+    for name in resets:
+        if given_handling[name] is not None:
+            shown = name.replace("_", "-")
+            fail(f"give --{shown} or --reset {shown}, not both")
 
     for name, value, clear in (
         ("client", client, no_client),
@@ -318,8 +629,10 @@ def update(
         if value is not None and clear:
             fail(f"give --{name} or --no-{name}, not both")
     given = (forward_to, client, mode, ring_timeout, message, language, voice, caller_id, enabled)
-    if all(value is None for value in given) and not (
-        no_client or no_message or no_language or no_voice
+    if (
+        all(value is None for value in (*given, *given_handling.values()))
+        and not (no_client or no_message or no_language or no_voice)
+        and not resets
     ):
         fail("nothing to change: give at least one option (see --help)")
     keep = admin.KEEP
@@ -343,6 +656,8 @@ def update(
         new_mode = keep if mode is None else validation.mode(mode)
         timeout = keep if ring_timeout is None else validation.ring_timeout(ring_timeout)
         policy = keep if caller_id is None else parse_caller_id(caller_id)
+        extras: dict[str, Any] = handling(number, given_handling)
+        extras.update({name: None for name in resets})
         # Every value is checked by now; only then is the database opened.
         change = admin.change_number(
             open_database(database_url),
@@ -353,7 +668,11 @@ def update(
             caller_id=policy,
             enabled=keep if enabled is None else enabled,
             new_client=new_client,
-            **changes,
+            client=changes["client"],
+            message=changes["message"],
+            language=changes["language"],
+            voice=changes["voice"],
+            **extras,
         )
     except admin.UnknownClient as error:
         fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
@@ -365,6 +684,8 @@ def update(
         _note_sip_in_simultaneous(change.after.destinations, change.after.mode)
     if caller_id is not None:
         _note_caller_policy(change.after.caller_id)
+    if any(value is not None for value in given_handling.values()):
+        _note_handling(change.after)
     changed = _changes(change.before, change.after)
     if not changed:
         typer.echo(f"nothing changed: {_summary(change.after)}")
@@ -412,23 +733,94 @@ def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = No
         defaults,
     )
 
+    def own_flag(value: bool | None, default: bool) -> str:
+        return _on(value) or f"{_on(default)} (default)"
+
+    voicemail = (entry.when_unanswered or defaults.when_unanswered) == "voicemail"
     lines = [
         ("number", entry.number),
         ("client", entry.client or "-"),
         ("forward to", ", ".join(entry.destinations)),
         ("mode", entry.mode),
-        ("ring timeout", f"{entry.ring_timeout} s"),
+        ("ring timeout", f"{entry.ring_timeout} s (Twilio rings about 5 s more)"),
         ("caller ID", entry.caller_id),
         ("message", own_or_default(entry.message, say.text)),
         ("language", own_or_default(entry.language, say.language)),
         ("voice", own_or_default(entry.voice, say.voice)),
         ("status", "enabled" if entry.enabled else "disabled"),
+        ("when unanswered", own_or_default(entry.when_unanswered, defaults.when_unanswered)),
+    ]
+    if voicemail or entry.voicemail_max_length is not None or entry.transcribe is not None:
+        lines += [
+            (
+                "voicemail max length",
+                own_or_default(
+                    _seconds(entry.voicemail_max_length), f"{defaults.voicemail_max_length} s"
+                ),
+            ),
+            ("transcribe", own_flag(entry.transcribe, defaults.transcribe)),
+        ]
+    screened = entry.screen if entry.screen is not None else defaults.screen
+    bridge_default = defaults.answer_on_bridge or screened
+    lines += [
+        ("screen", own_flag(entry.screen, defaults.screen)),
+        ("answer on bridge", own_flag(entry.answer_on_bridge, bridge_default)),
+        ("ring tone", own_or_default(entry.ring_tone, defaults.ring_tone or "Twilio's (us)")),
+        ("hours", "; ".join(entry.hours) if entry.hours else "-"),
+    ]
+    if entry.has_hours:
+        zone = entry.timezone or defaults.timezone
+        through = f" (dates through {entry.holiday_dates[-1]})" if entry.holiday_dates else ""
+        lines += [
+            ("time zone", own_or_default(entry.timezone, defaults.timezone)),
+            ("closed on", ", ".join(entry.closed_on) if entry.closed_on else "-"),
+            ("holidays", f"{entry.holidays}{through}" if entry.holidays else "-"),
+            ("when closed", own_or_default(entry.when_closed, defaults.when_closed)),
+            ("closed message", entry.closed_message or "(the message)"),
+            ("now", _open_now(entry, zone)),
+        ]
+    lines += [
         ("added", shown(entry.created_at)),
         ("updated", shown(entry.updated_at)),
     ]
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         typer.echo(f"{label:<{width}}  {value}")
+
+
+def _open_now(entry: NumberEntry, zone: str) -> str:
+    """Whether the number is open at this moment, as the answer path would decide it."""
+    import json
+    import time
+
+    from backline.core.hours import is_open
+    from backline.store.calls import schedule_of
+
+    schedule = schedule_of(
+        json.dumps(list(entry.hours)),
+        zone,
+        json.dumps(list(entry.closed_on)),
+        json.dumps(list(entry.holiday_dates)),
+        zone,
+    )
+    return "open" if is_open(schedule, time.time()) else "closed (calls get the closed treatment)"
+
+
+@app.command("refresh-holidays")
+def refresh_holidays(database_url: DatabaseUrl = None) -> None:
+    """Compute the public holidays of every number with --holidays again, for this year and
+    the next five (run it each year, and after upgrading backline)."""
+    from backline.store import admin
+
+    try:
+        refreshed = admin.refresh_holidays(open_database(database_url))
+    except (InvalidValue, admin.AdminError) as error:
+        fail(str(error))
+    if not refreshed:
+        typer.echo("no number has --holidays")
+        return
+    for number, country, last in refreshed:
+        typer.echo(f"{number}: {country} holidays through {last}")
 
 
 @app.command("list")

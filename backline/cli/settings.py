@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     pass
 
 app = typer.Typer(
-    help="Show and change the global settings: the default message, language, voice and ring "
-    "timeout, and the catch-all destination for numbers not in the table.",
+    help="Show and change the global settings: what every number that sets nothing of its own "
+    "gets (message, language, voice, ring timeout, voicemail, screening, hours' time zone, "
+    "closed treatment, ringing), and the catch-all destination for numbers not in the table.",
     no_args_is_help=True,
 )
 
@@ -23,7 +24,8 @@ Key = Annotated[
     str,
     typer.Argument(
         metavar="KEY",
-        help="default-message, default-language, default-voice, catch-all or default-ring-timeout.",
+        help="A setting, as `backline settings show` lists them (default-message, catch-all, "
+        "default-when-unanswered, voicemail-max-length, default-timezone, ...).",
         show_default=False,
     ),
 ]
@@ -47,7 +49,28 @@ def _effective(stored: dict[str, str]) -> dict[str, Any]:
         "default_voice": say_voice(defaults.language, defaults.voice),
         "catch_all": defaults.catch_all,
         "default_ring_timeout": defaults.ring_timeout,
+        "default_when_unanswered": defaults.when_unanswered,
+        "voicemail_max_length": defaults.voicemail_max_length,
+        "default_transcribe": defaults.transcribe,
+        "default_screen": defaults.screen,
+        "default_timezone": defaults.timezone,
+        "default_when_closed": defaults.when_closed,
+        "default_answer_on_bridge": defaults.answer_on_bridge,
+        "default_ring_tone": defaults.ring_tone,
     }
+
+
+def _shown_value(key: str, value: Any) -> str:
+    """A setting's value as the table shows it."""
+    if key == "catch_all" and value is None:
+        return "(none: unknown numbers hear the message)"
+    if key == "default_ring_tone" and value is None:
+        return "(Twilio's: us)"
+    if key in ("default_ring_timeout", "voicemail_max_length"):
+        return f"{value} s"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 @app.command("show")
@@ -78,12 +101,7 @@ def show(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     table.add_column("VALUE", overflow="fold")
     table.add_column("SOURCE", no_wrap=True)
     for key, value, built_in in rows:
-        if key == "catch_all" and value is None:
-            shown = "(none: unknown numbers hear the message)"
-        elif key == "default_ring_timeout":
-            shown = f"{value} s"
-        else:
-            shown = str(value)
+        shown = _shown_value(key, value)
         table.add_row(_shown_key(key), Text(shown), "built-in" if built_in else "set")
     Console(highlight=False).print(table)
 
@@ -103,11 +121,17 @@ def set_(
             from backline.cli.numbers import parse_destinations
 
             value = parse_destinations([value], "")[0]
+        elif stored_key == "default_when_closed":
+            from backline.cli.numbers import parse_when_closed
+
+            value = parse_when_closed(value, "")
         checked = admin.setting_value(stored_key, value)
         stored = admin.set_setting(open_database(database_url), stored_key, checked)
     except (InvalidValue, admin.AdminError) as error:
         fail(str(error))
-    shown = f"{stored} s" if stored_key == "default_ring_timeout" else stored
+    shown = (
+        f"{stored} s" if stored_key in ("default_ring_timeout", "voicemail_max_length") else stored
+    )
     typer.echo(f"{_shown_key(stored_key)} is now {shown}")
 
 
@@ -124,7 +148,9 @@ def unset(key: Key, database_url: DatabaseUrl = None) -> None:
     built_in = admin.built_in_settings()[stored_key]
     if stored_key == "catch_all":
         now = "there is no catch-all"
-    elif stored_key == "default_ring_timeout":
+    elif stored_key == "default_ring_tone":
+        now = "Twilio's own ringback (us) applies"
+    elif stored_key in ("default_ring_timeout", "voicemail_max_length"):
         now = f"the built-in default {built_in} s applies"
     else:
         now = f"the built-in default {built_in} applies"

@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from backline.config import shown_database
 from backline.core import validation
+from backline.core.hours import closed_date, hours_spec
 from backline.core.models import DEFAULT_RING_TIMEOUT, Defaults
 from backline.core.redact import mask_password
 from backline.core.validation import (
@@ -35,7 +37,15 @@ from backline.core.validation import (
     destination_list,
 )
 from backline.store.database import private_file, utc_now
-from backline.store.schema import calls, clients, legs, numbers, settings
+from backline.store.schema import (
+    calls,
+    clients,
+    legs,
+    numbers,
+    screenings,
+    settings,
+    voicemails,
+)
 
 __all__ = [
     "KEEP",
@@ -55,6 +65,7 @@ __all__ = [
     "NumberEntry",
     "SchemaMissing",
     "UnknownClient",
+    "VoicemailEntry",
     "add_client",
     "add_number",
     "built_in_settings",
@@ -72,6 +83,7 @@ __all__ = [
     "make_engine",
     "merge_clients",
     "open_engine",
+    "refresh_holidays",
     "remove_client",
     "remove_number",
     "rename_client",
@@ -93,7 +105,17 @@ SETTING_KEYS: tuple[str, ...] = (
     "default_voice",
     "catch_all",
     "default_ring_timeout",
+    "default_when_unanswered",
+    "voicemail_max_length",
+    "default_transcribe",
+    "default_screen",
+    "default_timezone",
+    "default_when_closed",
+    "default_answer_on_bridge",
+    "default_ring_tone",
 )
+# Settings that are on or off, stored as "on" / "off".
+FLAG_SETTINGS = ("default_transcribe", "default_screen", "default_answer_on_bridge")
 
 # The tables the management side works on; a database without them has not been upgraded.
 _TABLES = ("clients", "numbers", "settings", "calls", "legs")
@@ -172,6 +194,21 @@ class NumberEntry:
     enabled: bool
     created_at: str
     updated_at: str
+    # None below: the global setting applies.
+    when_unanswered: str | None = None
+    screen: bool | None = None
+    hours: tuple[str, ...] = ()
+    timezone: str | None = None
+    closed_on: tuple[str, ...] = ()
+    holidays: str | None = None
+    # The public holidays expanded from ``holidays`` (the dates the answer path reads).
+    holiday_dates: tuple[str, ...] = ()
+    when_closed: str | None = None
+    closed_message: str | None = None
+    answer_on_bridge: bool | None = None
+    ring_tone: str | None = None
+    voicemail_max_length: int | None = None
+    transcribe: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -185,9 +222,27 @@ class NumberEntry:
             "language": self.language,
             "voice": self.voice,
             "enabled": self.enabled,
+            "when_unanswered": self.when_unanswered,
+            "voicemail_max_length": self.voicemail_max_length,
+            "transcribe": self.transcribe,
+            "screen": self.screen,
+            "answer_on_bridge": self.answer_on_bridge,
+            "ring_tone": self.ring_tone,
+            "hours": list(self.hours),
+            "timezone": self.timezone,
+            "closed_on": list(self.closed_on),
+            "holidays": self.holidays,
+            "holidays_through": self.holiday_dates[-1] if self.holiday_dates else None,
+            "when_closed": self.when_closed,
+            "closed_message": self.closed_message,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+    @property
+    def has_hours(self) -> bool:
+        """Whether the number is ever closed (hours, closed days or holidays)."""
+        return bool(self.hours or self.closed_on or self.holidays)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +253,9 @@ class LegEntry:
     duration: int | None
     dial_call_sid: str
     time: str
+    # A screened leg that was picked up: where, and whether the key to take the call was pressed.
+    picked_up_at: str | None = None
+    accepted: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -207,6 +265,28 @@ class LegEntry:
             "duration": self.duration,
             "dial_call_sid": self.dial_call_sid,
             "time": self.time,
+            "picked_up_at": self.picked_up_at,
+            "accepted": self.accepted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailEntry:
+    """The message a caller left (status "completed"), or that they left none ("absent")."""
+
+    recording_sid: str
+    status: str
+    recording_url: str
+    duration: int | None
+    transcription: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recording_sid": self.recording_sid,
+            "status": self.status,
+            "recording_url": self.recording_url,
+            "duration": self.duration,
+            "transcription": self.transcription,
         }
 
 
@@ -224,6 +304,10 @@ class CallEntry:
     duration: int | None
     destinations: tuple[str, ...]
     legs: tuple[LegEntry, ...]
+    voicemail: VoicemailEntry | None = None
+    # Destinations that picked up a screened leg and declined it with another key (a leg
+    # that no dial outcome names, as the hunt went on past it).
+    declined: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -239,6 +323,8 @@ class CallEntry:
             "duration": self.duration,
             "destinations": list(self.destinations),
             "legs": [leg.to_json() for leg in self.legs],
+            "voicemail": None if self.voicemail is None else self.voicemail.to_json(),
+            "declined": list(self.declined),
         }
 
 
@@ -265,7 +351,33 @@ def setting_value(key: str, value: str) -> str:
         return validation.voice(value)
     if key == "catch_all":
         return validation.destination(value)
-    return str(validation.ring_timeout(value))
+    if key == "default_ring_timeout":
+        return str(validation.ring_timeout(value))
+    if key == "default_when_unanswered":
+        return validation.when_unanswered(value)
+    if key == "voicemail_max_length":
+        return str(validation.voicemail_max_length(value))
+    if key in FLAG_SETTINGS:
+        return "on" if flag(value, what=key.replace("_", "-")) else "off"
+    if key == "default_timezone":
+        return validation.time_zone(value)
+    if key == "default_when_closed":
+        return validation.when_closed(value)
+    if key == "default_ring_tone":
+        return validation.ring_tone(value)
+    raise InvalidValue(f"setting {key!r} has no check")  # a key added without one
+
+
+def flag(value: str | bool, *, what: str) -> bool:
+    """on/off, yes/no, true/false, 1/0 -> bool."""
+    if isinstance(value, bool):
+        return value
+    cleaned = value.strip().lower()
+    if cleaned in ("on", "yes", "true", "1"):
+        return True
+    if cleaned in ("off", "no", "false", "0"):
+        return False
+    raise InvalidValue(f"{what} {value!r} is not on or off")
 
 
 def _number(value: str) -> str:
@@ -623,10 +735,37 @@ def _number_query() -> Any:
         numbers.c.enabled,
         numbers.c.created_at,
         numbers.c.updated_at,
+        *(numbers.c[name] for name in _EXTRA_COLUMNS),
     ).select_from(numbers.outerjoin(clients, clients.c.id == numbers.c.client_id))
 
 
+# The columns of the issue-by-issue additions to a number, in _number_query's order after the
+# first twelve.
+_EXTRA_COLUMNS = (
+    "when_unanswered",
+    "screen",
+    "hours",
+    "timezone",
+    "closed_on",
+    "holidays",
+    "holiday_dates",
+    "when_closed",
+    "closed_message",
+    "answer_on_bridge",
+    "ring_tone",
+    "voicemail_max_length",
+    "transcribe",
+)
+
+
 def _number_entry(row: Any) -> NumberEntry:
+    extra = dict(zip(_EXTRA_COLUMNS, row[12:], strict=True))
+    for name in ("screen", "answer_on_bridge", "transcribe"):
+        extra[name] = None if extra[name] is None else bool(extra[name])
+    for name in ("hours", "closed_on", "holiday_dates"):
+        extra[name] = _json_list(extra[name])
+    if extra["voicemail_max_length"] is not None:
+        extra["voicemail_max_length"] = int(extra["voicemail_max_length"])
     return NumberEntry(
         number=row[0],
         destinations=tuple(json.loads(row[1])),
@@ -640,6 +779,7 @@ def _number_entry(row: Any) -> NumberEntry:
         enabled=bool(row[9]),
         created_at=row[10],
         updated_at=row[11],
+        **extra,
     )
 
 
@@ -664,6 +804,87 @@ def _optional(check: Callable[[str], str], value: str | None) -> str | None:
     return None if value is None else check(value)
 
 
+def _hours_json(specs: Sequence[str]) -> str | None:
+    if isinstance(specs, str):
+        specs = [specs]
+    stored = list(dict.fromkeys(hours_spec(spec) for spec in specs))
+    return json.dumps(stored) if stored else None
+
+
+def _dates_json(dates: Sequence[str]) -> str | None:
+    if isinstance(dates, str):
+        dates = [dates]
+    stored = sorted({closed_date(day) for day in dates})
+    return json.dumps(stored) if stored else None
+
+
+def _when_closed(number: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        checked = validation.when_closed(value)
+        if checked == f"forward:{number}":
+            raise InvalidValue(f"{number} cannot forward to itself when closed")
+        return checked
+
+    return check
+
+
+def _extra_values(given: dict[str, Any], number: str) -> dict[str, Any]:
+    """The stored form of each field given (None clears it: the setting applies again)."""
+    checks: dict[str, Callable[[Any], Any]] = {
+        "when_unanswered": validation.when_unanswered,
+        "voicemail_max_length": validation.voicemail_max_length,
+        "transcribe": bool,
+        "screen": bool,
+        "answer_on_bridge": bool,
+        "ring_tone": validation.ring_tone,
+        "hours": _hours_json,
+        "timezone": validation.time_zone,
+        "closed_on": _dates_json,
+        "when_closed": _when_closed(number),
+        "closed_message": validation.message,
+    }
+    return {name: None if value is None else checks[name](value) for name, value in given.items()}
+
+
+def _holiday_values(code: str | None, today: date | None) -> dict[str, Any]:
+    """``holidays`` and the dates it stands for (computed now, here, never on the answer
+    path); None clears both."""
+    if code is None:
+        return {"holidays": None, "holiday_dates": None}
+    from backline.manage.calendar import holiday_country, holiday_dates
+
+    country = holiday_country(code)
+    first_year = (today or date.today()).year
+    return {"holidays": country, "holiday_dates": json.dumps(holiday_dates(country, first_year))}
+
+
+def refresh_holidays(engine: Engine, *, today: date | None = None) -> list[tuple[str, str, str]]:
+    """Expand every number's public holidays again, from ``today``'s year (after a new year, or
+    an update of the holidays library). Returns (number, country, last date) per number."""
+    from backline.manage.calendar import holiday_dates
+
+    first_year = (today or date.today()).year
+    refreshed: list[tuple[str, str, str]] = []
+    with _transaction(engine) as connection:
+        rows = connection.execute(
+            select(numbers.c.number, numbers.c.holidays)
+            .where(numbers.c.holidays.is_not(None))
+            .order_by(numbers.c.number)
+        ).all()
+        by_country: dict[str, list[str]] = {}
+        for number, country in rows:
+            if country not in by_country:
+                by_country[country] = holiday_dates(country, first_year)
+            dates = by_country[country]
+            connection.execute(
+                numbers.update()
+                .where(numbers.c.number == number)
+                .values(holiday_dates=json.dumps(dates), updated_at=utc_now())
+            )
+            refreshed.append((number, country, dates[-1] if dates else ""))
+    return refreshed
+
+
 def add_number(
     engine: Engine,
     number: str,
@@ -678,15 +899,46 @@ def add_number(
     voice: str | None = None,
     enabled: bool = True,
     new_client: bool = False,
+    when_unanswered: str | None = None,
+    voicemail_max_length: int | None = None,
+    transcribe: bool | None = None,
+    screen: bool | None = None,
+    answer_on_bridge: bool | None = None,
+    ring_tone: str | None = None,
+    hours: Sequence[str] | None = None,
+    timezone: str | None = None,
+    closed_on: Sequence[str] | None = None,
+    holidays: str | None = None,
+    when_closed: str | None = None,
+    closed_message: str | None = None,
+    today: date | None = None,
 ) -> NumberEntry:
     """Add a number to the table.
 
     ``client`` names an existing client (in any case), or a new one with ``new_client``;
     otherwise :class:`UnknownClient`. Without ``ring_timeout`` the number rings for the
-    ``default_ring_timeout`` setting (30 s unless set). ``None`` for message, language or voice
-    means "use the default".
+    ``default_ring_timeout`` setting (30 s unless set). ``None`` for message, language, voice or
+    any of the keyword fields after ``new_client`` means "use the setting". ``holidays`` (a
+    country code) is expanded into the holidays of the coming years, from ``today``.
     """
     number = _number(number)
+    extras = _extra_values(
+        {
+            "when_unanswered": when_unanswered,
+            "voicemail_max_length": voicemail_max_length,
+            "transcribe": transcribe,
+            "screen": screen,
+            "answer_on_bridge": answer_on_bridge,
+            "ring_tone": ring_tone,
+            "hours": hours,
+            "timezone": timezone,
+            "closed_on": closed_on,
+            "when_closed": when_closed,
+            "closed_message": closed_message,
+        },
+        number,
+    )
+    extras.update(_holiday_values(holidays, today))
     values: dict[str, Any] = {
         "number": number,
         "destinations": json.dumps(list(destination_list(destinations, number=number))),
@@ -697,6 +949,7 @@ def add_number(
         "voice": _optional(validation.voice, voice),
         "enabled": bool(enabled),
     }
+    values.update(extras)
     timeout = None if ring_timeout is None else validation.ring_timeout(ring_timeout)
     client = None if client is None else client_name(client)
     exists = f"{number} is already in the table of numbers"
@@ -735,6 +988,7 @@ def update_number(
     voice: str | Keep | None = KEEP,
     enabled: bool | Keep = KEEP,
     new_client: bool = False,
+    **extras: Any,
 ) -> NumberEntry:
     """Change the fields given; :data:`KEEP` leaves a field, ``None`` clears an optional one.
 
@@ -754,6 +1008,7 @@ def update_number(
         voice=voice,
         enabled=enabled,
         new_client=new_client,
+        **extras,
     ).after
 
 
@@ -771,10 +1026,40 @@ def change_number(
     voice: str | Keep | None = KEEP,
     enabled: bool | Keep = KEEP,
     new_client: bool = False,
+    when_unanswered: str | Keep | None = KEEP,
+    voicemail_max_length: int | Keep | None = KEEP,
+    transcribe: bool | Keep | None = KEEP,
+    screen: bool | Keep | None = KEEP,
+    answer_on_bridge: bool | Keep | None = KEEP,
+    ring_tone: str | Keep | None = KEEP,
+    hours: Sequence[str] | Keep | None = KEEP,
+    timezone: str | Keep | None = KEEP,
+    closed_on: Sequence[str] | Keep | None = KEEP,
+    holidays: str | Keep | None = KEEP,
+    when_closed: str | Keep | None = KEEP,
+    closed_message: str | Keep | None = KEEP,
+    today: date | None = None,
 ) -> NumberChange:
     """:func:`update_number`, returning the number before and after, read in one transaction."""
     number = _number(number)
-    values: dict[str, Any] = {}
+    given = {
+        "when_unanswered": when_unanswered,
+        "voicemail_max_length": voicemail_max_length,
+        "transcribe": transcribe,
+        "screen": screen,
+        "answer_on_bridge": answer_on_bridge,
+        "ring_tone": ring_tone,
+        "hours": hours,
+        "timezone": timezone,
+        "closed_on": closed_on,
+        "when_closed": when_closed,
+        "closed_message": closed_message,
+    }
+    values: dict[str, Any] = _extra_values(
+        {name: value for name, value in given.items() if value is not KEEP}, number
+    )
+    if holidays is not KEEP:
+        values.update(_holiday_values(holidays, today))
     if destinations is not KEEP:
         values["destinations"] = json.dumps(list(destination_list(destinations, number=number)))
     if mode is not KEEP:
@@ -908,6 +1193,14 @@ def built_in_settings() -> dict[str, str | None]:
         "default_voice": defaults.voice,
         "catch_all": defaults.catch_all,
         "default_ring_timeout": str(defaults.ring_timeout),
+        "default_when_unanswered": defaults.when_unanswered,
+        "voicemail_max_length": str(defaults.voicemail_max_length),
+        "default_transcribe": "on" if defaults.transcribe else "off",
+        "default_screen": "on" if defaults.screen else "off",
+        "default_timezone": defaults.timezone,
+        "default_when_closed": defaults.when_closed,
+        "default_answer_on_bridge": "on" if defaults.answer_on_bridge else "off",
+        "default_ring_tone": defaults.ring_tone,
     }
 
 
@@ -939,6 +1232,8 @@ def list_calls(engine: Engine, limit: int = 50) -> list[CallEntry]:
         rows = connection.execute(query).all()
         sids = [row[0] for row in rows]
         by_call: dict[str, list[LegEntry]] = {sid: [] for sid in sids}
+        messages: dict[str, VoicemailEntry] = {}
+        declined: dict[str, list[str]] = {}
         if sids:
             leg_rows = connection.execute(
                 select(
@@ -953,10 +1248,26 @@ def list_calls(engine: Engine, limit: int = 50) -> list[CallEntry]:
                 .where(legs.c.call_sid.in_(sids))
                 .order_by(legs.c.call_sid, legs.c.step)
             )
+            picked = _screenings(connection, sids)
             for sid, step, dests, status, duration, dial_sid, at in leg_rows:
+                pick = picked.get(dial_sid) if dial_sid else None
                 by_call[sid].append(
-                    LegEntry(int(step), _json_list(dests), status, duration, dial_sid, at)
+                    LegEntry(
+                        int(step),
+                        _json_list(dests),
+                        status,
+                        duration,
+                        dial_sid,
+                        at,
+                        picked_up_at=pick[1] if pick else None,
+                        accepted=pick[2] if pick else None,
+                    )
                 )
+            told = {leg.dial_call_sid for found in by_call.values() for leg in found}
+            for child, (parent, destination, accepted) in picked.items():
+                if parent and not accepted and child not in told:
+                    declined.setdefault(parent, []).append(destination)
+            messages = _voicemails(connection, sids)
     return [
         CallEntry(
             call_sid=row[0],
@@ -971,9 +1282,51 @@ def list_calls(engine: Engine, limit: int = 50) -> list[CallEntry]:
             duration=None if row[9] is None else int(row[9]),
             destinations=_json_list(row[10]),
             legs=tuple(by_call[row[0]]),
+            voicemail=messages.get(row[0]),
+            declined=tuple(declined.get(row[0], ())),
         )
         for row in rows
     ]
+
+
+def _screenings(connection: Connection, sids: list[str]) -> dict[str, tuple[str, str, bool]]:
+    """Screened legs picked up during these calls: leg call SID -> (parent call SID,
+    destination, accepted). A leg is found by its parent (when Twilio named it) or by the
+    DialCallSid of one of the calls' legs."""
+    dial_sids = select(legs.c.dial_call_sid).where(legs.c.call_sid.in_(sids))
+    rows = connection.execute(
+        select(
+            screenings.c.call_sid,
+            screenings.c.parent_call_sid,
+            screenings.c.destination,
+            screenings.c.accepted,
+        ).where(screenings.c.parent_call_sid.in_(sids) | screenings.c.call_sid.in_(dial_sids))
+    )
+    return {
+        str(child): (str(parent), str(destination), bool(accepted))
+        for child, parent, destination, accepted in rows
+    }
+
+
+def _voicemails(connection: Connection, sids: list[str]) -> dict[str, VoicemailEntry]:
+    rows = connection.execute(
+        select(
+            voicemails.c.call_sid,
+            voicemails.c.recording_sid,
+            voicemails.c.status,
+            voicemails.c.recording_url,
+            voicemails.c.duration,
+            voicemails.c.transcription,
+        )
+        .where(voicemails.c.call_sid.in_(sids))
+        .order_by(voicemails.c.created_at)
+    )
+    return {
+        str(sid): VoicemailEntry(
+            str(recording), str(status), str(url), None if length is None else int(length), text
+        )
+        for sid, recording, status, url, length, text in rows
+    }
 
 
 def _json_list(text: str | None) -> tuple[str, ...]:

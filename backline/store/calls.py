@@ -6,11 +6,21 @@ is returned again.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from backline.core.models import Defaults, Route
+from backline.core.models import (
+    DEFAULT_TIMEZONE,
+    DEFAULT_VOICEMAIL_MAX_LENGTH,
+    WHEN_UNANSWERED,
+    Defaults,
+    Route,
+    WhenUnanswered,
+)
 from backline.store.database import Connection, Database
 from backline.store.records import CallRecord, LegRecord, Record
+
+if TYPE_CHECKING:
+    from backline.core.hours import Schedule
 
 __all__ = ["apply", "events_for", "load_table"]
 
@@ -48,52 +58,56 @@ def events_for(record: Record) -> list[tuple[str, str, str, dict[str, Any]]]:
     Used here, and by the notification side to tell the same calls from the local journal
     while the database is down (the ids match, so the replay can mark them as told).
     """
-    common = {
+    match record:
+        case CallRecord():
+            common = _common(record, record.destinations)
+            events = [
+                (
+                    f"{record.call_sid}:diverted",
+                    "diverted",
+                    record.at,
+                    {
+                        **common,
+                        "route_kind": record.route_kind,
+                        "error_code": record.error_code,
+                        "error_url": record.error_url,
+                    },
+                )
+            ]
+            if record.final:
+                events.append(
+                    (
+                        f"{record.call_sid}:outcome",
+                        "outcome",
+                        record.at,
+                        {**common, "outcome": record.outcome, "duration": None},
+                    )
+                )
+            return events
+        case LegRecord():
+            if not record.final:
+                return []
+            payload = {
+                **_common(record, record.destinations),
+                "outcome": record.outcome,
+                "duration": record.duration,
+            }
+            return [(f"{record.call_sid}:outcome", "outcome", record.at, payload)]
+        case _:
+            from backline.store.callback_records import callback_events
+
+            return callback_events(record)
+
+
+def _common(record: CallRecord | LegRecord, destinations: tuple[str, ...]) -> dict[str, Any]:
+    return {
         "call_sid": record.call_sid,
         "to": record.to_number,
         "from": record.from_number,
         "client": record.client,
-        "destinations": list(record.destinations),
+        "destinations": list(destinations),
         "at": record.at,
     }
-    events: list[tuple[str, str, str, dict[str, Any]]] = []
-    if isinstance(record, CallRecord):
-        events.append(
-            (
-                f"{record.call_sid}:diverted",
-                "diverted",
-                record.at,
-                {
-                    **common,
-                    "route_kind": record.route_kind,
-                    "error_code": record.error_code,
-                    "error_url": record.error_url,
-                },
-            )
-        )
-        if record.final:
-            events.append(
-                (
-                    f"{record.call_sid}:outcome",
-                    "outcome",
-                    record.at,
-                    {**common, "outcome": record.outcome, "duration": None},
-                )
-            )
-    elif record.final:
-        events.append(
-            (
-                f"{record.call_sid}:outcome",
-                "outcome",
-                record.at,
-                {
-                    **common,
-                    "outcome": record.outcome,
-                    "duration": record.duration,
-                },
-            )
-        )
-    return events
 
 
 def _event_rows(record: Record) -> list[dict[str, Any]]:
@@ -199,7 +213,7 @@ def apply(db: Database, connection: Connection, records: list[Record]) -> list[s
     """Write ``records`` in one transaction (the caller commits).
 
     Returns, per record, ``None`` when it was new, or the answer first given when Twilio had
-    already sent the same request.
+    already sent the same request (calls and legs; the callbacks' answers never vary).
     """
     cursor = connection.cursor()
     results: list[str | None] = []
@@ -212,7 +226,15 @@ def apply(db: Database, connection: Connection, records: list[Record]) -> list[s
         if run:
             results.extend(_apply_calls(db, cursor, run))
             run = []
-        results.append(_apply_leg(db, cursor, record))
+        if isinstance(record, LegRecord):
+            results.append(_apply_leg(db, cursor, record))
+        else:
+            from backline.store.callback_records import apply_callback
+
+            apply_callback(db, cursor, record)
+            # Event ids are fixed per call and kind: a repeated request adds nothing new.
+            db.execute_many(cursor, _INSERT_EVENT, _event_rows(record))
+            results.append(None)
     if run:
         results.extend(_apply_calls(db, cursor, run))
     return results
@@ -220,28 +242,69 @@ def apply(db: Database, connection: Connection, records: list[Record]) -> list[s
 
 _ROUTES = """
 SELECT n.number, n.destinations, n.mode, n.ring_timeout, n.caller_id, n.message, n.language,
-       n.voice, n.enabled, c.name
+       n.voice, n.enabled, c.name, n.when_unanswered, n.screen, n.hours, n.timezone,
+       n.closed_on, n.holiday_dates, n.when_closed, n.closed_message, n.answer_on_bridge,
+       n.ring_tone, n.voicemail_max_length, n.transcribe
 FROM numbers n LEFT JOIN clients c ON c.id = n.client_id
 """
+
+
+def _json_strings(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    value = json.loads(text)
+    return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+def schedule_of(
+    hours: str | None,
+    zone: str | None,
+    closed_on: str | None,
+    holiday_dates: str | None,
+    default_zone: str,
+) -> Schedule | None:
+    """The number's hours and closed days in its zone; None when it has neither, or when what
+    is stored cannot be read (written by hand, say): such a number is always open, as a
+    fallback had better forward a call than refuse it, and one bad row must not stop the
+    whole table from loading."""
+    if not (hours or closed_on or holiday_dates):
+        return None  # (the common case: no import of backline.core.hours for it)
+    from backline.core.hours import Schedule, windows_of
+
+    try:
+        windows = windows_of(_json_strings(hours))
+        closed = tuple(sorted(set(_json_strings(closed_on)) | set(_json_strings(holiday_dates))))
+    except ValueError:  # InvalidValue, or JSON that is not JSON
+        return None
+    if not windows and not closed:
+        return None
+    return Schedule(zone or default_zone, windows, closed)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _when_unanswered(value: str | None) -> WhenUnanswered | None:
+    for known in WHEN_UNANSWERED:
+        if value == known:
+            return known
+    return None
 
 
 def load_table(db: Database, connection: Connection) -> tuple[dict[str, Route], Defaults]:
     """Read the whole table of numbers and the global settings (hundreds of rows: cheap)."""
     cursor = connection.cursor()
+    cursor.execute("SELECT key, value FROM settings")
+    defaults = defaults_from_settings(dict(cursor.fetchall()))
     cursor.execute(_ROUTES)
     routes: dict[str, Route] = {}
-    for (
-        number,
-        destinations,
-        mode,
-        timeout,
-        caller_id,
-        message,
-        language,
-        voice,
-        enabled,
-        client,
-    ) in cursor.fetchall():
+    for row in cursor.fetchall():
+        (number, destinations, mode, timeout, caller_id, message, language, voice, enabled) = row[
+            :9
+        ]
+        client, when_unanswered, screen, hours, zone, closed_on, holiday_dates = row[9:16]
+        when_closed, closed_message, bridge, ring_tone, max_length, transcribe = row[16:]
         routes[number] = Route(
             number=number,
             destinations=tuple(json.loads(destinations)),
@@ -253,18 +316,41 @@ def load_table(db: Database, connection: Connection) -> tuple[dict[str, Route], 
             voice=voice,
             client=client,
             enabled=bool(enabled),
+            when_unanswered=_when_unanswered(when_unanswered),
+            screen=_optional_bool(screen),
+            schedule=schedule_of(hours, zone, closed_on, holiday_dates, defaults.timezone),
+            when_closed=when_closed or None,
+            closed_message=closed_message or None,
+            answer_on_bridge=_optional_bool(bridge),
+            ring_tone=ring_tone or None,
+            voicemail_max_length=int(max_length) if max_length else None,
+            transcribe=_optional_bool(transcribe),
         )
-    cursor.execute("SELECT key, value FROM settings")
-    return routes, defaults_from_settings(dict(cursor.fetchall()))
+    return routes, defaults
+
+
+def _flag(values: dict[str, str], key: str, default: bool) -> bool:
+    value = values.get(key)
+    return default if value is None else value == "on"
 
 
 def defaults_from_settings(values: dict[str, str]) -> Defaults:
     built_in = Defaults()
     timeout = values.get("default_ring_timeout")
+    max_length = values.get("voicemail_max_length")
     return Defaults(
         message=values.get("default_message") or built_in.message,
         language=values.get("default_language") or built_in.language,
         voice=values.get("default_voice") or built_in.voice,
         catch_all=values.get("catch_all") or None,
         ring_timeout=int(timeout) if timeout else built_in.ring_timeout,
+        when_unanswered=_when_unanswered(values.get("default_when_unanswered"))
+        or built_in.when_unanswered,
+        screen=_flag(values, "default_screen", built_in.screen),
+        timezone=values.get("default_timezone") or DEFAULT_TIMEZONE,
+        when_closed=values.get("default_when_closed") or built_in.when_closed,
+        answer_on_bridge=_flag(values, "default_answer_on_bridge", built_in.answer_on_bridge),
+        ring_tone=values.get("default_ring_tone") or None,
+        voicemail_max_length=int(max_length) if max_length else DEFAULT_VOICEMAIL_MAX_LENGTH,
+        transcribe=_flag(values, "default_transcribe", built_in.transcribe),
     )

@@ -47,6 +47,23 @@ numbers = Table(
     Column("enabled", Boolean, nullable=False, server_default=true()),
     Column("created_at", String(32), nullable=False),
     Column("updated_at", String(32), nullable=False),
+    # NULL in any column below: the global setting applies.
+    Column("when_unanswered", String(16), nullable=True),
+    Column("screen", Boolean, nullable=True),
+    # Office hours as a JSON list of specs ("mon-fri 09:00-18:00"), read in ``timezone``.
+    Column("hours", Text, nullable=True),
+    Column("timezone", String(64), nullable=True),
+    # Closed days: a JSON list of YYYY-MM-DD; ``holidays`` names a country's public holidays,
+    # which the management side expands into ``holiday_dates`` (the answer path reads dates).
+    Column("closed_on", Text, nullable=True),
+    Column("holidays", String(16), nullable=True),
+    Column("holiday_dates", Text, nullable=True),
+    Column("when_closed", String(40), nullable=True),
+    Column("closed_message", Text, nullable=True),
+    Column("answer_on_bridge", Boolean, nullable=True),
+    Column("ring_tone", String(8), nullable=True),
+    Column("voicemail_max_length", Integer, nullable=True),
+    Column("transcribe", Boolean, nullable=True),
 )
 
 settings = Table(
@@ -90,6 +107,39 @@ legs = Table(
     Column("status", String(16), nullable=False),
     Column("duration", Integer, nullable=True),
     Column("answer", Text, nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+
+# The messages callers left (one per <Record>), as Twilio's recording status request told them:
+# status "completed" (the recording is at ``recording_url``) or "absent" (nothing was said).
+voicemails = Table(
+    "voicemails",
+    metadata,
+    Column("recording_sid", String(64), primary_key=True),
+    Column("call_sid", String(64), nullable=False),
+    Column("to_number", String(64), nullable=False, server_default=""),
+    Column("from_number", String(64), nullable=False, server_default=""),
+    Column("client", String(200), nullable=True),
+    Column("recording_url", Text, nullable=False, server_default=""),
+    Column("duration", Integer, nullable=True),
+    Column("status", String(16), nullable=False, server_default=""),
+    Column("transcription", Text, nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_voicemails_call_sid", "call_sid"),
+)
+
+# The key pressed on each screened leg that was picked up (``call_sid`` is the leg's own call,
+# which the dial outcome carries as DialCallSid): which destination took the call.
+screenings = Table(
+    "screenings",
+    metadata,
+    Column("call_sid", String(64), primary_key=True),
+    Column("parent_call_sid", String(64), nullable=False, server_default=""),
+    Column("to_number", String(64), nullable=False, server_default=""),
+    Column("destination", String(64), nullable=False, server_default=""),
+    Column("digits", String(16), nullable=False, server_default=""),
+    Column("accepted", Boolean, nullable=False),
     Column("created_at", String(32), nullable=False),
 )
 

@@ -16,14 +16,17 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from backline.config import shown_database
 from backline.core.models import Defaults, Route
 from backline.store.calls import load_table
 from backline.store.database import Connection, Database, private_directory
+
+if TYPE_CHECKING:
+    from backline.core.hours import Schedule
 
 __all__ = ["Snapshot", "SnapshotKeeper"]
 
@@ -65,6 +68,7 @@ class Snapshot:
         routes = {}
         for item in data["routes"]:
             item["destinations"] = tuple(item["destinations"])
+            item["schedule"] = _schedule(item.get("schedule"))
             routes[item["number"]] = Route(**item)
         channels = tuple(dict(channel) for channel in data.get("channels", ()))
         return cls(
@@ -75,6 +79,15 @@ class Snapshot:
             channels,
             data.get("last_drill"),
         )
+
+
+def _schedule(value: Any) -> Schedule | None:
+    if not isinstance(value, dict):
+        return None
+    from backline.core.hours import Schedule, Window
+
+    windows = tuple(Window(**window) for window in value.get("windows", ()))
+    return Schedule(str(value["zone"]), windows, tuple(value.get("closed", ())))
 
 
 _CHANNELS = """
@@ -146,6 +159,8 @@ def load_last_drill(connection: Connection) -> dict[str, Any] | None:
 
 # SQLite says "no such table", PostgreSQL 'relation "numbers" does not exist'.
 _NO_TABLES = re.compile(r"no such table|relation \S+ does not exist")
+# A database created by an older backline: "no such column" / 'column n.hours does not exist'.
+_OLD_SCHEMA = re.compile(r"no such column|column \S+ does not exist")
 
 
 def built_in_snapshot(last_resort_forward_to: str = "") -> Snapshot:
@@ -183,6 +198,12 @@ class SnapshotKeeper:
         if self.last_error and _NO_TABLES.search(self.last_error):
             log.error(
                 "the database %s has no backline tables yet (%s): run `backline db upgrade`",
+                shown_database(self.database.url),
+                self.last_error,
+            )
+        elif self.last_error and _OLD_SCHEMA.search(self.last_error):
+            log.error(
+                "the database %s was made by an older backline (%s): run `backline db upgrade`",
                 shown_database(self.database.url),
                 self.last_error,
             )
@@ -227,13 +248,7 @@ class SnapshotKeeper:
                 self.last_error = f"{type(error).__name__}: {error}".strip()
                 return False
             if not defaults.catch_all and self.last_resort_forward_to:
-                defaults = Defaults(
-                    defaults.message,
-                    defaults.language,
-                    defaults.voice,
-                    self.last_resort_forward_to,
-                    defaults.ring_timeout,
-                )
+                defaults = replace(defaults, catch_all=self.last_resort_forward_to)
             fresh = Snapshot(routes, defaults, "database", channels=channels, last_drill=last_drill)
             changed = (fresh.routes, fresh.defaults, fresh.channels, fresh.last_drill) != (
                 self.current.routes,

@@ -22,8 +22,19 @@ CALL_FIELDS = {
     "duration",
     "destinations",
     "legs",
+    "voicemail",
+    "declined",
 }
-LEG_FIELDS = {"step", "destinations", "status", "duration", "dial_call_sid", "time"}
+LEG_FIELDS = {
+    "step",
+    "destinations",
+    "status",
+    "duration",
+    "dial_call_sid",
+    "time",
+    "picked_up_at",
+    "accepted",
+}
 
 
 def record(database_url: str, *records: Record) -> None:

@@ -7,7 +7,21 @@ import pytest
 from backline.core.models import BUILT_IN_LANGUAGE, BUILT_IN_MESSAGE, Defaults
 from tests.cli import answer_table, as_json, ok, refused
 
-KEYS = ["default-message", "default-language", "default-voice", "catch-all", "default-ring-timeout"]
+KEYS = [
+    "default-message",
+    "default-language",
+    "default-voice",
+    "catch-all",
+    "default-ring-timeout",
+    "default-when-unanswered",
+    "voicemail-max-length",
+    "default-transcribe",
+    "default-screen",
+    "default-timezone",
+    "default-when-closed",
+    "default-answer-on-bridge",
+    "default-ring-tone",
+]
 
 
 def test_show_built_in_defaults(database_url: str) -> None:
@@ -19,6 +33,12 @@ def test_show_built_in_defaults(database_url: str) -> None:
     assert shown["default-language"]["value"] == BUILT_IN_LANGUAGE
     assert shown["catch-all"]["value"] is None
     assert shown["default-ring-timeout"]["value"] == 30
+    assert shown["default-when-unanswered"]["value"] == "apology"
+    assert shown["voicemail-max-length"]["value"] == 120
+    assert shown["default-timezone"]["value"] == "Asia/Tokyo"
+    assert shown["default-when-closed"]["value"] == "apology"
+    assert shown["default-screen"]["value"] is False
+    assert shown["default-ring-tone"]["value"] is None
     table = ok(database_url, "settings", "show")
     assert "catch-all" in table
     assert "built-in" in table
@@ -52,6 +72,28 @@ def test_show_built_in_defaults(database_url: str) -> None:
         ),
         ("default-ring-timeout", "45", "45 s", "ring_timeout", 45),
         ("default_ring_timeout", "45", "45 s", "ring_timeout", 45),
+        ("default-when-unanswered", "Voicemail", "voicemail", "when_unanswered", "voicemail"),
+        ("voicemail-max-length", "60", "60 s", "voicemail_max_length", 60),
+        ("default-transcribe", "yes", "on", "transcribe", True),
+        ("default-screen", "on", "on", "screen", True),
+        ("default-screen", "off", "off", "screen", False),
+        (
+            "default-timezone",
+            "america/new_york",
+            "America/New_York",
+            "timezone",
+            "America/New_York",
+        ),
+        (
+            "default-when-closed",
+            "forward:+81 3-1234-5678",
+            "forward:+81312345678",
+            "when_closed",
+            "forward:+81312345678",
+        ),
+        ("default-when-closed", "VOICEMAIL", "voicemail", "when_closed", "voicemail"),
+        ("default-answer-on-bridge", "true", "on", "answer_on_bridge", True),
+        ("default-ring-tone", "JP", "jp", "ring_tone", "jp"),
     ],
 )
 def test_set_reaches_the_answer_path(
@@ -86,6 +128,13 @@ def test_set_twice_keeps_the_last_value(database_url: str) -> None:
         ("default-voice", "robot", "Twilio voice"),
         ("catch-all", "0312345678", "E.164"),
         ("default-message", "  ", "empty"),
+        ("default-when-unanswered", "leave a message", "apology, voicemail"),
+        ("voicemail-max-length", "4", "5 to 3600"),
+        ("default-screen", "maybe", "is not on or off"),
+        ("default-timezone", "Tokyo", "time zone 'Tokyo' is unknown"),
+        ("default-when-closed", "forward:", "needs a number"),
+        ("default-when-closed", "hang up", "apology, voicemail or forward:<number>"),
+        ("default-ring-tone", "japan", "jp for Japan"),
     ],
 )
 def test_bad_values_are_refused_and_change_nothing(
