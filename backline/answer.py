@@ -1,9 +1,13 @@
-"""The answer, without any transport: Twilio's fallback request and the dial-outcome callback.
+"""The answer, without any transport: Twilio's fallback request, the dial-outcome callback,
+and the callbacks of a voicemail and of a screened call.
 
 :class:`Answerer` parses nothing and serves nothing; it verifies, plans, renders and builds the
 record. The Starlette endpoints (``backline.web.twilio``) and the Lambda handler
 (``backline.aws.fallback``) are thin shells over it, so both answer alike. This module imports
 no web framework: a Lambda cold start pays only for what answering needs.
+
+The callbacks (:data:`CALLBACKS`) are one table: a path, the method that plans its answer and
+builds its record, and what to answer when that fails.
 """
 
 from __future__ import annotations
@@ -13,31 +17,52 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
 from backline.config import Config, auth_tokens
 from backline.core.cleaning import bounded_int, clean_text
 from backline.core.forms import parse_form
-from backline.core.models import Call, Plan, is_drill
-from backline.core.planner import caller_gone, plan_after_leg, plan_first, resumed_step
+from backline.core.models import ACCEPT_KEY, Call, Plan, Verb, is_drill
+from backline.core.planner import (
+    caller_gone,
+    closed_now,
+    may_record,
+    plan_after_leg,
+    plan_after_voicemail,
+    plan_first,
+    plan_screen_answer,
+    plan_whisper,
+    resumed_step,
+    url_caller,
+)
 from backline.core.refusals import RefusalWatch
-from backline.core.twiml import LAST_RESORT_TWIML, render
+from backline.core.twiml import LAST_RESORT_TWIML, render, render_verbs
+from backline.core.validation import is_e164
 from backline.store.database import utc_now
 from backline.store.recorder import Recorder
-from backline.store.records import MAX_DURATION, MAX_STEP, CallRecord, LegRecord
+from backline.store.records import MAX_DURATION, MAX_STEP, CallRecord, LegRecord, Record
 from backline.store.snapshot import SnapshotKeeper
 
 __all__ = [
+    "CALLBACKS",
     "FALLBACK_PATH",
     "INSECURE_HEADER",
     "MAX_BODY_BYTES",
+    "RECORDING_PATH",
+    "SCREEN_ANSWER_PATH",
     "STATUS_PATH",
+    "TRANSCRIPTION_PATH",
+    "VOICEMAIL_PATH",
+    "WHISPER_PATH",
     "XML",
     "Answerer",
+    "Callback",
     "auth_tokens",
+    "callback_for",
     "parse_form",
     "plausible_signature",
     "step_of",
@@ -47,6 +72,13 @@ log = logging.getLogger("backline.answer")
 
 FALLBACK_PATH = "/twilio/voice/fallback"
 STATUS_PATH = "/twilio/voice/dial-status"
+# A screened call: the whisper each <Number> plays, and its <Gather>'s action.
+WHISPER_PATH = "/twilio/voice/screen"
+SCREEN_ANSWER_PATH = "/twilio/voice/screen-answer"
+# A voicemail: the <Record>'s action, its recording status callback, its transcription.
+VOICEMAIL_PATH = "/twilio/voice/voicemail"
+RECORDING_PATH = "/twilio/voice/recording-status"
+TRANSCRIPTION_PATH = "/twilio/voice/transcription"
 XML = "text/xml; charset=utf-8"
 _ANSWER_CACHE_SIZE = 4096
 # Accounts whose signing token is remembered; far more than one deployment's subaccounts.
@@ -73,20 +105,108 @@ def step_of(value: str | None) -> int:
     return bounded_int(value, 0, MAX_STEP) or 0
 
 
-class Answerer:
-    """Decides and records answers. Transport-free, so the Lambda handler can use it directly."""
+class _Links:
+    """backline's URLs for one public base URL. Query values are form-encoded ("+" as %2B),
+    exactly as Twilio will request and sign them."""
 
-    def __init__(self, config: Config, snapshot: SnapshotKeeper, recorder: Recorder) -> None:
+    def __init__(self, public_url: str) -> None:
+        self.base = public_url
+
+    def _url(self, path: str, **query: str) -> str:
+        return f"{self.base}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def dial_action(self, step: int, closed: bool) -> str:
+        if closed:
+            return self._url(STATUS_PATH, step=str(step), closed="1")
+        return self._url(STATUS_PATH, step=str(step))
+
+    def whisper(self, number: str) -> str:
+        return self._url(WHISPER_PATH, number=number)
+
+    def screen_answer(self, number: str) -> str:
+        return self._url(SCREEN_ANSWER_PATH, number=number)
+
+    def voicemail_done(self) -> str:
+        return self._url(VOICEMAIL_PATH)
+
+    def recording_status(self, number: str, caller: str) -> str:
+        return self._url(RECORDING_PATH, number=number, caller=caller)
+
+    def transcription(self, number: str, caller: str) -> str:
+        return self._url(TRANSCRIPTION_PATH, number=number, caller=caller)
+
+
+# What the callbacks answer when planning them failed: a whisper or a key that cannot be
+# handled connects the person who picked up (as an unscreened call would), never drops them; a
+# voicemail's end hangs up; Twilio ignores what a status callback is answered. Written out as
+# the twilio builder writes them (a test holds them equal), so that importing costs nothing.
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+HANGUP_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
+
+
+class Callback(NamedTuple):
+    """One of Twilio's callbacks: its path, the Answerer method that answers it (with the
+    request's form and query parameters) and the answer to give when that method fails."""
+
+    path: str
+    method: str
+    emergency: str
+
+
+CALLBACKS: tuple[Callback, ...] = (
+    Callback(WHISPER_PATH, "answer_whisper", EMPTY_TWIML),
+    Callback(SCREEN_ANSWER_PATH, "answer_screen", EMPTY_TWIML),
+    Callback(VOICEMAIL_PATH, "answer_voicemail_done", HANGUP_TWIML),
+    Callback(RECORDING_PATH, "answer_recording", EMPTY_TWIML),
+    Callback(TRANSCRIPTION_PATH, "answer_transcription", EMPTY_TWIML),
+)
+_CALLBACK_AT = {callback.path: callback for callback in CALLBACKS}
+
+
+def callback_for(path: str) -> Callback | None:
+    """The callback served at ``path`` (with or without a final slash), if any."""
+    return _CALLBACK_AT.get(path.rstrip("/"))
+
+
+def _recorded(call_sid: str) -> bool:
+    """Whether a callback of this call is recorded: a real call's (a drill is recorded nowhere)."""
+    return bool(call_sid) and not is_drill(call_sid)
+
+
+def _number(query: Mapping[str, str]) -> str:
+    """The Twilio number our own URL names (signed by Twilio with the URL), if it is one."""
+    number = query.get("number", "").strip()
+    return number if is_e164(number) else ""
+
+
+class Answerer:
+    """Decides and records answers. Transport-free, so the Lambda handler can use it directly.
+
+    ``clock`` gives "now" (seconds since the epoch) for each answer: office hours are decided
+    with it, and tests give their own.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        snapshot: SnapshotKeeper,
+        recorder: Recorder,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
         self.snapshot = snapshot
         self.recorder = recorder
+        self.clock = clock
         self._validators: tuple[RequestValidator, ...] = ()
         # AccountSid -> the index of the validator whose token signed its last good request, so
         # that a normal request costs one HMAC however many tokens there are.
         self._signers: dict[str, int] = {}
         self.use_auth_tokens(config.twilio_auth_token)
         self._answers: dict[tuple[object, ...], tuple[Plan, str]] = {}
+        self._whispers: dict[tuple[object, ...], str] = {}
         self._status_url = f"{config.public_url}{STATUS_PATH}"
+        self.links = _Links(config.public_url)
         self.refusals = RefusalWatch()
         self._refusals_lock = threading.Lock()
 
@@ -197,26 +317,39 @@ class Answerer:
             }
 
     def action_url(self, step: int) -> str:
-        return f"{self.config.public_url}{STATUS_PATH}?step={step}"
+        return self.links.dial_action(step, closed=False)
 
-    # -- the two moments ------------------------------------------------------------------------
-    def _planned(self, call: Call, step: int | None, status: str) -> tuple[Plan, str]:
+    # -- the fallback and the dial outcome -------------------------------------------------------
+    def _planned(
+        self, call: Call, step: int | None, status: str, closed: bool = False
+    ) -> tuple[Plan, str]:
         """Plan and render, memoised: the answer depends only on the route, the defaults, the
-        called number, the caller (for the "caller" caller-ID policy), the step, the leg's status
-        and (after a leg) whether the caller is still there; during an outage the same few
-        numbers are asked for again and again."""
+        called number, the caller (for the "caller" caller-ID policy, and for a voicemail, whose
+        URL names the caller), the step, the leg's status, (after a leg) whether the caller is
+        still there, and whether the number is closed. For a first answer that last is decided
+        from "now" before the memo is consulted, so an answer memoised in office hours is never
+        served after closing time. During an outage the same few numbers are asked for again
+        and again."""
         current = self.snapshot.current
         route = current.route_for(call.to)
-        caller = call.from_ if route is not None and route.caller_id == "caller" else ""
+        defaults = current.defaults
+        caller = (
+            call.from_
+            if route is not None and (route.caller_id == "caller" or may_record(route, defaults))
+            else ""
+        )
         gone = step is not None and caller_gone(call.call_status)
-        key = (route, current.defaults, call.to, caller, step, status, gone)
+        now = self.clock()
+        if step is None:
+            closed = closed_now(route, now)
+        key = (route, defaults, call.to, caller, step, status, gone, closed)
         cached = self._answers.get(key)
         if cached is None:
             if step is None:
-                plan = plan_first(call, route, current.defaults)
+                plan = plan_first(call, route, defaults, now=now)
             else:
-                plan = plan_after_leg(call, route, current.defaults, step, status)
-            cached = (plan, render(plan, self.action_url))
+                plan = plan_after_leg(call, route, defaults, step, status, closed=closed)
+            cached = (plan, render(plan, self.links))
             if len(self._answers) >= _ANSWER_CACHE_SIZE:
                 self._answers.clear()
             self._answers[key] = cached
@@ -227,29 +360,29 @@ class Answerer:
     ) -> tuple[Plan, str, CallRecord | LegRecord | None]:
         call = Call.from_params(params)
         # (The substring test spares nearly every first fallback the URL parsing.)
-        step = (
+        resume = (
             resumed_step(call.error_url, self._status_url)
             if STATUS_PATH in call.error_url
             else None
         )
-        if step is not None:
+        if resume is not None:
             # Twilio requests the fallback URL again because this call's dial-outcome URL
             # failed: the leg of that step has ended. Answering as that dial-outcome request
             # would have (and recording it under the same key, so that a request that did reach
             # us and this one are one leg) continues the hunt where it is, never at leg 1.
-            return self.plan_dial_status(params, step)
+            return self.plan_dial_status(params, resume.step, closed=resume.closed)
         plan, answer = self._planned(call, None, "")
         record = None
         if call.call_sid and not is_drill(call.call_sid):
-            record = CallRecord.build(call, plan, answer, utc_now())
+            record = CallRecord.build(call, plan, answer, utc_now(self.clock()))
         return plan, answer, record
 
     def plan_dial_status(
-        self, params: Mapping[str, str], step: int
+        self, params: Mapping[str, str], step: int, *, closed: bool = False
     ) -> tuple[Plan, str, LegRecord | None]:
         call = Call.from_params(params)
         status = params.get("DialCallStatus", "")
-        plan, answer = self._planned(call, step, status)
+        plan, answer = self._planned(call, step, status, closed)
         record = None
         if call.call_sid and not is_drill(call.call_sid):
             record = LegRecord.build(
@@ -260,7 +393,7 @@ class Answerer:
                 dial_call_sid=params.get("DialCallSid", ""),
                 duration=bounded_int(params.get("DialCallDuration"), 0, MAX_DURATION),
                 answer=answer,
-                at=utc_now(),
+                at=utc_now(self.clock()),
             )
         return plan, answer, record
 
@@ -268,7 +401,124 @@ class Answerer:
         """Used when something inside failed: the unknown-number answer, else the constant."""
         try:
             current = self.snapshot.current
-            plan = plan_first(Call.from_params(params), None, current.defaults)
-            return render(plan, self.action_url)
+            plan = plan_first(Call.from_params(params), None, current.defaults, now=self.clock())
+            return render(plan, self.links)
         except Exception:
             return LAST_RESORT_TWIML
+
+    # -- the callbacks ---------------------------------------------------------------------------
+    def answer_callback(
+        self, path: str, params: Mapping[str, str], query: Mapping[str, str]
+    ) -> tuple[str, Record | None]:
+        """The answer (and the record) for one of :data:`CALLBACKS`; ``query`` holds our own
+        URL's parameters (signed with it), ``params`` Twilio's form."""
+        callback = callback_for(path)
+        if callback is None:
+            raise LookupError(f"no Twilio callback at {path}")
+        answer: Callable[[Mapping[str, str], Mapping[str, str]], tuple[str, Record | None]]
+        answer = getattr(self, callback.method)
+        return answer(params, query)
+
+    def callback_emergency(self, path: str) -> str:
+        callback = callback_for(path)
+        return callback.emergency if callback is not None else LAST_RESORT_TWIML
+
+    def answer_whisper(
+        self, params: Mapping[str, str], query: Mapping[str, str]
+    ) -> tuple[str, Record | None]:
+        """The whisper, to the person who picked up a screened leg. Nothing is recorded: the key
+        they press (or the dial outcome, when they press none) is."""
+        number = _number(query)
+        current = self.snapshot.current
+        route = current.route_for(number) if number else None
+        key = (route, current.defaults, number)
+        answer = self._whispers.get(key)
+        if answer is None:
+            answer = self._render(plan_whisper(route, current.defaults, number))
+            if len(self._whispers) >= _ANSWER_CACHE_SIZE:
+                self._whispers.clear()
+            self._whispers[key] = answer
+        return answer, None
+
+    def answer_screen(
+        self, params: Mapping[str, str], query: Mapping[str, str]
+    ) -> tuple[str, Record | None]:
+        """The key pressed during the whisper: accepted connects, anything else ends the leg."""
+        digits = params.get("Digits", "")
+        answer = self._render(plan_screen_answer(digits))
+        record = None
+        if _recorded(params.get("CallSid", "")):
+            from backline.store.callback_records import ScreenRecord
+
+            record = ScreenRecord.build(
+                call_sid=params.get("CallSid", ""),
+                parent_call_sid=params.get("ParentCallSid", ""),
+                number=_number(query),
+                destination=params.get("To", "") or params.get("Called", ""),
+                digits=digits,
+                accepted=digits.strip() == ACCEPT_KEY,
+                answer=answer,
+                at=utc_now(self.clock()),
+            )
+        return answer, record
+
+    def answer_voicemail_done(
+        self, params: Mapping[str, str], query: Mapping[str, str]
+    ) -> tuple[str, Record | None]:
+        """The <Record>'s action: the message is taken (its status request tells of it)."""
+        return self._render(plan_after_voicemail()), None
+
+    def _voicemail_facts(self, query: Mapping[str, str]) -> tuple[str, str, str | None]:
+        number = _number(query)
+        route = self.snapshot.current.route_for(number) if number else None
+        return number, url_caller(query.get("caller", "")), route.client if route else None
+
+    def answer_recording(
+        self, params: Mapping[str, str], query: Mapping[str, str]
+    ) -> tuple[str, Record | None]:
+        """Twilio's recording status request: the voicemail is ready (or there is none)."""
+        record = None
+        if _recorded(params.get("CallSid", "")):
+            from backline.store.callback_records import VoicemailRecord
+
+            number, caller, client = self._voicemail_facts(query)
+            record = VoicemailRecord.build(
+                call_sid=params.get("CallSid", ""),
+                recording_sid=params.get("RecordingSid", ""),
+                number=number,
+                caller=caller,
+                client=client,
+                url=params.get("RecordingUrl", ""),
+                duration=bounded_int(params.get("RecordingDuration"), 0, MAX_DURATION),
+                status=params.get("RecordingStatus", ""),
+                answer=EMPTY_TWIML,
+                at=utc_now(self.clock()),
+            )
+        return EMPTY_TWIML, record
+
+    def answer_transcription(
+        self, params: Mapping[str, str], query: Mapping[str, str]
+    ) -> tuple[str, Record | None]:
+        """Twilio's transcription of a voicemail."""
+        record = None
+        if _recorded(params.get("CallSid", "")):
+            from backline.store.callback_records import TranscriptionRecord
+
+            number, caller, client = self._voicemail_facts(query)
+            status = params.get("TranscriptionStatus", "")
+            record = TranscriptionRecord.build(
+                call_sid=params.get("CallSid", ""),
+                recording_sid=params.get("RecordingSid", ""),
+                number=number,
+                caller=caller,
+                client=client,
+                url=params.get("RecordingUrl", ""),
+                text=params.get("TranscriptionText", "") if status == "completed" else "",
+                status=status,
+                answer=EMPTY_TWIML,
+                at=utc_now(self.clock()),
+            )
+        return EMPTY_TWIML, record
+
+    def _render(self, verbs: tuple[Verb, ...]) -> str:
+        return render_verbs(verbs, self.links)

@@ -37,7 +37,7 @@ def public_reason(error: str | None) -> str | None:
 
 
 class Service:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         # create=False: a SQLite file deleted under the service is noticed, not recreated empty.
         self.database = Database(
@@ -48,7 +48,8 @@ class Service:
         )
         self.journal = Journal(config.state_dir / "journal.db")
         self.recorder = Recorder(self.database, self.journal, timeout=config.db_timeout_seconds)
-        self.answerer = Answerer(config, self.snapshot, self.recorder)
+        # ``clock``: "now" for office hours (tests give their own).
+        self.answerer = Answerer(config, self.snapshot, self.recorder, clock=clock)
         # Other long-running parts (the notification dispatcher) register start/stop pairs here.
         self.components: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self.dispatcher = self._notifications() if config.notify_in_serve else None

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from backline.aws.deadline import Deadline
     from backline.aws.runtime import Runtime
     from backline.service import Service
-    from backline.store.records import CallRecord, LegRecord
+    from backline.store.records import Record
 
 __all__ = ["FallbackHandler", "handler"]
 
@@ -41,6 +41,8 @@ log = logging.getLogger("backline.aws.fallback")
 
 FALLBACK_PATH = "/twilio/voice/fallback"
 STATUS_PATH = "/twilio/voice/dial-status"
+# Screening and voicemail callbacks (backline.answer.CALLBACKS), under the same prefix.
+CALLBACK_PATHS: tuple[str, ...] = ()
 HEALTH_PATH = "/healthz"
 TEXT = "text/plain; charset=utf-8"
 XML = "text/xml; charset=utf-8"
@@ -54,12 +56,20 @@ try:
     from backline.core import twiml as _twiml
 
     FALLBACK_PATH, STATUS_PATH, XML = _answer.FALLBACK_PATH, _answer.STATUS_PATH, _answer.XML
+    CALLBACK_PATHS = tuple(callback.path for callback in _answer.CALLBACKS)
 except Exception as _error:  # pragma: no cover - exercised by a broken deployment only
     _IMPORT_ERROR = f"{type(_error).__name__}: {_error}"
 
 # Twilio's paths also with a final slash, as they may be pasted into Twilio's console that way.
 ROUTES = frozenset(
-    {FALLBACK_PATH, FALLBACK_PATH + "/", STATUS_PATH, STATUS_PATH + "/", HEALTH_PATH}
+    {
+        HEALTH_PATH,
+        *(
+            variant
+            for path in (FALLBACK_PATH, STATUS_PATH, *CALLBACK_PATHS)
+            for variant in (path, path + "/")
+        ),
+    }
 )
 
 # The answer when nothing else can be built: the built-in apology, then hang up.
@@ -162,12 +172,17 @@ class FallbackHandler:
             if not authentic:
                 return self._refused(request, answerer, "invalid Twilio signature")
             answerer.note_check(request.path, request.query, authentic=True)
-            record: CallRecord | LegRecord | None
-            if request.path.rstrip("/") == FALLBACK_PATH:
+            record: Record | None
+            path = request.path.rstrip("/")
+            if path == FALLBACK_PATH:
                 _plan, answer, record = answerer.plan_fallback(params)
+            elif path == STATUS_PATH:
+                query = request.query_params()
+                step = _answer.step_of(query.get("step"))
+                closed = query.get("closed") == "1"
+                _plan, answer, record = answerer.plan_dial_status(params, step, closed=closed)
             else:
-                step = _answer.step_of(request.query_params().get("step"))
-                _plan, answer, record = answerer.plan_dial_status(params, step)
+                answer, record = answerer.answer_callback(path, params, request.query_params())
             if service.snapshot.current.source == "built-in":
                 log.error(
                     "%s answered from the built-in last resort: no table of numbers at hand (%s)",
@@ -190,6 +205,8 @@ class FallbackHandler:
                 request.path,
                 extra=tagged(LogEvent.LAST_RESORT),
             )
+            if _answer.callback_for(request.path) is not None:
+                return _xml(answerer.callback_emergency(request.path))
             return _xml(answerer.emergency_answer(params))
 
     @staticmethod
@@ -210,7 +227,7 @@ class FallbackHandler:
         return response(403, "invalid Twilio signature", TEXT)
 
     def _record(
-        self, service: Service, record: CallRecord | LegRecord, deadline: Deadline
+        self, service: Service, record: Record, deadline: Deadline
     ) -> tuple[bool, str | None]:
         """Record before answering: (whether it was stored, the first answer for a repeat)."""
         assert self.runtime is not None

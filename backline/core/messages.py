@@ -32,14 +32,19 @@ __all__ = [
     "outcome_text",
     "short_text",
     "summary_message",
+    "transcription_message",
+    "voicemail_message",
 ]
 
-EventKind = Literal["diverted", "outcome"]
-MessageKind = Literal["call", "outcome", "summary", "closing", "alert", "test", "drill"]
+EventKind = Literal["diverted", "outcome", "voicemail", "transcription"]
+MessageKind = Literal[
+    "call", "outcome", "voicemail", "transcription", "summary", "closing", "alert", "test", "drill"
+]
+_EVENT_KINDS: tuple[EventKind, ...] = ("diverted", "outcome", "voicemail", "transcription")
 
 # Outcomes in which nobody on the team spoke to the caller.
 MISSED_OUTCOMES = frozenset(
-    {"busy", "no-answer", "failed", "caller-hung-up", "canceled", "unrouted"}
+    {"busy", "no-answer", "failed", "caller-hung-up", "canceled", "unrouted", "voicemail", "closed"}
 )
 
 # How many lines of "client / number: count" a summary lists before "and N more".
@@ -62,12 +67,18 @@ class CallEvent:
     error_url: str = ""
     outcome: str = ""
     duration: int | None = None
+    # A voicemail (and its transcription): where the message is, how long, whether there is one.
+    recording_url: str = ""
+    recording_duration: int | None = None
+    recording_status: str = ""
+    transcription: str = ""
 
     @classmethod
     def from_payload(cls, kind: str, payload: Mapping[str, Any]) -> CallEvent:
         duration = payload.get("duration")
+        length = payload.get("recording_duration")
         return cls(
-            kind="outcome" if kind == "outcome" else "diverted",
+            kind=next((known for known in _EVENT_KINDS if known == kind), "diverted"),
             call_sid=str(payload.get("call_sid", "")),
             to=str(payload.get("to", "")),
             from_=str(payload.get("from", "")),
@@ -79,6 +90,10 @@ class CallEvent:
             error_url=str(payload.get("error_url", "")),
             outcome=str(payload.get("outcome", "")),
             duration=int(duration) if isinstance(duration, int | float) else None,
+            recording_url=str(payload.get("recording_url") or ""),
+            recording_duration=int(length) if isinstance(length, int | float) else None,
+            recording_status=str(payload.get("recording_status") or ""),
+            transcription=str(payload.get("transcription") or ""),
         )
 
 
@@ -193,6 +208,8 @@ _OUTCOMES: dict[str, tuple[str, str]] = {
     "caller-hung-up": ("caller hung up while it rang", "呼出中に発信者が切断"),
     "canceled": ("leg cancelled through Twilio's API", "TwilioのAPIで呼出を取り消し"),
     "unrouted": ("not forwarded, apology played", "転送先なし（案内を再生）"),
+    "voicemail": ("nobody answered, voicemail offered", "不在（留守番電話へ）"),
+    "closed": ("closed, message played", "営業時間外（案内を再生）"),
     "forwarding": ("forwarding", "転送中"),
 }
 
@@ -226,6 +243,7 @@ _ROUTE_KINDS: dict[str, tuple[str, str]] = {
     "disabled": ("number disabled", "無効化された番号"),
     "catch-all": ("catch-all", "キャッチオール"),
     "last-resort": ("last resort", "最終手段"),
+    "closed": ("outside office hours", "営業時間外"),
 }
 
 
@@ -317,6 +335,71 @@ def outcome_message(event: CallEvent, zone: tzinfo, language: Language) -> Messa
     return Message("outcome", title, _lines(facts, language), tuple(facts), data)
 
 
+def voicemail_message(event: CallEvent, zone: tzinfo, language: Language) -> Message:
+    """A caller's voicemail is ready (with its length and link), or they left none."""
+    ja = language == "ja"
+    client = _client(event.client, language)
+    left = event.recording_status == "completed" and bool(event.recording_url)
+    labels = (
+        ("着信番号", "発信者", "長さ", "録音", "時刻")
+        if ja
+        else ("Number", "Caller", "Length", "Recording", "Time")
+    )
+    facts = [(labels[0], event.to), (labels[1], _caller(event.from_, language))]
+    if left:
+        length = event.recording_duration
+        facts.append((labels[2], "-" if length is None else format_duration(length, language)))
+        facts.append((labels[3], event.recording_url))
+        title = f"留守番電話: {client}" if ja else f"Voicemail: {client}"
+    else:
+        title = (
+            f"留守番電話（メッセージなし）: {client}" if ja else f"Voicemail (no message): {client}"
+        )
+    facts.append((labels[4], format_time(event.at, zone)))
+    lines = _lines(facts, language)
+    if not left:
+        lines += (
+            ("発信者はメッセージを残さずに切断しました。",)
+            if ja
+            else ("The caller hung up without leaving a message.",)
+        )
+    data = {
+        "type": "call.voicemail",
+        **_event_data(event),
+        "recording_url": event.recording_url,
+        "recording_duration": event.recording_duration,
+        "recording_status": event.recording_status,
+    }
+    return Message("voicemail", title, lines, tuple(facts), data)
+
+
+def transcription_message(event: CallEvent, zone: tzinfo, language: Language) -> Message:
+    """The words of a voicemail, as Twilio transcribed them."""
+    ja = language == "ja"
+    client = _client(event.client, language)
+    labels = (
+        ("着信番号", "発信者", "内容", "録音", "時刻")
+        if ja
+        else ("Number", "Caller", "Transcript", "Recording", "Time")
+    )
+    facts = [
+        (labels[0], event.to),
+        (labels[1], _caller(event.from_, language)),
+        (labels[2], event.transcription),
+    ]
+    if event.recording_url:
+        facts.append((labels[3], event.recording_url))
+    facts.append((labels[4], format_time(event.at, zone)))
+    title = f"留守番電話の文字起こし: {client}" if ja else f"Voicemail transcript: {client}"
+    data = {
+        "type": "call.transcription",
+        **_event_data(event),
+        "recording_url": event.recording_url,
+        "transcription": event.transcription,
+    }
+    return Message("transcription", title, _lines(facts, language), tuple(facts), data)
+
+
 def _lines(facts: Sequence[tuple[str, str]], language: Language) -> tuple[str, ...]:
     separator = ": " if language == "en" else "："
     return tuple(f"{label}{separator}{value}" for label, value in facts)
@@ -325,7 +408,17 @@ def _lines(facts: Sequence[tuple[str, str]], language: Language) -> tuple[str, .
 def _outcome_counts(stats: StormStats, language: Language) -> str:
     ja = language == "ja"
     parts = []
-    order = ("answered", "no-answer", "busy", "failed", "caller-hung-up", "canceled", "unrouted")
+    order = (
+        "answered",
+        "voicemail",
+        "closed",
+        "no-answer",
+        "busy",
+        "failed",
+        "caller-hung-up",
+        "canceled",
+        "unrouted",
+    )
     for outcome in order:
         count = stats.outcomes.get(outcome, 0)
         if count:

@@ -13,6 +13,9 @@ The rules, per channel:
   journal while the database was down is merged into the database's own state when it comes
   back (:func:`merge_part`), the next message says the database is back and the outage goes on,
   and from then on the counts include both parts, up to one closing.
+* A voicemail (and its transcription) is a message someone has to act on: it is sent on its
+  own, in time order with the call's other messages, and never folded into a summary (an
+  outage's summary counts the calls that went to voicemail).
 
 Nothing here is persisted until the message is delivered: :func:`plan` derives the next message
 from the stored :class:`ChannelState` and the pending items each time, so a crash or a failed
@@ -35,6 +38,8 @@ from backline.core.messages import (
     call_message,
     outcome_message,
     summary_message,
+    transcription_message,
+    voicemail_message,
 )
 
 __all__ = [
@@ -50,7 +55,9 @@ __all__ = [
     "wake_time",
 ]
 
-ItemKind = Literal["diverted", "outcome", "alert"]
+ItemKind = Literal["diverted", "outcome", "voicemail", "transcription", "alert"]
+# Told on their own, whatever the outage (see the module's rules).
+_NOTES: tuple[ItemKind, ...] = ("voicemail", "transcription")
 
 
 def epoch(at: str) -> float:
@@ -288,8 +295,30 @@ def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresho
         if item.kind == "alert" and item.alert is not None:
             return Plan(item.alert, (item.id,), state, after_send, _wake(state, limits.quiet))
 
+    notes = [item for item in ordered if item.kind in _NOTES and item.event is not None]
+    calls = [item for item in ordered if item.event is not None and item.kind not in _NOTES]
+    if notes:
+        first_note = notes[0]
+        summarising = state.storm is not None and state.storm.summarising
+        # Never before its own call is told (outside an outage), else in time order.
+        own_call_waits = any(
+            item.event is not None
+            and first_note.event is not None
+            and item.event.call_sid == first_note.event.call_sid
+            for item in calls
+        )
+        if summarising or (
+            not own_call_waits and (not calls or epoch(first_note.at) <= epoch(calls[0].at))
+        ):
+            return Plan(
+                _note_message(first_note, limits),
+                (first_note.id,),
+                state,
+                after_send,
+                _wake(state, limits.quiet),
+            )
+
     storm = state.storm.copy() if state.storm is not None else None
-    calls = [item for item in ordered if item.event is not None]
     diverted = [item for item in calls if item.kind == "diverted"]
 
     if storm is not None:
@@ -346,6 +375,13 @@ def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresho
     new_state = ChannelState(storm, 0)
     message = outcome_message(first.event, limits.zone, limits.language)
     return Plan(message, (first.id,), new_state, after_send, _wake(new_state, limits.quiet))
+
+
+def _note_message(item: Item, limits: Thresholds) -> Message:
+    assert item.event is not None
+    if item.kind == "transcription":
+        return transcription_message(item.event, limits.zone, limits.language)
+    return voicemail_message(item.event, limits.zone, limits.language)
 
 
 def _plan_outage(

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from backline.answer import FALLBACK_PATH, STATUS_PATH
+from backline.answer import CALLBACKS, FALLBACK_PATH, STATUS_PATH
 from backline.config import Config
 from backline.service import Service
 from backline.web.limits import BoundedRequests
@@ -24,7 +24,8 @@ __all__ = ["create_app", "twilio_routes"]
 
 
 def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
-    """Twilio's two endpoints; GET and POST, as either may be configured in the console.
+    """Twilio's endpoints: the fallback and dial-outcome URLs (GET and POST, as either may be
+    configured in the console), and the callbacks backline's own answers name (POST).
 
     Each also answers with a final slash, as someone may paste it into Twilio's console: the
     same answer, signed over the URL as Twilio requested it, never a redirect (which would be
@@ -35,6 +36,7 @@ def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
         for base, endpoint in (
             (FALLBACK_PATH, endpoints.fallback),
             (STATUS_PATH, endpoints.dial_status),
+            *((callback.path, endpoints.callback) for callback in CALLBACKS),
         )
         for path in (base, base + "/")
     ]

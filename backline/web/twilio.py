@@ -1,4 +1,4 @@
-"""The answer path over HTTP: Starlette endpoints for Twilio's two requests.
+"""The answer path over HTTP: Starlette endpoints for Twilio's requests.
 
 Each handler reads the form, lets :class:`backline.answer.Answerer` verify, plan and render,
 waits for the durable record, and answers. Nothing here talks to Slack, SMS or any other
@@ -22,8 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
 from backline.answer import XML, Answerer, parse_form, plausible_signature, step_of
-from backline.core.models import Plan
-from backline.store.records import CallRecord, LegRecord
+from backline.store.records import Record
 
 __all__ = ["INLINE_FORM_BYTES", "TwilioEndpoints"]
 
@@ -74,18 +73,37 @@ class TwilioEndpoints:
         return params if authentic else None
 
     async def fallback(self, request: Request) -> Response:
-        return await self._answer(request, lambda params: self.answerer.plan_fallback(params))
+        def plan(params: dict[str, str]) -> tuple[str, Record | None]:
+            _plan, answer, record = self.answerer.plan_fallback(params)
+            return answer, record
+
+        return await self._answer(request, plan, self.answerer.emergency_answer)
 
     async def dial_status(self, request: Request) -> Response:
         step = step_of(request.query_params.get("step"))
+        closed = request.query_params.get("closed") == "1"
+
+        def plan(params: dict[str, str]) -> tuple[str, Record | None]:
+            _plan, answer, record = self.answerer.plan_dial_status(params, step, closed=closed)
+            return answer, record
+
+        return await self._answer(request, plan, self.answerer.emergency_answer)
+
+    async def callback(self, request: Request) -> Response:
+        """Any of :data:`backline.answer.CALLBACKS` (screening, voicemail), by its path."""
+        path = request.url.path
+        query = dict(request.query_params)
         return await self._answer(
-            request, lambda params: self.answerer.plan_dial_status(params, step)
+            request,
+            lambda params: self.answerer.answer_callback(path, params, query),
+            lambda _params: self.answerer.callback_emergency(path),
         )
 
     async def _answer(
         self,
         request: Request,
-        plan: Callable[[dict[str, str]], tuple[Plan, str, CallRecord | LegRecord | None]],
+        plan: Callable[[dict[str, str]], tuple[str, Record | None]],
+        emergency: Callable[[dict[str, str]], str],
     ) -> Response:
         params: dict[str, str] = {}
         try:
@@ -93,7 +111,7 @@ class TwilioEndpoints:
             if verified is None:
                 return self._refused()
             params = verified
-            _plan, answer, record = plan(params)
+            answer, record = plan(params)
             if record is not None:
                 answer = await self._record(record) or answer
             return Response(answer, media_type=XML)
@@ -103,9 +121,9 @@ class TwilioEndpoints:
             return Response(status_code=400)
         except Exception:
             log.exception("answering %s failed; sending the emergency answer", request.url.path)
-            return Response(self.answerer.emergency_answer(params), media_type=XML)
+            return Response(emergency(params), media_type=XML)
 
-    async def _record(self, record: CallRecord | LegRecord) -> str | None:
+    async def _record(self, record: Record) -> str | None:
         try:
             return await self.answerer.recorder.record(record)
         except Exception:

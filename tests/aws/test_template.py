@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from backline.answer import FALLBACK_PATH, STATUS_PATH
+from backline.answer import CALLBACKS, FALLBACK_PATH, STATUS_PATH
 from backline.aws.alarms import LogEvent
 from backline.aws.fallback import HEALTH_PATH
 from backline.aws.invoke import FUNCTION_VARIABLE
@@ -56,7 +56,8 @@ def test_the_routes_are_the_apps(template: dict[str, Any]) -> None:
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::ApiGatewayV2::Route"
     }
-    assert keys == {f"ANY {FALLBACK_PATH}", f"ANY {STATUS_PATH}", f"GET {HEALTH_PATH}"}
+    paths = (FALLBACK_PATH, STATUS_PATH, *(callback.path for callback in CALLBACKS))
+    assert keys == {f"ANY {path}" for path in paths} | {f"GET {HEALTH_PATH}"}
     outputs = template["Outputs"]
     for branch in outputs["FallbackUrl"]["Value"]["Fn::If"][1:]:
         assert branch["Fn::Sub"].endswith(FALLBACK_PATH)

@@ -269,3 +269,59 @@ def test_a_story_across_the_return_never_loses_a_call_and_its_counts_only_grow(
             assert counts == sorted(counts), titles
             closed = message.kind == "closing"
     assert closed or not counts, titles
+
+
+def voicemail(sid: str, at: float, kind: str = "voicemail") -> Item:
+    event = CallEvent(
+        kind,  # type: ignore[arg-type]
+        sid,
+        "+81312345678",
+        "+8190",
+        "Acme",
+        (),
+        iso(at),
+        recording_url="https://api.twilio.com/rec/RE1",
+        recording_duration=42,
+        recording_status="completed",
+        transcription="call me back" if kind == "transcription" else "",
+    )
+    return Item(f"{sid}:{kind}@1", kind, iso(at), event=event)  # type: ignore[arg-type]
+
+
+def test_a_voicemail_is_told_on_its_own_after_its_call() -> None:
+    items = [voicemail("CA1", T0 + 40), call("CA1", T0), call("CA1", T0, "outcome", "voicemail")]
+    first = plan(ChannelState(), items, T0 + 41, LIMITS)
+    assert first.message is not None and first.message.kind == "call"
+    assert "voicemail offered" in first.message.text
+    second = plan(first.state, [items[0]], T0 + 42, LIMITS)
+    assert second.message is not None and second.message.kind == "voicemail"
+    assert second.consumed == ("CA1:voicemail@1",)
+    assert "Length: 42s" in second.message.text
+    assert "https://api.twilio.com/rec/RE1" in second.message.text
+
+
+def test_during_an_outage_voicemails_still_go_out_one_by_one() -> None:
+    state = plan(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
+    state = plan(state, [call("CA2", T0 + 5)], T0 + 300, LIMITS).state
+    assert state.storm is not None and state.storm.summarising
+    # A summary is not due, new calls wait for it; the voicemail does not.
+    items = [
+        call("CA3", T0 + 301),
+        voicemail("CA2", T0 + 320),
+        voicemail("CA2", T0 + 330, "transcription"),
+    ]
+    told = plan(state, items, T0 + 331, LIMITS)
+    assert told.message is not None and told.message.kind == "voicemail"
+    assert told.state.storm is not None and told.state.storm.calls == state.storm.calls
+    after = plan(told.state, [items[0], items[2]], T0 + 332, LIMITS)
+    assert after.message is not None and after.message.kind == "transcription"
+    assert "call me back" in after.message.text
+    assert plan(after.state, [items[0]], T0 + 333, LIMITS).message is None  # summary not due
+
+
+def test_a_voicemail_never_goes_before_its_own_call_even_at_the_same_second() -> None:
+    items = [voicemail("CA1", T0), call("CA1", T0)]
+    first = plan(ChannelState(), items, T0, LIMITS)
+    assert first.message is not None and first.message.kind == "call"
+    second = plan(first.state, [items[0]], T0 + 1, LIMITS)
+    assert second.message is not None and second.message.kind == "voicemail"
