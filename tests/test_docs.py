@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from backline.config import ENVIRONMENT
+from backline.store.admin import SETTING_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
@@ -26,6 +27,12 @@ def test_no_documented_variable_is_unknown() -> None:
     assert documented <= set(ENVIRONMENT), (
         f"documented but not read: {documented - set(ENVIRONMENT)}"
     )
+
+
+@pytest.mark.parametrize("key", SETTING_KEYS)
+def test_every_setting_is_documented(key: str) -> None:
+    row = f"| `{key.replace('_', '-')}` |"
+    assert row in CONFIGURATION, f"setting {key} has no row in docs/configuration.md"
 
 
 def test_readme_commands_exist() -> None:
