@@ -159,8 +159,12 @@ def load_last_drill(connection: Connection) -> dict[str, Any] | None:
 
 # SQLite says "no such table", PostgreSQL 'relation "numbers" does not exist'.
 _NO_TABLES = re.compile(r"no such table|relation \S+ does not exist")
-# A database created by an older backline: "no such column" / 'column n.hours does not exist'.
-_OLD_SCHEMA = re.compile(r"no such column|column \S+ does not exist")
+
+
+def _old_schema(error: str) -> bool:
+    """A database made by an older backline: SQLite says "no such column", PostgreSQL
+    'column n.hours does not exist'."""
+    return "no such column" in error or ("column " in error and " does not exist" in error)
 
 
 def built_in_snapshot(last_resort_forward_to: str = "") -> Snapshot:
@@ -201,7 +205,7 @@ class SnapshotKeeper:
                 shown_database(self.database.url),
                 self.last_error,
             )
-        elif self.last_error and _OLD_SCHEMA.search(self.last_error):
+        elif self.last_error and _old_schema(self.last_error):
             log.error(
                 "the database %s was made by an older backline (%s): run `backline db upgrade`",
                 shown_database(self.database.url),
