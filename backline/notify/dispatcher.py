@@ -25,6 +25,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -69,8 +71,19 @@ def _default_transport(spec: ChannelSpec, config: Config) -> Transport:
     return transport_for(spec, config)
 
 
+@dataclass(frozen=True, slots=True)
+class _Unrecorded:
+    """A message its receiver accepted whose recording failed (the store went away meanwhile)."""
+
+    claimed: Claimed
+    plan: Plan
+    receipt: str
+    sent_at: float
+
+
 class _Loop:
-    """One store's loop: its wake-up event, its thread, how many of its sends are under way."""
+    """One store's loop: its wake-up event, its thread, how many of its sends are under way,
+    and the sent messages it still has to record."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -78,6 +91,7 @@ class _Loop:
         self.thread: threading.Thread | None = None
         self.in_flight = 0
         self.failing_since: float | None = None
+        self.unrecorded: list[_Unrecorded] = []
 
 
 class Dispatcher:
@@ -173,6 +187,20 @@ class Dispatcher:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        for loop in self._loops.values():
+            store = self._store(loop) if loop.unrecorded else None
+            if store is None:
+                continue
+            try:
+                self._record_sent(loop, store)
+            except Exception as error:
+                log.warning(
+                    "%d message(s) sent from the %s store could not be recorded (%s); "
+                    "they will be sent again",
+                    len(loop.unrecorded),
+                    loop.name,
+                    _reason(error),
+                )
         if self.outbox is not None:
             self.outbox.close()
         local = self._local_outbox
@@ -227,6 +255,7 @@ class Dispatcher:
         store = self._store(loop)
         if store is None:
             return False
+        recorded = self._record_sent(loop, store)
         took = 0
         if name == "local":
             local = self.local_outbox()
@@ -237,7 +266,7 @@ class Dispatcher:
                 self._hand_over(local)
                 if not local.has_work(iso(time.time())):
                     self._copy_local_results(local)
-                    return False
+                    return bool(recorded)
             local.sync_channels()
             took = local.ingest()
         now = time.time()
@@ -252,7 +281,39 @@ class Dispatcher:
                 self._deliver(loop, store, item)
             else:
                 self._pool.submit(self._deliver, loop, store, item)
-        return bool(took or fanned or claimed)
+        return bool(recorded or took or fanned or claimed)
+
+    def _record_sent(self, loop: _Loop, store: Outbox) -> int:
+        """Record the messages that were sent while the store could not be written.
+
+        Their channels are still leased to this dispatcher, so no one has sent them again;
+        recording them now (before this loop claims anything) releases the lease without a
+        repeat. Only a lease that lapsed first (the store was away longer than a lease) lets
+        another dispatcher send the message again. Raises if the store is still unavailable:
+        what is left waits for the next pass.
+        """
+        with self._lock:
+            waiting, loop.unrecorded = loop.unrecorded, []
+        for index, item in enumerate(waiting):
+            spec = item.claimed.spec
+            try:
+                self._stored(
+                    partial(
+                        store.delivered,
+                        spec.id,
+                        self.owner,
+                        item.plan,
+                        item.receipt,
+                        item.sent_at,
+                        lease=item.claimed.lease,
+                    )
+                )
+            except Exception:
+                with self._lock:
+                    loop.unrecorded[:0] = waiting[index:]
+                raise
+            log.info("channel %s: the message sent earlier is now recorded", describe(spec))
+        return len(waiting)
 
     # -- one channel's turn ----------------------------------------------------------------------
     def limits(self, local: bool) -> Thresholds:
@@ -311,10 +372,13 @@ class Dispatcher:
                 self._failed(store, claimed, decided, DeliveryError(detail), unsendable=True)
                 return
             sent = True
+            sent_at = time.time()
             self.tally["sent"] += 1
             self.tally["notifications"] += len(decided.consumed)
             self._stored(
-                lambda: store.delivered(spec.id, self.owner, decided, receipt, time.time())
+                lambda: store.delivered(
+                    spec.id, self.owner, decided, receipt, sent_at, lease=claimed.lease
+                )
             )
             log.info(
                 "channel %s: sent %s (%d item(s)): %s",
@@ -324,13 +388,18 @@ class Dispatcher:
                 receipt[:80],
             )
         except Exception as error:
-            # The store failed mid-way (database gone): the lease lapses and the channel is
-            # planned again from what was committed, so nothing is lost. A database outage is
-            # not a bug: one line says what happened, the traceback is for DEBUG.
+            # The store failed mid-way (database gone). Nothing sent: the lease lapses and the
+            # channel is planned again from what was committed, so nothing is lost. Sent: the
+            # receiver has it, so this dispatcher keeps the lease and records it as soon as
+            # the store answers (before the lease could lapse and the message be sent again).
+            # A database outage is not a bug: one line says what happened, the traceback is
+            # for DEBUG.
             if sent:
+                with self._lock:
+                    loop.unrecorded.append(_Unrecorded(claimed, decided, receipt, sent_at))
                 log.warning(
-                    "channel %s: the message was sent but could not be recorded (%s); "
-                    "it may be sent again",
+                    "channel %s: the message was sent but is not recorded yet (%s); "
+                    "recorded when the database answers",
                     describe(spec),
                     _reason(error),
                 )

@@ -49,6 +49,9 @@ _PENDING_MAX = 5000
 class Claimed:
     spec: ChannelSpec
     state: ChannelState
+    # The ``lease_until`` this claim wrote: it tells this lease from a later one of the same
+    # owner (see :meth:`Outbox.delivered`).
+    lease: str = ""
 
 
 def _json(text: str | None) -> dict[str, Any]:
@@ -181,6 +184,7 @@ class Outbox:
         if limit <= 0:
             return []
         now_iso = iso(now)
+        until = iso(now + lease_seconds)
         with self.transaction() as cursor:
             ids = [
                 int(row[0])
@@ -200,7 +204,7 @@ class Outbox:
                 self._x(
                     cursor,
                     "UPDATE channels SET lease_owner = :owner, lease_until = :until WHERE id = :id",
-                    {"owner": owner, "until": iso(now + lease_seconds), "id": channel_id},
+                    {"owner": owner, "until": until, "id": channel_id},
                 )
                 row = self._x(
                     cursor,
@@ -209,7 +213,7 @@ class Outbox:
                     {"id": channel_id},
                 ).fetchone()
                 spec = ChannelSpec(int(row[0]), row[1], row[2], row[3], row[4], _json(row[5]))
-                claimed.append(Claimed(spec, ChannelState.from_json(row[6])))
+                claimed.append(Claimed(spec, ChannelState.from_json(row[6]), until))
             return claimed
 
     def pending(self, channel_id: int) -> list[Item]:
@@ -233,13 +237,23 @@ class Outbox:
 
     # -- outcomes of a claim ----------------------------------------------------------------
     def _release(
-        self, cursor: Any, channel_id: int, owner: str, sets: str, params: dict[str, Any]
+        self,
+        cursor: Any,
+        channel_id: int,
+        owner: str,
+        sets: str,
+        params: dict[str, Any],
+        lease: str | None = None,
     ) -> bool:
+        where = "id = :id AND lease_owner = :owner"
+        params = {**params, "id": channel_id, "owner": owner}
+        if lease is not None:
+            where += " AND lease_until = :lease"
+            params["lease"] = lease
         updated = self._x(
             cursor,
-            f"UPDATE channels SET {sets}, lease_owner = NULL, "
-            "lease_until = NULL WHERE id = :id AND lease_owner = :owner",
-            {**params, "id": channel_id, "owner": owner},
+            f"UPDATE channels SET {sets}, lease_owner = NULL, lease_until = NULL WHERE {where}",
+            params,
         ).rowcount
         if not updated:
             log.warning(
@@ -247,7 +261,19 @@ class Outbox:
             )
         return bool(updated)
 
-    def delivered(self, channel_id: int, owner: str, plan: Plan, receipt: str, now: float) -> None:
+    def delivered(
+        self,
+        channel_id: int,
+        owner: str,
+        plan: Plan,
+        receipt: str,
+        now: float,
+        *,
+        lease: str | None = None,
+    ) -> None:
+        """Record a message the receiver accepted and release the channel. ``lease`` (the
+        claim's ``lease_until``) releases only that very lease: a result recorded late must
+        not end a later claim of the same owner."""
         now_iso = iso(now)
         with self.transaction() as cursor:
             for delivery_id in plan.consumed:
@@ -270,6 +296,7 @@ class Outbox:
                     "now": now_iso,
                     "result": receipt[:500],
                 },
+                lease,
             )
 
     def postpone(self, channel_id: int, owner: str, next_at: float, wake_at: float | None) -> None:

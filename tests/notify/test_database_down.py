@@ -11,11 +11,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from backline.notify.admin import add_channel
+from backline.notify.dispatcher import Dispatcher
+from backline.notify.grouping import ChannelState, Plan
+from backline.notify.outbox import Outbox
 from backline.service import Service
 from backline.store.admin import make_engine
 from backline.store.database import Database
 from backline.web.app import create_app
-from tests.notify.conftest import StandIn, wait_for
+from tests.notify.conftest import Received, StandIn, call_record, record, wait_for
 from tests.notify.test_dispatcher import FAST
 from tests.processes import Relay
 
@@ -126,7 +129,6 @@ def test_after_the_database_returns_a_stale_connection_is_no_failed_delivery(
     import signal
     import subprocess
 
-    from tests.notify.conftest import call_record, record
     from tests.notify.test_processes import BACKLINE, worker_env
 
     url, proxy = proxied
@@ -141,6 +143,12 @@ def test_after_the_database_returns_a_stale_connection_is_no_failed_delivery(
     try:
         record(postgres_url, call_record("CAbefore", to="+81311111111"))
         wait_for(lambda: len(stand_in.accepted()) == 1, what="the first message")
+        # The receiver's answer comes before the dispatcher records it: the outage starts
+        # once the sender thread has used its connection for that (a message sent as the
+        # database goes is the test above).
+        outbox = Outbox(Database(postgres_url))
+        wait_for(lambda: outbox.counts().get("sent") == 1, what="the first message recorded")
+        outbox.close()
         proxy.cut()
         wait_for(lambda: "store unavailable" in log.read_text(), what="the outage noticed")
         proxy.restore()
@@ -150,7 +158,97 @@ def test_after_the_database_returns_a_stale_connection_is_no_failed_delivery(
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
     text = log.read_text()
-    assert "+81322222222" in stand_in.texts()[1]
+    texts = stand_in.texts()
+    assert len(texts) == 2, texts
+    assert "+81311111111" in texts[0]
+    assert "+81322222222" in texts[1]
     assert "Traceback" not in text, text
     assert "could not record" not in text, text
     assert "nothing sent" not in text, text
+
+
+def lease_owner(url: str, channel_id: int) -> str | None:
+    database = Database(url)
+    connection = database.connect()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            database.sql("SELECT lease_owner FROM channels WHERE id = :id"), {"id": channel_id}
+        )
+        row = cursor.fetchone()
+        return None if row is None else row[0]
+    finally:
+        connection.close()
+
+
+def test_a_message_sent_as_the_database_goes_is_recorded_on_its_return_not_sent_again(
+    postgres_url: str, proxied: tuple[str, Relay], stand_in: StandIn, make_config: Any
+) -> None:
+    """The receiver accepted the message, then the database went before it was recorded. The
+    dispatcher still holds the channel's lease: it records the message when the database is
+    back instead of letting the lease lapse and sending it a second time."""
+    url, proxy = proxied
+    engine = make_engine(postgres_url)
+    channel_id = add_channel(engine, "slack", stand_in.url, allow_private=True).spec.id
+    engine.dispose()
+    record(postgres_url, call_record("CAedge", to="+81311111111"))
+
+    def accept_then_lose_the_database(_: Received) -> tuple[int, dict[str, str], str]:
+        proxy.cut()  # before the dispatcher hears the answer, so before it can record it
+        return 200, {}, "ok"
+
+    stand_in.respond = accept_then_lose_the_database
+    config = make_config(url, **{**FAST, "notify_quiet_seconds": 0.0})
+    dispatcher = Dispatcher(config, Database(url, timeout=1.0))  # not started: one thread
+    try:
+        assert dispatcher.run_once("database")
+        # (the stand-in counts a message accepted once its answer is written, a moment after
+        # the dispatcher may have read it)
+        wait_for(lambda: len(stand_in.accepted()) == 1, what="the message accepted")
+        stand_in.respond = None
+        with pytest.raises(Exception):  # noqa: B017 (the database is still away)
+            dispatcher.run_once("database")
+        proxy.restore()
+        assert dispatcher.run_once("database")
+        outbox = Outbox(Database(postgres_url))
+        assert outbox.counts() == {"sent": 1, "unfanned": 0}
+        outbox.close()
+        assert lease_owner(postgres_url, channel_id) is None
+        record(postgres_url, call_record("CAnext", to="+81322222222"))
+
+        def next_message_told() -> bool:
+            dispatcher.run_once("database")
+            return len(stand_in.accepted()) == 2
+
+        wait_for(next_message_told, what="the next call's message")
+        texts = stand_in.texts()
+        assert len(texts) == 2, texts
+        assert "+81322222222" in texts[1]
+        assert sum("+81311111111" in text for text in texts) == 1, texts
+    finally:
+        dispatcher.stop()
+
+
+def test_a_result_recorded_late_does_not_end_a_later_lease_of_the_same_owner(
+    database_url: str, stand_in: StandIn
+) -> None:
+    engine = make_engine(database_url)
+    channel_id = add_channel(engine, "slack", stand_in.url, allow_private=True).spec.id
+    engine.dispose()
+    record(database_url, call_record("CAlate"))
+    outbox = Outbox(Database(database_url))
+    try:
+        outbox.fan_out("2030-01-01T00:00:00.000000Z")
+        now = 1.9e9
+        (first,) = outbox.claim("owner", now, 10.0, 1)
+        # The first lease lapsed (its holder was cut off from the database) and the same
+        # owner claimed the channel again.
+        (second,) = outbox.claim("owner", now + 20.0, 10.0, 1)
+        assert first.lease != second.lease
+        plan = Plan(None, (), ChannelState(None, 0), now, None)
+        outbox.delivered(channel_id, "owner", plan, "200 ok", now, lease=first.lease)
+        assert lease_owner(database_url, channel_id) == "owner"
+        outbox.delivered(channel_id, "owner", plan, "200 ok", now, lease=second.lease)
+        assert lease_owner(database_url, channel_id) is None
+    finally:
+        outbox.close()
