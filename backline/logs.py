@@ -15,13 +15,15 @@ import json
 import logging
 import logging.config
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from backline.config import Config
 
-__all__ = ["LogFormatter", "StderrHandler", "logging_config", "setup"]
+__all__ = ["LogFormatter", "StderrHandler", "configured", "logging_config", "setup"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -101,3 +103,47 @@ def setup(config: Config) -> dict[str, Any]:
     settings = logging_config(config)
     logging.config.dictConfig(settings)
     return settings
+
+
+# A logger's settings that dictConfig may change: level, handlers, propagate, disabled.
+_Saved = tuple[int, list[logging.Handler], bool, bool]
+
+
+def _loggers() -> dict[str, logging.Logger]:
+    found = {
+        name: logger
+        for name, logger in logging.root.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    return {"": logging.root, **found}
+
+
+@contextmanager
+def configured(config: Config) -> Iterator[dict[str, Any]]:
+    """This process's logging configured while a command runs (see :func:`setup`), and put
+    back as it was when the command returns. A process that only runs the command loses
+    nothing by it; a command run in-process (as the tests, or a program embedding the CLI, do)
+    leaves no handler or level behind to change what later code logs."""
+    saved: dict[str, _Saved] = {
+        name: (logger.level, list(logger.handlers), logger.propagate, logger.disabled)
+        for name, logger in _loggers().items()
+    }
+    try:
+        yield setup(config)
+    finally:
+        loggers = _loggers()
+        added = {handler for logger in loggers.values() for handler in logger.handlers} - {
+            handler
+            for _level, handlers, _propagate, _disabled in saved.values()
+            for handler in handlers
+        }
+        for name, logger in loggers.items():
+            level, handlers, propagate, disabled = saved.get(
+                name, (logging.NOTSET, [], True, False)
+            )
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+            logger.disabled = disabled
+        for handler in added:
+            handler.close()

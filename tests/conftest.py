@@ -7,6 +7,7 @@ unless ``BACKLINE_TEST_REQUIRE_POSTGRES=1`` (set by CI) turns that into a failur
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,44 @@ def _private_default_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None
     """Nothing a test runs keeps files in the user's real default state directory (commands
     run in child processes inherit this too)."""
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+
+
+def _environment() -> dict[str, str]:
+    # pytest names the running test and phase in PYTEST_CURRENT_TEST.
+    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+
+def _root_logging() -> tuple[int, list[logging.Handler]]:
+    root = logging.getLogger()
+    # pytest's own capture handlers come and go with each phase of a test.
+    ours = [h for h in root.handlers if not type(h).__module__.startswith("_pytest")]
+    return root.level, ours
+
+
+@pytest.fixture(autouse=True)
+def _no_process_state_left_behind() -> Iterator[None]:
+    """Tests run in any order, and spread over processes: a test that leaves the process's
+    logging or environment changed (a command run in-process that configures logging, say)
+    would change what later tests see. Such a test fails here, and the state is put back."""
+    level, handlers = _root_logging()
+    environ = _environment()
+    yield
+    left = []
+    if _root_logging() != (level, handlers):
+        left.append(f"the root logger: {_root_logging()} instead of {(level, handlers)}")
+        root = logging.getLogger()
+        root.setLevel(level)
+        root.handlers[:] = [
+            *handlers,
+            *(h for h in root.handlers if type(h).__module__.startswith("_pytest")),
+        ]
+    if _environment() != environ:
+        changed = set(_environment().items()) ^ set(environ.items())
+        left.append(f"the environment: {sorted({name for name, _ in changed})}")
+        for name in set(_environment()) - set(environ):
+            del os.environ[name]
+        os.environ.update(environ)
+    assert not left, "the test left process state changed: " + "; ".join(left)
 
 
 def _postgres_url() -> str | None:

@@ -4,8 +4,11 @@ worker does (time, level, logger), in text or in JSON."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import Server
@@ -87,3 +90,40 @@ def test_a_bad_log_format_stops_the_process_with_its_name(tmp_path: Path) -> Non
     result = run_backline("worker", "--once", env=env, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == ("error: BACKLINE_LOG_FORMAT='xml' is not one of: text, json")
+
+
+def test_a_command_run_in_process_leaves_logging_as_it_found_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`worker` configures logging for its process; run in-process (by the tests, or a program
+    embedding the CLI) it must not leave that behind: a later `db upgrade` would otherwise
+    print migration INFO lines on its standard error."""
+    from typer.testing import CliRunner
+
+    from backline.cli import app
+    from tests.cli import ok
+
+    def state() -> list[tuple[str, int, list[logging.Handler], bool, bool]]:
+        names = ["", "uvicorn", "uvicorn.error", "uvicorn.access", "backline", "alembic"]
+        loggers = [(name, logging.getLogger(name or None)) for name in names]
+        return [
+            (
+                name,
+                lg.level,
+                [h for h in lg.handlers if "_pytest" not in type(h).__module__],
+                lg.propagate,
+                lg.disabled,
+            )
+            for name, lg in loggers
+        ]
+
+    before = state()
+    url = f"sqlite:///{tmp_path}/backline.db"
+    ok(url, "db", "upgrade")
+    monkeypatch.setenv("BACKLINE_DATABASE_URL", url)
+    monkeypatch.setenv("BACKLINE_LOG_LEVEL", "DEBUG")
+    result = CliRunner().invoke(app, ["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert state() == before
+    # What the report was about: the next in-process command's standard error stays clean.
+    assert ok(f"sqlite:///{tmp_path}/other.db", "db", "upgrade").startswith("created the")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import typer
 
@@ -100,13 +101,17 @@ def serve(
 
 
 def _run_uvicorn(config: Config, host: str, port: int, workers: int) -> None:
-    import uvicorn
-
-    from backline.logs import setup
+    from backline.logs import configured
 
     # The same logging in this process and in every worker uvicorn spawns (it applies
     # log_config in each of them).
-    log_config = setup(config)
+    with configured(config) as log_config:
+        _serve(config, host, port, workers, log_config)
+
+
+def _serve(config: Config, host: str, port: int, workers: int, log_config: dict[str, Any]) -> None:
+    import uvicorn
+
     _raise_open_file_limit()
     try:
         # uvicorn's own protocol with a deadline for each request and a bound on its headers.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from backline.cli._common import config, fail
-from backline.config import shown_database
+from backline.config import Config, shown_database
 
 
 def register(app: typer.Typer) -> None:
@@ -22,17 +22,22 @@ def worker(
     Any number of workers (and `serve` processes) may share one database: each notification
     is sent once.
     """
+    from backline.logs import configured
+
+    settings = config()
+    with configured(settings):
+        _work(settings, once)
+
+
+def _work(settings: Config, once: bool) -> None:
     import logging
     import signal
     import threading
     import time
 
-    from backline.logs import setup
     from backline.notify.dispatcher import Dispatcher, run_once
     from backline.store.database import Database
 
-    settings = config()
-    setup(settings)
     if once:
         try:
             counts = run_once(settings)
