@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,12 @@ def _serve_two_workers(sqlite_url: str, tmp_path: Path, **extra: str) -> list[st
         for _ in range(4):
             status, _text = server.post(path, *signed_post(path, fallback_params(TWILIO)))
             assert status == 200
+        # /healthz answers as soon as one worker is up; wait (bounded) until both have said
+        # they are answering, so stopping cannot cut the second one's start short.
+        deadline = time.monotonic() + 30
+        while server.log.read_text().count("answering from") < 2:
+            assert time.monotonic() < deadline, server.log.read_text()
+            time.sleep(0.1)
     finally:
         server.stop()
     return server.log.read_text().splitlines()
