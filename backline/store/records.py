@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, astuple, dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, assert_never
 
 from backline.core.cleaning import clean_text, url_without_secrets
 from backline.core.models import FINAL_OUTCOMES, Call, Plan
@@ -32,8 +32,10 @@ __all__ = [
     "CallRecord",
     "LegRecord",
     "Record",
+    "RecordKind",
     "cleaned",
     "record_from_json",
+    "record_kind",
     "record_to_json",
 ]
 
@@ -142,15 +144,38 @@ class LegRecord:
 # leg's key) live in backline.store.callback_records, imported only when one is made or read:
 # defining them costs a cold start about 2 ms that a call without them does not need.
 Record: TypeAlias = "CallRecord | LegRecord | VoicemailRecord | TranscriptionRecord | ScreenRecord"
+# The journal's (and the endpoint table's) name of each kind of record.
+RecordKind = Literal["call", "leg", "voicemail", "transcription", "screen"]
+
+
+def record_kind(record: Record) -> RecordKind:
+    """The name of ``record``'s kind. A new kind of record is a type error here until it has
+    one."""
+    match record:
+        case CallRecord():
+            return "call"
+        case LegRecord():
+            return "leg"
+        case _:
+            from backline.store.callback_records import (
+                ScreenRecord,
+                TranscriptionRecord,
+                VoicemailRecord,
+            )
+
+            match record:
+                case VoicemailRecord():
+                    return "voicemail"
+                case TranscriptionRecord():
+                    return "transcription"
+                case ScreenRecord():
+                    return "screen"
+                case _:
+                    assert_never(record)
 
 
 def record_to_json(record: Record) -> tuple[str, str]:
-    if isinstance(record, CallRecord):
-        kind = "call"
-    elif isinstance(record, LegRecord):
-        kind = "leg"
-    else:
-        kind = record.KIND
+    kind = record_kind(record)
     return kind, json.dumps(asdict(record), ensure_ascii=False, separators=(",", ":"))
 
 
