@@ -1,13 +1,14 @@
 """The answer, without any transport: Twilio's fallback request, the dial-outcome callback,
 and the callbacks of a voicemail and of a screened call.
 
-:class:`Answerer` parses nothing and serves nothing; it verifies, plans, renders and builds the
-record. The Starlette endpoints (``backline.web.twilio``) and the Lambda handler
-(``backline.aws.fallback``) are thin shells over it, so both answer alike. This module imports
-no web framework: a Lambda cold start pays only for what answering needs.
-
-The callbacks (:data:`CALLBACKS`) are one table: a path, the method that plans its answer and
-builds its record, and what to answer when that fails.
+Every Twilio path is one row of :data:`ENDPOINTS`: the path, the planner that answers it and
+builds its record, the kind of record it makes, and what to answer when planning fails.
+:func:`respond` is the one sequence every request goes through (verify, plan, record, answer,
+or the emergency answer); :class:`Answerer` holds what it needs (the tokens, the snapshot, the
+recorder, the memo of answers). The Starlette endpoints (``backline.web.twilio``) and the
+Lambda handler (``backline.aws.fallback``) only adapt their I/O to it and differ only in how
+they wait for the durable record, so both answer alike. This module imports no web framework:
+a Lambda cold start pays only for what answering needs.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
@@ -44,11 +45,18 @@ from backline.core.twiml import LAST_RESORT_TWIML, render, render_verbs
 from backline.core.validation import is_e164
 from backline.store.database import utc_now
 from backline.store.recorder import Recorder
-from backline.store.records import MAX_DURATION, MAX_STEP, CallRecord, LegRecord, Record
+from backline.store.records import (
+    MAX_DURATION,
+    MAX_STEP,
+    CallRecord,
+    LegRecord,
+    Record,
+    RecordKind,
+)
 from backline.store.snapshot import SnapshotKeeper
 
 __all__ = [
-    "CALLBACKS",
+    "ENDPOINTS",
     "FALLBACK_PATH",
     "INSECURE_HEADER",
     "MAX_BODY_BYTES",
@@ -60,15 +68,22 @@ __all__ = [
     "WHISPER_PATH",
     "XML",
     "Answerer",
-    "Callback",
+    "Endpoint",
+    "Planner",
     "auth_tokens",
-    "callback_for",
+    "emergency_answer",
+    "endpoint_for",
     "parse_form",
+    "plan_dial_status",
+    "plan_fallback",
     "plausible_signature",
+    "respond",
+    "run_now",
     "step_of",
 ]
 
 log = logging.getLogger("backline.answer")
+T = TypeVar("T")
 
 FALLBACK_PATH = "/twilio/voice/fallback"
 STATUS_PATH = "/twilio/voice/dial-status"
@@ -142,30 +157,6 @@ class _Links:
 # the twilio builder writes them (a test holds them equal), so that importing costs nothing.
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 HANGUP_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
-
-
-class Callback(NamedTuple):
-    """One of Twilio's callbacks: its path, the Answerer method that answers it (with the
-    request's form and query parameters) and the answer to give when that method fails."""
-
-    path: str
-    method: str
-    emergency: str
-
-
-CALLBACKS: tuple[Callback, ...] = (
-    Callback(WHISPER_PATH, "answer_whisper", EMPTY_TWIML),
-    Callback(SCREEN_ANSWER_PATH, "answer_screen", EMPTY_TWIML),
-    Callback(VOICEMAIL_PATH, "answer_voicemail_done", HANGUP_TWIML),
-    Callback(RECORDING_PATH, "answer_recording", EMPTY_TWIML),
-    Callback(TRANSCRIPTION_PATH, "answer_transcription", EMPTY_TWIML),
-)
-_CALLBACK_AT = {callback.path: callback for callback in CALLBACKS}
-
-
-def callback_for(path: str) -> Callback | None:
-    """The callback served at ``path`` (with or without a final slash), if any."""
-    return _CALLBACK_AT.get(path.rstrip("/"))
 
 
 def _recorded(call_sid: str) -> bool:
@@ -407,22 +398,6 @@ class Answerer:
             return LAST_RESORT_TWIML
 
     # -- the callbacks ---------------------------------------------------------------------------
-    def answer_callback(
-        self, path: str, params: Mapping[str, str], query: Mapping[str, str]
-    ) -> tuple[str, Record | None]:
-        """The answer (and the record) for one of :data:`CALLBACKS`; ``query`` holds our own
-        URL's parameters (signed with it), ``params`` Twilio's form."""
-        callback = callback_for(path)
-        if callback is None:
-            raise LookupError(f"no Twilio callback at {path}")
-        answer: Callable[[Mapping[str, str], Mapping[str, str]], tuple[str, Record | None]]
-        answer = getattr(self, callback.method)
-        return answer(params, query)
-
-    def callback_emergency(self, path: str) -> str:
-        callback = callback_for(path)
-        return callback.emergency if callback is not None else LAST_RESORT_TWIML
-
     def answer_whisper(
         self, params: Mapping[str, str], query: Mapping[str, str]
     ) -> tuple[str, Record | None]:
@@ -522,3 +497,119 @@ class Answerer:
 
     def _render(self, verbs: tuple[Verb, ...]) -> str:
         return render_verbs(verbs, self.links)
+
+
+# -- the endpoint table ---------------------------------------------------------------------------
+
+Planner = Callable[[Answerer, Mapping[str, str], Mapping[str, str]], tuple[str, "Record | None"]]
+
+
+def plan_fallback(
+    answerer: Answerer, params: Mapping[str, str], query: Mapping[str, str]
+) -> tuple[str, Record | None]:
+    """Twilio's fallback request: the first answer (or, for a call in progress, the next)."""
+    _plan, answer, record = answerer.plan_fallback(params)
+    return answer, record
+
+
+def plan_dial_status(
+    answerer: Answerer, params: Mapping[str, str], query: Mapping[str, str]
+) -> tuple[str, Record | None]:
+    """The ``<Dial action>`` request after a leg: the step and whether the number was closed
+    are in our own URL's query."""
+    step = step_of(query.get("step"))
+    closed = query.get("closed") == "1"
+    _plan, answer, record = answerer.plan_dial_status(params, step, closed=closed)
+    return answer, record
+
+
+class Endpoint(NamedTuple):
+    """One Twilio path: the planner that answers it (with the request's form and our own URL's
+    query parameters), the kind of record it makes (``None``: nothing is recorded), and the
+    answer when planning fails (``None``: the answer for an unknown number, built from the
+    request)."""
+
+    path: str
+    plan: Planner
+    record: RecordKind | None
+    emergency: str | None
+
+
+# Every path Twilio requests. The web app's routes, the Lambda handler's routes and the SAM
+# template's routes come from (or are tested against) this table.
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(FALLBACK_PATH, plan_fallback, "call", None),
+    Endpoint(STATUS_PATH, plan_dial_status, "leg", None),
+    Endpoint(WHISPER_PATH, Answerer.answer_whisper, None, EMPTY_TWIML),
+    Endpoint(SCREEN_ANSWER_PATH, Answerer.answer_screen, "screen", EMPTY_TWIML),
+    Endpoint(VOICEMAIL_PATH, Answerer.answer_voicemail_done, None, HANGUP_TWIML),
+    Endpoint(RECORDING_PATH, Answerer.answer_recording, "voicemail", EMPTY_TWIML),
+    Endpoint(TRANSCRIPTION_PATH, Answerer.answer_transcription, "transcription", EMPTY_TWIML),
+)
+_ENDPOINT_AT = {endpoint.path: endpoint for endpoint in ENDPOINTS}
+
+
+def endpoint_for(path: str) -> Endpoint | None:
+    """The endpoint served at ``path`` (with or without a final slash), if any."""
+    return _ENDPOINT_AT.get(path.rstrip("/") or path)
+
+
+def emergency_answer(endpoint: Endpoint, answerer: Answerer, params: Mapping[str, str]) -> str:
+    """What ``endpoint`` answers when answering failed: never an error for Twilio."""
+    if endpoint.emergency is not None:
+        return endpoint.emergency
+    return answerer.emergency_answer(params)
+
+
+# -- the one answer sequence ----------------------------------------------------------------------
+
+
+async def respond(
+    answerer: Answerer,
+    path: str,
+    query: str,
+    *,
+    verify: Callable[[], Awaitable[Mapping[str, str] | None]],
+    wait: Callable[[Record], Awaitable[str | None]],
+    logger: logging.Logger = log,
+    log_extra: Mapping[str, object] | None = None,
+    passthrough: tuple[type[Exception], ...] = (),
+) -> str | None:
+    """Answer one Twilio request at ``path`` (one of :data:`ENDPOINTS`): verify it, plan the
+    answer and its record, wait for the record to be durable, and answer; if anything inside
+    fails, the endpoint's emergency answer. ``None`` when the request is refused (403).
+
+    The shells adapt their I/O through two steps: ``verify`` checks the signature and gives the
+    request's parameters (``None``: refused), and ``wait`` hands the record to the durable
+    writer and gives the answer first given for it when Twilio repeats a request. Exceptions in
+    ``passthrough`` (a client gone away) are not answered but raised to the shell."""
+    endpoint = endpoint_for(path)
+    if endpoint is None:
+        raise LookupError(f"no Twilio endpoint at {path}")
+    params: Mapping[str, str] = {}
+    try:
+        verified = await verify()
+        if verified is None:
+            return None
+        params = verified
+        answer, record = endpoint.plan(answerer, params, parse_form(query))
+        if record is not None:
+            answer = await wait(record) or answer
+        return answer
+    except passthrough:
+        raise
+    except Exception:
+        logger.exception("answering %s failed; sending the emergency answer", path, extra=log_extra)
+        return emergency_answer(endpoint, answerer, params)
+
+
+def run_now(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends (the Lambda handler's steps are plain
+    calls), without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError("the coroutine suspended; it needs an event loop")

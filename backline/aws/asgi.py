@@ -17,7 +17,7 @@ from typing import Any
 
 from mangum import Mangum
 
-from backline.answer import FALLBACK_PATH, STATUS_PATH, XML
+from backline.answer import ENDPOINTS, FALLBACK_PATH, STATUS_PATH, XML
 from backline.aws.events import EventError, base_path_of, parse_event, response, with_app_path
 from backline.aws.runtime import Runtime
 from backline.core.twiml import LAST_RESORT_TWIML
@@ -25,7 +25,7 @@ from backline.web.app import create_app
 
 __all__ = ["AsgiHandler", "handler"]
 
-ROUTES = frozenset({FALLBACK_PATH, STATUS_PATH, "/healthz"})
+ROUTES = frozenset({*(endpoint.path for endpoint in ENDPOINTS), "/healthz"})
 
 
 class AsgiHandler:

@@ -39,10 +39,9 @@ __all__ = ["FallbackHandler", "handler"]
 
 log = logging.getLogger("backline.aws.fallback")
 
-FALLBACK_PATH = "/twilio/voice/fallback"
-STATUS_PATH = "/twilio/voice/dial-status"
-# Screening and voicemail callbacks (backline.answer.CALLBACKS), under the same prefix.
-CALLBACK_PATHS: tuple[str, ...] = ()
+# Twilio's paths: backline.answer.ENDPOINTS. Should backline fail to import, the two paths a
+# call can reach first are still found, to answer them with the apology rather than a 404.
+TWILIO_PATHS: tuple[str, ...] = ("/twilio/voice/fallback", "/twilio/voice/dial-status")
 HEALTH_PATH = "/healthz"
 TEXT = "text/plain; charset=utf-8"
 XML = "text/xml; charset=utf-8"
@@ -55,8 +54,8 @@ try:
     from backline.aws import runtime as _runtime
     from backline.core import twiml as _twiml
 
-    FALLBACK_PATH, STATUS_PATH, XML = _answer.FALLBACK_PATH, _answer.STATUS_PATH, _answer.XML
-    CALLBACK_PATHS = tuple(callback.path for callback in _answer.CALLBACKS)
+    XML = _answer.XML
+    TWILIO_PATHS = tuple(endpoint.path for endpoint in _answer.ENDPOINTS)
 except Exception as _error:  # pragma: no cover - exercised by a broken deployment only
     _IMPORT_ERROR = f"{type(_error).__name__}: {_error}"
 
@@ -64,11 +63,7 @@ except Exception as _error:  # pragma: no cover - exercised by a broken deployme
 ROUTES = frozenset(
     {
         HEALTH_PATH,
-        *(
-            variant
-            for path in (FALLBACK_PATH, STATUS_PATH, *CALLBACK_PATHS)
-            for variant in (path, path + "/")
-        ),
+        *(variant for path in TWILIO_PATHS for variant in (path, path + "/")),
     }
 )
 
@@ -148,41 +143,38 @@ class FallbackHandler:
     def _answer(
         self, request: HttpRequest, service: Service, context: Any, deadline: Deadline
     ) -> dict[str, Any]:
-        assert self.runtime is not None
+        """:func:`backline.answer.respond` over the event: the checks that need the body first,
+        and the record written within the deadline (then the dispatcher woken)."""
+        runtime = self.runtime
+        assert runtime is not None
         answerer = service.answerer
-        params: dict[str, str] = {}
-        try:
-            if len(request.body) > _answer.MAX_BODY_BYTES:
-                service.count_too_large()
-                return response(413, "request body over 64 KiB refused", TEXT)
+        if len(request.body) > _answer.MAX_BODY_BYTES:
+            service.count_too_large()
+            return response(413, "request body over 64 KiB refused", TEXT)
+        refusal = ""
+
+        async def verify() -> dict[str, str] | None:
+            nonlocal refusal
             signature = request.header("x-twilio-signature")
             if not service.config.insecure_demo and not _answer.plausible_signature(signature):
                 # Refused before the form is parsed: a flood of unsigned posts costs nothing.
-                reason = "X-Twilio-Signature is malformed" if signature else "no X-Twilio-Signature"
-                return self._refused(request, answerer, reason)
+                refusal = (
+                    "X-Twilio-Signature is malformed" if signature else "no X-Twilio-Signature"
+                )
+                return None
             params = request.form()
-            self.runtime.refresh_if_stale(service, deadline)
+            runtime.refresh_if_stale(service, deadline)
             # For GET, Twilio signs the URL with its query and no body parameters.
             signed = params if request.method == "POST" else {}
             authentic = answerer.is_authentic(request.path, request.query, signed, signature) or (
                 # The token may have been rotated in its secret since this instance started.
-                self.runtime.reread_auth_tokens(service, context, deadline)
+                runtime.reread_auth_tokens(service, context, deadline)
                 and answerer.is_authentic(request.path, request.query, signed, signature)
             )
             if not authentic:
-                return self._refused(request, answerer, "invalid Twilio signature")
+                refusal = "invalid Twilio signature"
+                return None
             answerer.note_check(request.path, request.query, authentic=True)
-            record: Record | None
-            path = request.path.rstrip("/")
-            if path == FALLBACK_PATH:
-                _plan, answer, record = answerer.plan_fallback(params)
-            elif path == STATUS_PATH:
-                query = request.query_params()
-                step = _answer.step_of(query.get("step"))
-                closed = query.get("closed") == "1"
-                _plan, answer, record = answerer.plan_dial_status(params, step, closed=closed)
-            else:
-                answer, record = answerer.answer_callback(path, params, request.query_params())
             if service.snapshot.current.source == "built-in":
                 log.error(
                     "%s answered from the built-in last resort: no table of numbers at hand (%s)",
@@ -190,24 +182,31 @@ class FallbackHandler:
                     service.snapshot.last_error or "still loading",
                     extra=tagged(LogEvent.LAST_RESORT),
                 )
-            if record is not None:
-                recorded, first_answer = self._record(service, record, deadline)
-                if first_answer is not None:
-                    answer = first_answer  # Twilio retried: the same answer again, no new kick
-                elif recorded and not service.journal.pending:
-                    # In the database, where the dispatcher reads it. (While records wait in the
-                    # local journal, new ones join it: the dispatcher could not see them yet.)
-                    self.runtime.kick(record.key, record.call_sid, context, deadline)
-            return _xml(answer)
-        except Exception:
-            log.exception(
-                "%s answer failed; sending the emergency answer",
+            return params
+
+        async def wait(record: Record) -> str | None:
+            recorded, first_answer = self._record(service, record, deadline)
+            if first_answer is None and recorded and not service.journal.pending:
+                # In the database, where the dispatcher reads it. (While records wait in the
+                # local journal, new ones join it: the dispatcher could not see them yet.)
+                # A repeated request (a first answer) wakes nobody: it adds nothing new.
+                runtime.kick(record.key, record.call_sid, context, deadline)
+            return first_answer
+
+        answer = _answer.run_now(
+            _answer.respond(
+                answerer,
                 request.path,
-                extra=tagged(LogEvent.LAST_RESORT),
+                request.query,
+                verify=verify,
+                wait=wait,
+                logger=log,
+                log_extra=tagged(LogEvent.LAST_RESORT),
             )
-            if _answer.callback_for(request.path) is not None:
-                return _xml(answerer.callback_emergency(request.path))
-            return _xml(answerer.emergency_answer(params))
+        )
+        if answer is None:
+            return self._refused(request, answerer, refusal)
+        return _xml(answer)
 
     @staticmethod
     def _refused(request: HttpRequest, answerer: Answerer, reason: str) -> dict[str, Any]:

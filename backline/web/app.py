@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from backline.answer import CALLBACKS, FALLBACK_PATH, STATUS_PATH
+from backline.answer import ENDPOINTS
 from backline.config import Config
 from backline.service import Service
 from backline.web.limits import BoundedRequests
@@ -24,21 +24,17 @@ __all__ = ["create_app", "twilio_routes"]
 
 
 def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
-    """Twilio's endpoints: the fallback and dial-outcome URLs (GET and POST, as either may be
-    configured in the console), and the callbacks backline's own answers name (POST).
+    """Twilio's endpoints, one per row of :data:`backline.answer.ENDPOINTS` (GET and POST, as
+    either may be configured in the console).
 
     Each also answers with a final slash, as someone may paste it into Twilio's console: the
     same answer, signed over the URL as Twilio requested it, never a redirect (which would be
     built from the Host header, and Twilio would not sign the new URL anyway).
     """
     return [
-        Route(path, endpoint, methods=["GET", "POST"])
-        for base, endpoint in (
-            (FALLBACK_PATH, endpoints.fallback),
-            (STATUS_PATH, endpoints.dial_status),
-            *((callback.path, endpoints.callback) for callback in CALLBACKS),
-        )
-        for path in (base, base + "/")
+        Route(path, endpoints.answer, methods=["GET", "POST"])
+        for endpoint in ENDPOINTS
+        for path in (endpoint.path, endpoint.path + "/")
     ]
 
 

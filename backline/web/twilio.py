@@ -1,7 +1,8 @@
 """The answer path over HTTP: Starlette endpoints for Twilio's requests.
 
-Each handler reads the form, lets :class:`backline.answer.Answerer` verify, plan and render,
-waits for the durable record, and answers. Nothing here talks to Slack, SMS or any other
+One endpoint serves every path of :data:`backline.answer.ENDPOINTS`: it reads the form and
+hands it to :func:`backline.answer.respond` (verify, plan, record, answer), waiting for the
+durable record on the event loop. Nothing here talks to Slack, SMS or any other
 receiver. Whatever goes wrong inside, Twilio gets valid TwiML, never a 5xx.
 
 Hostile input is kept off the event loop's critical path: a request whose X-Twilio-Signature
@@ -15,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
-from backline.answer import XML, Answerer, parse_form, plausible_signature, step_of
+from backline.answer import XML, Answerer, parse_form, plausible_signature, respond
 from backline.store.records import Record
 
 __all__ = ["INLINE_FORM_BYTES", "TwilioEndpoints"]
@@ -72,56 +72,25 @@ class TwilioEndpoints:
         answerer.note_check(path, query, authentic=authentic)
         return params if authentic else None
 
-    async def fallback(self, request: Request) -> Response:
-        def plan(params: dict[str, str]) -> tuple[str, Record | None]:
-            _plan, answer, record = self.answerer.plan_fallback(params)
-            return answer, record
-
-        return await self._answer(request, plan, self.answerer.emergency_answer)
-
-    async def dial_status(self, request: Request) -> Response:
-        step = step_of(request.query_params.get("step"))
-        closed = request.query_params.get("closed") == "1"
-
-        def plan(params: dict[str, str]) -> tuple[str, Record | None]:
-            _plan, answer, record = self.answerer.plan_dial_status(params, step, closed=closed)
-            return answer, record
-
-        return await self._answer(request, plan, self.answerer.emergency_answer)
-
-    async def callback(self, request: Request) -> Response:
-        """Any of :data:`backline.answer.CALLBACKS` (screening, voicemail), by its path."""
-        path = request.url.path
-        query = dict(request.query_params)
-        return await self._answer(
-            request,
-            lambda params: self.answerer.answer_callback(path, params, query),
-            lambda _params: self.answerer.callback_emergency(path),
-        )
-
-    async def _answer(
-        self,
-        request: Request,
-        plan: Callable[[dict[str, str]], tuple[str, Record | None]],
-        emergency: Callable[[dict[str, str]], str],
-    ) -> Response:
-        params: dict[str, str] = {}
+    async def answer(self, request: Request) -> Response:
+        """Any path of :data:`backline.answer.ENDPOINTS`, through :func:`backline.answer.respond`;
+        the record is awaited from the recorder's group commit."""
         try:
-            verified = await self._verified(request)
-            if verified is None:
-                return self._refused()
-            params = verified
-            answer, record = plan(params)
-            if record is not None:
-                answer = await self._record(record) or answer
-            return Response(answer, media_type=XML)
+            answer = await respond(
+                self.answerer,
+                request.url.path,
+                request.url.query,
+                verify=lambda: self._verified(request),
+                wait=self._record,
+                passthrough=(ClientDisconnect,),
+            )
         except ClientDisconnect:
             # The client went away before its request was in (or was cut off for being too
             # slow or too large): there is nobody to answer, and nothing to report.
             return Response(status_code=400)
-        except Exception:
-            log.exception("answering %s failed; sending the emergency answer", request.url.path)
-            return Response(emergency(params), media_type=XML)
+        if answer is None:
+            return self._refused()
+        return Response(answer, media_type=XML)
 
     async def _record(self, record: Record) -> str | None:
         try:

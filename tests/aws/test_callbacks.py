@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from backline.answer import CALLBACKS, Callback
+from backline.answer import ENDPOINTS, Endpoint
 from backline.aws.fallback import FallbackHandler
 from backline.aws.runtime import Runtime
 from backline.store import admin
@@ -113,11 +113,25 @@ def test_a_screened_call_and_its_voicemail_on_lambda(
     assert rows(database_url, "SELECT destination, digits FROM screenings") == [(DESTINATION, "3")]
 
 
+CALLBACKS = [endpoint for endpoint in ENDPOINTS if endpoint.emergency is not None]
+
+
+def test_the_callbacks_are_the_five_paths_backlines_answers_name() -> None:
+    assert [endpoint.path.rsplit("/", 1)[1] for endpoint in CALLBACKS] == [
+        "screen",
+        "screen-answer",
+        "voicemail",
+        "recording-status",
+        "transcription",
+    ]
+
+
 @pytest.mark.parametrize("callback", CALLBACKS, ids=lambda c: c.path)
-def test_each_callback_has_an_emergency_answer_that_keeps_the_call(callback: Callback) -> None:
+def test_each_callback_has_an_emergency_answer_that_keeps_the_call(callback: Endpoint) -> None:
     """What a callback answers when answering it failed: a whisper or a key connects the person
     who picked up (as an unscreened call would), a voicemail's end hangs up, and the status
     callbacks (whose answer Twilio ignores) get an empty response, never a 5xx."""
+    assert callback.emergency is not None
     tags = [c.tag for c in ElementTree.fromstring(callback.emergency)]
     assert tags == (["Hangup"] if callback.path.endswith("/voicemail") else [])
 

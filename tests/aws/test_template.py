@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from backline.answer import CALLBACKS, FALLBACK_PATH, STATUS_PATH
+from backline.answer import ENDPOINTS, FALLBACK_PATH
 from backline.aws.alarms import LogEvent
 from backline.aws.fallback import HEALTH_PATH
 from backline.aws.invoke import FUNCTION_VARIABLE
@@ -56,7 +56,7 @@ def test_the_routes_are_the_apps(template: dict[str, Any]) -> None:
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::ApiGatewayV2::Route"
     }
-    paths = (FALLBACK_PATH, STATUS_PATH, *(callback.path for callback in CALLBACKS))
+    paths = {endpoint.path for endpoint in ENDPOINTS}
     assert keys == {f"ANY {path}" for path in paths} | {f"GET {HEALTH_PATH}"}
     outputs = template["Outputs"]
     for branch in outputs["FallbackUrl"]["Value"]["Fn::If"][1:]:
@@ -65,6 +65,20 @@ def test_the_routes_are_the_apps(template: dict[str, Any]) -> None:
     # API Gateway may invoke the function on every route.
     permission = template["Resources"]["FallbackInvokePermission"]["Properties"]
     assert permission["SourceArn"]["Fn::Sub"].endswith("${HttpApi}/*/*/*")
+
+
+def test_the_docs_list_the_endpoint_tables_paths() -> None:
+    """docs/deploy.md lists every Twilio path backline answers; when-nobody-answers.md's table
+    lists the callbacks (every path but the fallback and the dial outcome)."""
+    docs = ROOT / "docs"
+    listed = set(re.findall(r"/twilio/voice/[a-z-]+", (docs / "deploy.md").read_text()))
+    assert listed == {endpoint.path for endpoint in ENDPOINTS}
+    table = set(
+        re.findall(
+            r"^\| `(/twilio/voice/[a-z-]+)", (docs / "when-nobody-answers.md").read_text(), re.M
+        )
+    )
+    assert table == {endpoint.path for endpoint in ENDPOINTS if endpoint.emergency is not None}
 
 
 def test_twilio_never_gets_a_throttle_or_a_gateway_timeout(template: dict[str, Any]) -> None:
