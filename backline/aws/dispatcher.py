@@ -20,8 +20,7 @@ from typing import Any
 
 from backline.aws.alarms import LogEvent, tagged
 from backline.aws.deadline import remaining_seconds
-from backline.aws.runtime import load_config, without_passwords
-from backline.config import Config
+from backline.aws.runtime import ConfiguredHandler, without_passwords
 
 __all__ = ["DispatcherFailed", "DispatcherHandler", "handler"]
 
@@ -37,20 +36,7 @@ class DispatcherFailed(RuntimeError):
     """A run failed; the message says why, with any URL's password masked."""
 
 
-class DispatcherHandler:
-    def __init__(
-        self, env: Mapping[str, str] | None = None, *, config: Config | None = None
-    ) -> None:
-        self.env = env
-        self._config = config
-
-    def config(self) -> Config:
-        if self._config is None:
-            import os
-
-            self._config, _env = load_config(os.environ if self.env is None else self.env)
-        return self._config
-
+class DispatcherHandler(ConfiguredHandler):
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
         # Imported here: the notification code (and its SDKs, lazily) is this function's work,
         # and a module-level import error would hide the reason behind a bare init failure.

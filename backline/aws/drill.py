@@ -17,8 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from backline.aws.runtime import load_config
-from backline.config import Config
+from backline.aws.runtime import ConfiguredHandler
 
 __all__ = ["DrillFailed", "DrillHandler", "handler"]
 
@@ -29,20 +28,7 @@ class DrillFailed(Exception):
     """The drill ran and something failed: raised so that Lambda counts an error."""
 
 
-class DrillHandler:
-    def __init__(
-        self, env: Mapping[str, str] | None = None, *, config: Config | None = None
-    ) -> None:
-        self.env = env
-        self._config = config
-
-    def config(self) -> Config:
-        if self._config is None:
-            import os
-
-            self._config, _env = load_config(os.environ if self.env is None else self.env)
-        return self._config
-
+class DrillHandler(ConfiguredHandler):
     def __call__(self, event: Any, context: Any) -> dict[str, Any]:
         from backline.drill import run_drill, save_report
 

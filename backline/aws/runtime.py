@@ -31,7 +31,7 @@ from backline.config import Config, answer_deadline, auth_tokens
 from backline.service import Service
 from backline.store.snapshot import SnapshotKeeper
 
-__all__ = ["LAMBDA_STATE_DIR", "Runtime", "load_config", "remaining_seconds"]
+__all__ = ["LAMBDA_STATE_DIR", "ConfiguredHandler", "Runtime", "load_config", "remaining_seconds"]
 
 log = logging.getLogger("backline.aws")
 
@@ -72,6 +72,23 @@ def load_config(
     config = Config.from_env(resolved).with_overrides(notify_in_serve=False)
     logging.getLogger("backline").setLevel(config.log_level)
     return config, resolved
+
+
+class ConfiguredHandler:
+    """The base of a scheduled function's handler (the dispatcher, the drill): its configuration
+    is read from ``env`` (the process environment by default) on first use, once per instance;
+    tests give a ``config`` directly."""
+
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, config: Config | None = None
+    ) -> None:
+        self.env = env
+        self._config = config
+
+    def config(self) -> Config:
+        if self._config is None:
+            self._config, _env = load_config(os.environ if self.env is None else self.env)
+        return self._config
 
 
 def build_mismatch(manifest: Path = _BUILD_MANIFEST) -> str | None:
