@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 from urllib.parse import urlsplit, urlunsplit
 
 from backline.answer import FALLBACK_PATH
@@ -33,6 +33,7 @@ from backline.core.drill import (
     DrillReport,
     Expectation,
     ExpectedDial,
+    ExpectedSay,
     NumberResult,
     check,
     drill_call_sid,
@@ -145,23 +146,28 @@ def drill_number(
         if found:
             problems.extend(where + problem for problem in found)
             break
-        if isinstance(step, ExpectedDial):
-            assert observed.dial is not None  # check() found a <Dial>
-            action = observed.dial.action
-            if not action.startswith(sender.public_url + "/"):
-                problems.append(
-                    f"{where}the dial-outcome URL {_shown_url(action)} is not under "
-                    f"{sender.public_url} (the service's BACKLINE_PUBLIC_URL differs)"
+        match step:
+            case ExpectedSay():
+                pass  # the last answer: nothing more to request
+            case ExpectedDial():
+                assert observed.dial is not None  # check() found a <Dial>
+                action = observed.dial.action
+                if not action.startswith(sender.public_url + "/"):
+                    problems.append(
+                        f"{where}the dial-outcome URL {_shown_url(action)} is not under "
+                        f"{sender.public_url} (the service's BACKLINE_PUBLIC_URL differs)"
+                    )
+                    break
+                target = action
+                params = dict(
+                    params,
+                    CallStatus="in-progress",
+                    DialCallStatus="no-answer",
+                    DialCallSid=f"{call_sid}-{index}"[:64],
+                    DialCallDuration="0",
                 )
-                break
-            target = action
-            params = dict(
-                params,
-                CallStatus="in-progress",
-                DialCallStatus="no-answer",
-                DialCallSid=f"{call_sid}-{index}"[:64],
-                DialCallDuration="0",
-            )
+            case _:
+                assert_never(step)
     return NumberResult(
         number=expectation.number,
         client=expectation.client,
