@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from backline.store import admin
+from backline.manage.engine import open_database
+from backline.manage.numbers import add_number, list_numbers
 
 __all__ = ["DEMO_NUMBERS", "seed"]
 
@@ -22,11 +23,11 @@ DEMO_NUMBERS: tuple[
 
 def seed(database_url: str) -> bool:
     """Add the demo numbers to an empty table; returns False when numbers already exist."""
-    engine = admin.open_engine(database_url)
-    if admin.list_numbers(engine):
+    engine = open_database(database_url)
+    if list_numbers(engine):
         return False
     for number, client, destinations, mode, message, language, voice in DEMO_NUMBERS:
-        admin.add_number(
+        add_number(
             engine,
             number,
             destinations,

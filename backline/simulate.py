@@ -130,9 +130,9 @@ def _in_process_app(config: Config, scratch: Path) -> tuple[Any, Config]:
     from starlette.applications import Starlette
 
     from backline.answer import Answerer
+    from backline.manage.migrate import upgrade
     from backline.store.database import Database
     from backline.store.journal import Journal
-    from backline.store.migrate import upgrade
     from backline.store.recorder import Recorder
     from backline.store.snapshot import SnapshotKeeper
     from backline.web.app import twilio_routes

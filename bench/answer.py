@@ -234,8 +234,8 @@ def write_pool(path: Path, requests: list[bytes]) -> None:
 
 def fill_table(database_url: str) -> None:
     """The table of numbers: 300 routes, simultaneous and sequential, one to three offices."""
+    from backline.manage.migrate import upgrade
     from backline.store.database import Database, utc_now
-    from backline.store.migrate import upgrade
 
     upgrade(database_url)
     database = Database(database_url)

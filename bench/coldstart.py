@@ -321,7 +321,7 @@ def _build_package(into: Path) -> Path | None:
 
 
 def main() -> None:
-    from backline.store.migrate import upgrade
+    from backline.manage.migrate import upgrade
 
     with tempfile.TemporaryDirectory(prefix="backline-coldstart-") as scratch:
         root = Path(scratch)

@@ -24,10 +24,10 @@ BURST_CALLS = 200
 
 def _service(root: Path, slack: Receiver, **settings: Any) -> Any:
     from backline.config import Config
-    from backline.notify.admin import add_channel
+    from backline.manage.channels import add_channel
+    from backline.manage.engine import make_engine
+    from backline.manage.migrate import upgrade
     from backline.service import Service
-    from backline.store.admin import make_engine
-    from backline.store.migrate import upgrade
 
     url = f"sqlite:///{root}/backline.db"
     upgrade(url)

@@ -228,8 +228,8 @@ def _count_calls(url: str) -> int:
 
 
 def measure() -> Surge:
-    from backline.notify.admin import add_channel
-    from backline.store.admin import make_engine
+    from backline.manage.channels import add_channel
+    from backline.manage.engine import make_engine
 
     database = _Database()
     scratch = Path(tempfile.mkdtemp(prefix="backline-surge-"))

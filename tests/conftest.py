@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from backline.config import Config
-from backline.store.migrate import upgrade
+from backline.manage.migrate import upgrade
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "BACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

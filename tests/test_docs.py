@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from backline.config import ENVIRONMENT
-from backline.store.admin import SETTING_KEYS
+from backline.manage.settings import SETTING_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")

@@ -113,10 +113,11 @@ def print_json(value: Any) -> None:
 
 def engine(database_url: str | None) -> Engine:
     """The database from --database-url or the configuration, with its tables checked."""
-    from backline.store.admin import AdminError, open_engine
+    from backline.manage.engine import open_database
+    from backline.manage.errors import ManageError
 
     try:
         url = normalise_database_url(database_url) if database_url else config().database_url
-        return open_engine(url)
-    except (ConfigError, AdminError) as error:
+        return open_database(url)
+    except (ConfigError, ManageError) as error:
         fail(str(error))

@@ -12,7 +12,7 @@ from backline.cli._common import engine as open_database
 from backline.core.validation import InvalidValue
 
 if TYPE_CHECKING:
-    from backline.store.admin import CallEntry
+    from backline.manage.calls import CallEntry
 
 app = typer.Typer(
     help="The log of calls Twilio diverted to backline: where they went and how they ended.",
@@ -70,13 +70,14 @@ def list_(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List the latest diverted calls, newest first, with each dial leg."""
-    from backline.store import admin
+    from backline.manage.calls import list_calls
+    from backline.manage.errors import ManageError
 
     if not 1 <= limit <= MAX_LIMIT:
         fail(f"--limit {limit} is out of range: show 1 to {MAX_LIMIT} calls")
     try:
-        entries = admin.list_calls(open_database(database_url), limit)
-    except (InvalidValue, admin.AdminError) as error:
+        entries = list_calls(open_database(database_url), limit)
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     if as_json:
         print_json([entry.to_json() for entry in entries])

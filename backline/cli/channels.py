@@ -56,7 +56,7 @@ def add(
 ) -> None:
     """Add a channel. Slack: an incoming-webhook URL (Mattermost's works too)."""
     from backline.core.validation import InvalidValue
-    from backline.notify.admin import add_channel
+    from backline.manage.channels import add_channel
     from backline.notify.channels import missing_settings
 
     settings = config()
@@ -105,7 +105,7 @@ def list_(
     database_url: DatabaseUrl = None,
 ) -> None:
     """The channels, with each one's last success and failure."""
-    from backline.notify.admin import list_channels
+    from backline.manage.channels import list_channels
     from backline.notify.channels import redacted
 
     try:
@@ -162,7 +162,8 @@ def remove(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Remove a channel (and what was still waiting to be sent to it)."""
-    from backline.notify.admin import NoSuchChannel, remove_channel
+    from backline.manage.channels import remove_channel
+    from backline.manage.errors import NoSuchChannel
     from backline.notify.channels import describe
 
     number = _channel_id(channel_id)
@@ -182,7 +183,8 @@ def send_test(
     from zoneinfo import ZoneInfo
 
     from backline.core.messages import channel_test_message
-    from backline.notify.admin import NoSuchChannel, get_channel, record_test
+    from backline.manage.channels import get_channel, record_test
+    from backline.manage.errors import NoSuchChannel
     from backline.notify.channels import DeliveryError, describe, missing_settings, transport_for
     from backline.store.database import utc_now
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from backline.cli._common import AsJson, DatabaseUrl, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
 from backline.core.validation import InvalidValue
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     help="Add, list, rename, merge and remove the clients that numbers belong to.",
@@ -24,11 +21,13 @@ Name = Annotated[str, typer.Argument(metavar="NAME", help="The client's name.", 
 @app.command("add")
 def add(name: Name, database_url: DatabaseUrl = None) -> None:
     """Add a client (or create it with `numbers add --client NAME --new-client`)."""
-    from backline.store import admin
+    from backline.core.validation import client_name
+    from backline.manage.clients import add_client
+    from backline.manage.errors import ManageError
 
     try:
-        entry = admin.add_client(open_database(database_url), admin.client_name(name))
-    except (InvalidValue, admin.AdminError) as error:
+        entry = add_client(open_database(database_url), client_name(name))
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     typer.echo(f"added client {entry.name}")
 
@@ -40,11 +39,12 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from backline.store import admin
+    from backline.manage.clients import list_clients
+    from backline.manage.errors import ManageError
 
     try:
-        entries = admin.list_clients(open_database(database_url))
-    except (InvalidValue, admin.AdminError) as error:
+        entries = list_clients(open_database(database_url))
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     if as_json:
         print_json([entry.to_json() for entry in entries])
@@ -69,12 +69,14 @@ def rename(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Rename a client; its numbers stay with it."""
-    from backline.store import admin
+    from backline.core.validation import client_name
+    from backline.manage.clients import rename_client
+    from backline.manage.errors import ManageError
 
     try:
-        old, new = admin.client_name(old), admin.client_name(new)
-        entry = admin.rename_client(open_database(database_url), old, new)
-    except (InvalidValue, admin.AdminError) as error:
+        old, new = client_name(old), client_name(new)
+        entry = rename_client(open_database(database_url), old, new)
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     typer.echo(f"renamed client {old} to {entry.name}")
 
@@ -93,13 +95,12 @@ def merge(
     client-scoped channels hear of all its numbers. Give a name exactly when two differ only
     in case. The call log keeps the name each call had.
     """
-    from backline.store import admin
+    from backline.manage.clients import merge_clients
+    from backline.manage.errors import ManageError
 
     try:
-        gone, kept, numbers, channels = admin.merge_clients(
-            open_database(database_url), source, target
-        )
-    except (InvalidValue, admin.AdminError) as error:
+        gone, kept, numbers, channels = merge_clients(open_database(database_url), source, target)
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
 
     def count(n: int, noun: str) -> str:
@@ -123,15 +124,17 @@ def remove(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Remove a client. Refused while numbers belong to it, unless --force."""
-    from backline.store import admin
+    from backline.core.validation import client_name
+    from backline.manage.clients import remove_client
+    from backline.manage.errors import InUse, ManageError
 
     try:
-        name = admin.client_name(name)
+        name = client_name(name)
         engine = open_database(database_url)
-        detached = admin.remove_client(engine, name, force=force)
-    except admin.InUse as error:
+        detached = remove_client(engine, name, force=force)
+    except InUse as error:
         fail(f"{error}, or use --force to keep them without a client")
-    except (InvalidValue, admin.AdminError) as error:
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     if detached:
         numbers = "1 number now has" if detached == 1 else f"{detached} numbers now have"

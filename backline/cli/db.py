@@ -41,7 +41,7 @@ def _sqlite_folder(url: str, settings: Config) -> str:
 @app.command("upgrade")
 def upgrade(database_url: DatabaseUrl = None) -> None:
     """Create the tables, or migrate them to this version of backline (safe to repeat)."""
-    from backline.store.migrate import upgrade as run_upgrade
+    from backline.manage.migrate import upgrade as run_upgrade
 
     settings = config()
     url = settings.database_url

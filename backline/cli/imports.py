@@ -111,7 +111,7 @@ def twiml(
     from backline.imports.legacy import add_channels, missing_channels, read_map, scan
     from backline.imports.rows import SourceError
     from backline.manage import bulk
-    from backline.store import admin
+    from backline.manage.errors import ManageError
 
     try:
         mapping = None
@@ -151,7 +151,7 @@ def twiml(
         for line in error.errors:
             typer.echo(f"error: {line}", err=True)
         fail(str(error))
-    except (InvalidValue, admin.AdminError) as error:
+    except (InvalidValue, ManageError) as error:
         fail(f"{error}; nothing was written")
     show_difference(diff, "the files")
     for channel in added:

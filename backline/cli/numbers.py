@@ -14,7 +14,7 @@ from backline.core import validation
 from backline.core.validation import InvalidValue
 
 if TYPE_CHECKING:
-    from backline.store.admin import NumberEntry
+    from backline.manage.numbers import NumberEntry
 
 app = typer.Typer(
     help="Add, change, show and remove the Twilio numbers backline forwards, and where to.",
@@ -483,7 +483,10 @@ def add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a Twilio number and the destinations its diverted calls are forwarded to."""
-    from backline.store import admin
+    from backline.core.validation import client_name
+    from backline.manage.clients import find_client
+    from backline.manage.errors import ManageError, UnknownClient
+    from backline.manage.numbers import add_number
 
     if not forward_to:
         fail("give at least one destination with --forward-to")
@@ -497,7 +500,7 @@ def add(
         text = None if message is None else validation.message(message)
         code = None if language is None else validation.language(language)
         name = None if voice is None else validation.voice(voice)
-        owner = None if client is None else admin.client_name(client)
+        owner = None if client is None else client_name(client)
         extras = handling(
             number,
             {
@@ -516,8 +519,8 @@ def add(
             },
         )
         engine = open_database(database_url)
-        known = None if owner is None else admin.find_client(engine, owner)
-        entry = admin.add_number(
+        known = None if owner is None else find_client(engine, owner)
+        entry = add_number(
             engine,
             number,
             destinations,
@@ -532,9 +535,9 @@ def add(
             new_client=new_client,
             **extras,
         )
-    except admin.UnknownClient as error:
+    except UnknownClient as error:
         fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
-    except (InvalidValue, admin.AdminError) as error:
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     if owner is not None and known is None:
         typer.echo(f"added client {entry.client}")
@@ -593,7 +596,9 @@ def update(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a number: only the options given change, the rest stays as it is."""
-    from backline.store import admin
+    from backline.core.validation import client_name
+    from backline.manage.errors import ManageError, UnknownClient
+    from backline.manage.numbers import KEEP, Keep, change_number
 
     resets: list[str] = []
     for field in reset or ():
@@ -635,11 +640,9 @@ def update(
         and not resets
     ):
         fail("nothing to change: give at least one option (see --help)")
-    keep = admin.KEEP
+    keep = KEEP
 
-    def optional(
-        check: Callable[[str], str], value: str | None, clear: bool
-    ) -> str | admin.Keep | None:
+    def optional(check: Callable[[str], str], value: str | None, clear: bool) -> str | Keep | None:
         if clear:
             return None
         return keep if value is None else check(value)
@@ -648,7 +651,7 @@ def update(
         number = parse_number(number)
         destinations = keep if not forward_to else parse_destinations(forward_to, number)
         changes = {
-            "client": optional(admin.client_name, client, no_client),
+            "client": optional(client_name, client, no_client),
             "message": optional(validation.message, message, no_message),
             "language": optional(validation.language, language, no_language),
             "voice": optional(validation.voice, voice, no_voice),
@@ -659,7 +662,7 @@ def update(
         extras: dict[str, Any] = handling(number, given_handling)
         extras.update({name: None for name in resets})
         # Every value is checked by now; only then is the database opened.
-        change = admin.change_number(
+        change = change_number(
             open_database(database_url),
             number,
             destinations=destinations,
@@ -674,9 +677,9 @@ def update(
             voice=changes["voice"],
             **extras,
         )
-    except admin.UnknownClient as error:
+    except UnknownClient as error:
         fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
-    except (InvalidValue, admin.AdminError) as error:
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     if change.new_client:
         typer.echo(f"added client {change.after.client}")
@@ -699,15 +702,17 @@ def update(
 @app.command("show")
 def show(number: Number, as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     """Show one number, with the defaults that apply where it sets nothing of its own."""
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.numbers import get_number
+    from backline.manage.settings import get_settings
     from backline.store.calls import defaults_from_settings
 
     try:
         number = parse_number(number)
         engine = open_database(database_url)
-        entry = admin.get_number(engine, number)
-        defaults = defaults_from_settings(admin.get_settings(engine))
-    except (InvalidValue, admin.AdminError) as error:
+        entry = get_number(engine, number)
+        defaults = defaults_from_settings(get_settings(engine))
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     if as_json:
         print_json(entry.to_json())
@@ -810,11 +815,12 @@ def _open_now(entry: NumberEntry, zone: str) -> str:
 def refresh_holidays(database_url: DatabaseUrl = None) -> None:
     """Compute the public holidays of every number with --holidays again, for this year and
     the next five (run it each year, and after upgrading backline)."""
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.numbers import refresh_holidays
 
     try:
-        refreshed = admin.refresh_holidays(open_database(database_url))
-    except (InvalidValue, admin.AdminError) as error:
+        refreshed = refresh_holidays(open_database(database_url))
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     if not refreshed:
         typer.echo("no number has --holidays")
@@ -837,11 +843,12 @@ def list_(
     from rich.table import Table
     from rich.text import Text
 
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.numbers import list_numbers
 
     try:
-        entries = admin.list_numbers(open_database(database_url), client)
-    except (InvalidValue, admin.AdminError) as error:
+        entries = list_numbers(open_database(database_url), client)
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     if as_json:
         print_json([entry.to_json() for entry in entries])
@@ -878,11 +885,12 @@ def list_(
 @app.command("remove")
 def remove(number: Number, database_url: DatabaseUrl = None) -> None:
     """Remove a number: its diverted calls then get the default treatment (or the catch-all)."""
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.numbers import remove_number
 
     try:
         number = parse_number(number)
-        entry = admin.remove_number(open_database(database_url), number)
-    except (InvalidValue, admin.AdminError) as error:
+        entry = remove_number(open_database(database_url), number)
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     typer.echo(f"removed {entry.number} (was forwarded to {', '.join(entry.destinations)})")

@@ -49,12 +49,13 @@ def export(
     """Write every number with all its fields (CSV, or JSON), the columns `numbers import`
     reads: edit the file, import it back."""
     from backline.imports.rows import export_csv, export_json
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.numbers import list_numbers
 
     chosen = _format(format_, None)
     try:
-        entries = admin.list_numbers(open_database(database_url))
-    except admin.AdminError as error:
+        entries = list_numbers(open_database(database_url))
+    except ManageError as error:
         fail(str(error))
     if chosen == "json":
         print_json(export_json(entries))
@@ -136,7 +137,7 @@ def run_import(
     problem (and nothing written) otherwise."""
     from backline.core.validation import InvalidValue
     from backline.manage import bulk
-    from backline.store import admin
+    from backline.manage.errors import ManageError
 
     if prune and not rows:
         fail(f"{source} has no rows: with --prune that would remove every number; refused")
@@ -151,7 +152,7 @@ def run_import(
         for line in error.errors:
             typer.echo(f"error: {line}", err=True)
         fail(str(error))
-    except (InvalidValue, admin.AdminError) as error:
+    except (InvalidValue, ManageError) as error:
         fail(f"{error}; nothing was written")
     show_difference(diff, source)
     if dry_run:

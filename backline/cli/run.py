@@ -174,7 +174,7 @@ def demo(
         fail(str(error))
     from backline.config import shown_database
     from backline.demo import seed
-    from backline.store.migrate import upgrade
+    from backline.manage.migrate import upgrade
 
     upgrade(config.database_url)
     added = seed(config.database_url)

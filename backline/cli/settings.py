@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from backline.cli._common import AsJson, DatabaseUrl, fail, print_json
 from backline.cli._common import engine as open_database
 from backline.core.validation import InvalidValue
-
-if TYPE_CHECKING:
-    pass
 
 app = typer.Typer(
     help="Show and change the global settings: what every number that sets nothing of its own "
@@ -80,14 +77,15 @@ def show(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.settings import SETTING_KEYS, get_settings
 
     try:
-        stored = admin.get_settings(open_database(database_url))
-    except (InvalidValue, admin.AdminError) as error:
+        stored = get_settings(open_database(database_url))
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     effective = _effective(stored)
-    rows = [(key, effective[key], not stored.get(key)) for key in admin.SETTING_KEYS]
+    rows = [(key, effective[key], not stored.get(key)) for key in SETTING_KEYS]
     if as_json:
         print_json(
             {
@@ -113,10 +111,11 @@ def set_(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a setting; the service picks it up when it next refreshes its table."""
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.settings import set_setting, setting_key, setting_value
 
     try:
-        stored_key = admin.setting_key(key)
+        stored_key = setting_key(key)
         if stored_key == "catch_all":
             from backline.cli.numbers import parse_destinations
 
@@ -125,9 +124,9 @@ def set_(
             from backline.cli.numbers import parse_when_closed
 
             value = parse_when_closed(value, "")
-        checked = admin.setting_value(stored_key, value)
-        stored = admin.set_setting(open_database(database_url), stored_key, checked)
-    except (InvalidValue, admin.AdminError) as error:
+        checked = setting_value(stored_key, value)
+        stored = set_setting(open_database(database_url), stored_key, checked)
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
     shown = (
         f"{stored} s" if stored_key in ("default_ring_timeout", "voicemail_max_length") else stored
@@ -138,14 +137,15 @@ def set_(
 @app.command("unset")
 def unset(key: Key, database_url: DatabaseUrl = None) -> None:
     """Go back to the built-in default for a setting (for catch-all: no catch-all)."""
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.settings import built_in_settings, setting_key, unset_setting
 
     try:
-        stored_key = admin.setting_key(key)
-        was_set = admin.unset_setting(open_database(database_url), stored_key)
-    except (InvalidValue, admin.AdminError) as error:
+        stored_key = setting_key(key)
+        was_set = unset_setting(open_database(database_url), stored_key)
+    except (InvalidValue, ManageError) as error:
         fail(str(error))
-    built_in = admin.built_in_settings()[stored_key]
+    built_in = built_in_settings()[stored_key]
     if stored_key == "catch_all":
         now = "there is no catch-all"
     elif stored_key == "default_ring_tone":

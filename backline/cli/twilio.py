@@ -46,7 +46,8 @@ def _survey(database_url: str | None, subaccounts: bool) -> _Survey:
     account (and its subaccounts) and, when a route names a caller ID, the verified ones."""
     from backline.answer import FALLBACK_PATH
     from backline.core import validation
-    from backline.store import admin
+    from backline.manage.errors import ManageError
+    from backline.manage.numbers import list_numbers
     from backline.twilio_account.audit import RouteFacts, audit
     from backline.twilio_account.credentials import MissingCredentials, credentials
     from backline.twilio_account.rest import Account, TwilioAccount, TwilioApiError, TwilioNumber
@@ -64,9 +65,9 @@ def _survey(database_url: str | None, subaccounts: bool) -> _Survey:
     try:
         routes = [
             RouteFacts(entry.number, entry.caller_id, entry.client, entry.enabled)
-            for entry in admin.list_numbers(open_database(database_url))
+            for entry in list_numbers(open_database(database_url))
         ]
-    except admin.AdminError as error:
+    except ManageError as error:
         fail(str(error))
     account = TwilioAccount(signed_in)
     main = Account(signed_in.account_sid, "", "active", True)

@@ -209,7 +209,7 @@ def _covers(existing_target: str, existing_client: str | None, wanted: SmsChanne
 
 def missing_channels(engine: Engine, wanted: Sequence[SmsChannel]) -> list[SmsChannel]:
     """The SMS channels among ``wanted`` that no channel of the table already covers."""
-    from backline.notify.admin import list_channels
+    from backline.manage.channels import list_channels
 
     existing = [
         (entry.spec.target, entry.spec.client)
@@ -225,7 +225,7 @@ def missing_channels(engine: Engine, wanted: Sequence[SmsChannel]) -> list[SmsCh
 
 
 def add_channels(engine: Engine, channels: Sequence[SmsChannel]) -> None:
-    from backline.notify.admin import add_channel
+    from backline.manage.channels import add_channel
 
     for channel in channels:
         add_channel(engine, "sms", channel.target, client=channel.client)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backline.store.admin import NumberEntry
+    from backline.manage.numbers import NumberEntry
 
 __all__ = [
     "COLUMNS",

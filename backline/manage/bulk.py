@@ -23,9 +23,19 @@ from typing import TYPE_CHECKING, Any, cast
 from backline.core import validation
 from backline.core.validation import InvalidValue
 from backline.imports.rows import Cell, RawRow
+from backline.manage.clients import list_clients
+from backline.manage.errors import DatabaseError, ManageError
+from backline.manage.numbers import (
+    KEEP,
+    Keep,
+    NumberEntry,
+    add_number,
+    change_number,
+    list_numbers,
+    remove_number,
+)
 from backline.manage.phones import parse_destination, parse_number
-from backline.store import admin
-from backline.store.admin import KEEP, Keep, NumberEntry
+from backline.manage.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -421,9 +431,9 @@ class _InOneTransaction:
 
 
 def _state(engine: Engine) -> tuple[list[NumberEntry], list[str], dict[str, str]]:
-    numbers = admin.list_numbers(engine)
-    clients = [client.name for client in admin.list_clients(engine)]
-    return numbers, clients, admin.get_settings(engine)
+    numbers = list_numbers(engine)
+    clients = [client.name for client in list_clients(engine)]
+    return numbers, clients, get_settings(engine)
 
 
 def preview(
@@ -456,17 +466,17 @@ def apply(
             if then is not None:
                 then(shared)
     except sa_exc.DBAPIError as error:
-        raise admin.DatabaseError(f"the database refused the import: {error.orig}") from None
+        raise DatabaseError(f"the database refused the import: {error.orig}") from None
     return diff
 
 
 def _write(engine: Engine, diff: Difference) -> None:
     for entry in diff.removed:
-        admin.remove_number(engine, entry.number)
+        remove_number(engine, entry.number)
     for item in diff.added:
         row = item.row
         try:
-            admin.add_number(
+            add_number(
                 engine,
                 row.number,
                 row.destinations,
@@ -480,17 +490,17 @@ def _write(engine: Engine, diff: Difference) -> None:
                 enabled=item.entry.enabled,
                 new_client=True,
             )
-        except (InvalidValue, admin.AdminError) as error:
+        except (InvalidValue, ManageError) as error:
             raise type(error)(f"{row.where}: {error}") from None
     for change in diff.changed:
         try:
-            admin.change_number(
+            change_number(
                 engine,
                 change.after.number,
                 new_client=True,
                 **{name: _new_value(change, name) for name in _FIELDS},
             )
-        except (InvalidValue, admin.AdminError) as error:
+        except (InvalidValue, ManageError) as error:
             raise type(error)(f"{change.row.where}: {error}") from None
 
 

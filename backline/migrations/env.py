@@ -1,4 +1,4 @@
-"""Alembic environment: the connection is handed over by backline.store.migrate."""
+"""Alembic environment: the connection is handed over by backline.manage.migrate."""
 
 from __future__ import annotations
 

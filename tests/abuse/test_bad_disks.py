@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from backline.store.migrate import upgrade
+from backline.manage.migrate import upgrade
 from tests.abuse.conftest import (
     OFFICE,
     STATUS,

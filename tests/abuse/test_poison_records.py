@@ -13,9 +13,9 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from backline.manage.migrate import upgrade
 from backline.store.database import Database
 from backline.store.journal import Journal
-from backline.store.migrate import upgrade
 from backline.store.recorder import Recorder
 from backline.store.records import CallRecord, record_to_json
 from tests.abuse.conftest import (

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from backline.notify.admin import add_channel
-from backline.store.admin import make_engine
-from backline.store.migrate import upgrade
+from backline.manage.channels import add_channel
+from backline.manage.engine import make_engine
+from backline.manage.migrate import upgrade
 from tests.abuse.conftest import OFFICE, TWILIO, run_backline, serve_env, signed_call, wait_for
 from tests.processes import PrivatePostgres, Server
 from tests.web.conftest import add_number, query

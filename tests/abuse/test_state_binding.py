@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backline.store.migrate import upgrade
+from backline.manage.migrate import upgrade
 from tests.abuse.conftest import OFFICE, TWILIO, run_backline, serve_env, signed_call, wait_for
 from tests.processes import PrivatePostgres, Server
 from tests.web.conftest import add_number, query

@@ -13,7 +13,8 @@ import pytest
 from backline.answer import ENDPOINTS, Endpoint
 from backline.aws.fallback import FallbackHandler
 from backline.aws.runtime import Runtime
-from backline.store import admin
+from backline.manage.engine import make_engine
+from backline.manage.numbers import add_number
 from tests.aws.conftest import (
     DEPLOYMENTS,
     DESTINATION,
@@ -61,10 +62,8 @@ def xml(result: dict[str, Any]) -> ElementTree.Element:
 def test_a_screened_call_and_its_voicemail_on_lambda(
     deployment: Deployment, database_url: str, tmp_path: Path
 ) -> None:
-    engine = admin.make_engine(database_url)
-    admin.add_number(
-        engine, TWILIO_NUMBER, (DESTINATION,), when_unanswered="voicemail", screen=True
-    )
+    engine = make_engine(database_url)
+    add_number(engine, TWILIO_NUMBER, (DESTINATION,), when_unanswered="voicemail", screen=True)
     engine.dispose()
     handler = FallbackHandler(
         Runtime(lambda_env(database_url, deployment.public_url, tmp_path / "state"))

@@ -9,8 +9,8 @@ import pytest
 from backline.aws import dispatcher
 from backline.aws.dispatcher import DispatcherFailed, DispatcherHandler
 from backline.config import Config
-from backline.notify.admin import add_channel
-from backline.store.admin import make_engine
+from backline.manage.channels import add_channel
+from backline.manage.engine import make_engine
 from tests.notify.conftest import StandIn, call_record, record, stand_in
 
 __all__ = ["stand_in"]  # the fixture, used by name below

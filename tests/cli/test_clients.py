@@ -114,7 +114,7 @@ def test_names_match_in_any_case(database_url: str) -> None:
 def test_merge_two_spellings_of_one_client(database_url: str) -> None:
     """What `numbers add --client "sakura dental"` used to make: a second client beside the
     first, whose client-scoped channels then missed that number."""
-    from backline.store.admin import make_engine
+    from backline.manage.engine import make_engine
     from backline.store.database import utc_now
     from backline.store.schema import clients
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backline.store.migrate import current_revision
+from backline.manage.migrate import current_revision
 from tests.cli import ok, refused
 from tests.cli.test_run import run_backline
 
@@ -17,7 +17,7 @@ def _head() -> str:
     """The newest revision the package ships (not written here: every migration moves it)."""
     from alembic.script import ScriptDirectory
 
-    from backline.store.migrate import _alembic_config
+    from backline.manage.migrate import _alembic_config
 
     return str(ScriptDirectory.from_config(_alembic_config()).get_current_head())
 
@@ -64,8 +64,8 @@ def test_an_empty_database_gets_its_tables(tmp_path: Path) -> None:
 def test_an_older_database_is_upgraded_from_its_revision(tmp_path: Path) -> None:
     from alembic import command
 
-    from backline.store.admin import make_engine
-    from backline.store.migrate import _alembic_config
+    from backline.manage.engine import make_engine
+    from backline.manage.migrate import _alembic_config
 
     url = f"sqlite:///{tmp_path}/old.db"
     config = _alembic_config()

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from backline.cli import app
-from backline.notify.admin import add_channel
-from backline.store.admin import make_engine
+from backline.manage.channels import add_channel
+from backline.manage.engine import make_engine
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.notify.conftest import Received, StandIn, stand_in, wait_for
 from tests.processes import Server, relayed

@@ -13,7 +13,7 @@ from backline.cli import app
 from backline.core.models import Route
 from backline.imports.rows import RawRow
 from backline.manage import bulk
-from backline.store.admin import make_engine
+from backline.manage.engine import make_engine
 from tests.cli import answer_table, as_json, invoke, ok
 
 runner = CliRunner()

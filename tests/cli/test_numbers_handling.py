@@ -9,7 +9,8 @@ from datetime import date
 import pytest
 
 from backline.core.hours import Schedule, windows_of
-from backline.store.admin import make_engine, refresh_holidays
+from backline.manage.engine import make_engine
+from backline.manage.numbers import refresh_holidays
 from tests.cli import answer_table, as_json, invoke, ok, refused
 from tests.cli.test_numbers import shown_fields
 

@@ -28,7 +28,7 @@ def servers(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
     """A PostgreSQL cluster of the test's own, migrated, that it may stop and start."""
-    from backline.store.migrate import upgrade
+    from backline.manage.migrate import upgrade
 
     cluster = PrivatePostgres()
     cluster.start()

@@ -23,8 +23,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from backline.notify.admin import add_channel
-from backline.store.admin import make_engine
+from backline.manage.channels import add_channel
+from backline.manage.engine import make_engine
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.notify.conftest import Received, StandIn, wait_for
 from tests.processes import Server

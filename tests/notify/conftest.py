@@ -189,7 +189,7 @@ def record(database_url: str, *records: CallRecord | LegRecord) -> None:
 def add_client(database_url: str, name: str) -> None:
     from sqlalchemy import insert
 
-    from backline.store.admin import make_engine
+    from backline.manage.engine import make_engine
     from backline.store.schema import clients
 
     engine = make_engine(database_url)

@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from backline.cli import app
 from backline.config import Config
 from backline.core.messages import Message
-from backline.notify.admin import add_channel, get_channel
+from backline.manage.channels import add_channel, get_channel
+from backline.manage.engine import make_engine
 from backline.notify.channels import ChannelSpec, DeliveryError, transport_for
 from backline.notify.dispatcher import Dispatcher
-from backline.store.admin import make_engine
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.notify.conftest import Received, StandIn, call_record, record, wait_for
 from tests.notify.test_dispatcher import run_dispatcher, slack

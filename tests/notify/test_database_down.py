@@ -10,12 +10,12 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from starlette.testclient import TestClient
 
-from backline.notify.admin import add_channel
+from backline.manage.channels import add_channel
+from backline.manage.engine import make_engine
 from backline.notify.dispatcher import Dispatcher
 from backline.notify.grouping import ChannelState, Plan
 from backline.notify.outbox import Outbox
 from backline.service import Service
-from backline.store.admin import make_engine
 from backline.store.database import Database
 from backline.web.app import create_app
 from tests.notify.conftest import Received, StandIn, call_record, record, wait_for

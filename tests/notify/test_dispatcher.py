@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from backline.config import Config
-from backline.notify.admin import add_channel, get_channel
+from backline.manage.channels import add_channel, get_channel
+from backline.manage.engine import make_engine
 from backline.notify.dispatcher import Dispatcher
 from backline.notify.outbox import Outbox
-from backline.store.admin import make_engine
 from backline.store.database import Database
 from tests.notify.conftest import StandIn, add_client, call_record, leg_record, record, wait_for
 

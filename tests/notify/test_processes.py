@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from backline.notify.admin import add_channel
-from backline.store.admin import make_engine
+from backline.manage.channels import add_channel
+from backline.manage.engine import make_engine
 from tests.notify.conftest import StandIn, call_record, record, wait_for
 
 BACKLINE = [sys.executable, "-c", "from backline.cli import main; main()"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from backline.notify.admin import add_channel
-from backline.store.admin import make_engine
+from backline.manage.channels import add_channel
+from backline.manage.engine import make_engine
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.notify.conftest import StandIn, wait_for
 from tests.processes import Server

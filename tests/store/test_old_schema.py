@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from backline.store.admin import make_engine
+from backline.manage.engine import make_engine
+from backline.manage.migrate import _alembic_config, upgrade
 from backline.store.database import Database
-from backline.store.migrate import _alembic_config, upgrade
 from backline.store.snapshot import SnapshotKeeper
 from tests.web.conftest import add_number
 

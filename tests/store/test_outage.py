@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backline.store.migrate import upgrade
+from backline.manage.migrate import upgrade
 from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import PrivatePostgres, Server
 from tests.support import dial_params, fallback_params, signed_post

@@ -35,7 +35,7 @@ KNOWN_KEYS = (
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from backline.store.migrate import upgrade
+    from backline.manage.migrate import upgrade
 
     root = tmp_path_factory.mktemp("properties")
     url = f"sqlite:///{root}/backline.db"

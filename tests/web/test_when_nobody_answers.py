@@ -15,9 +15,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from backline.config import Config
-from backline.notify.admin import add_channel
+from backline.manage.channels import add_channel
+from backline.manage.engine import make_engine
+from backline.manage.numbers import add_number
 from backline.service import Service
-from backline.store import admin
 from backline.web.app import create_app
 from tests.cli import invoke
 from tests.conftest import PUBLIC_URL
@@ -87,7 +88,7 @@ def running(
     started: list[TestClient] = []
 
     def start(database_url: str, clock: Callable[[], float] | None = None) -> Twilio:
-        engine = admin.make_engine(database_url)
+        engine = make_engine(database_url)
         try:
             add_channel(engine, "slack", stand_in.url, allow_private=True)
         finally:
@@ -105,11 +106,11 @@ def running(
 
 
 def add(database_url: str, number: str = TWILIO, **fields: Any) -> None:
-    engine = admin.make_engine(database_url)
+    engine = make_engine(database_url)
     try:
         fields.setdefault("destinations", OFFICE)
         fields.setdefault("client", "Sakura Dental")
-        admin.add_number(engine, number, new_client=True, **fields)
+        add_number(engine, number, new_client=True, **fields)
     finally:
         engine.dispose()
 

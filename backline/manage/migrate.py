@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine
 
-from backline.store.admin import make_engine
+from backline.manage.engine import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 

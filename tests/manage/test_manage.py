@@ -1,4 +1,4 @@
-"""The management side's queries (backline.store.admin) on SQLite and PostgreSQL."""
+"""The management functions (backline.manage) on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,8 +13,41 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from backline.core.models import Defaults, Route
-from backline.core.validation import InvalidValue
-from backline.store import admin
+from backline.core.validation import MAX_DESTINATIONS, InvalidValue
+from backline.manage.calls import list_calls
+from backline.manage.clients import (
+    add_client,
+    find_client,
+    get_or_create_client,
+    list_clients,
+    merge_clients,
+    remove_client,
+    rename_client,
+)
+from backline.manage.engine import open_database
+from backline.manage.errors import (
+    AlreadyExists,
+    Ambiguous,
+    DatabaseError,
+    InUse,
+    NotFound,
+    SchemaMissing,
+    UnknownClient,
+)
+from backline.manage.numbers import (
+    add_number,
+    get_number,
+    list_numbers,
+    remove_number,
+    update_number,
+)
+from backline.manage.settings import (
+    SETTING_KEYS,
+    built_in_settings,
+    get_settings,
+    set_setting,
+    unset_setting,
+)
 from backline.store.calls import apply, load_table
 from backline.store.database import Database
 from backline.store.records import CallRecord, LegRecord
@@ -27,7 +60,7 @@ DEST2 = "+81698765432"
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = admin.open_engine(database_url)
+    engine = open_database(database_url)
     yield engine
     engine.dispose()
 
@@ -49,20 +82,20 @@ def tick() -> None:
 # --- opening -------------------------------------------------------------------------------------
 
 
-def test_open_engine_needs_the_tables(tmp_path: Path) -> None:
+def test_open_database_needs_the_tables(tmp_path: Path) -> None:
     missing = tmp_path / "missing.db"
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()
 
     for path in (missing, empty):
-        with pytest.raises(admin.SchemaMissing, match="backline db upgrade"):
-            admin.open_engine(f"sqlite:///{path}")
+        with pytest.raises(SchemaMissing, match="backline db upgrade"):
+            open_database(f"sqlite:///{path}")
     assert not missing.exists()
 
 
-def test_open_engine_unreachable() -> None:
-    with pytest.raises(admin.DatabaseError, match="cannot reach the database") as caught:
-        admin.open_engine("postgresql+psycopg2://someone:secret@127.0.0.1:1/none")
+def test_open_database_unreachable() -> None:
+    with pytest.raises(DatabaseError, match="cannot reach the database") as caught:
+        open_database("postgresql+psycopg2://someone:secret@127.0.0.1:1/none")
     assert "secret" not in str(caught.value)
 
 
@@ -70,32 +103,32 @@ def test_open_engine_unreachable() -> None:
 
 
 def test_add_get_list_remove(engine: Engine) -> None:
-    added = admin.add_number(
+    added = add_number(
         engine, NUMBER, [DEST2, DEST], client="Acme", new_client=True, mode="sequential"
     )
-    admin.add_number(engine, OTHER, [DEST])
+    add_number(engine, OTHER, [DEST])
 
-    assert added == admin.get_number(engine, NUMBER)
+    assert added == get_number(engine, NUMBER)
     assert added.destinations == (DEST2, DEST)
     assert added.client == "Acme"
     assert added.ring_timeout == 30
     assert added.created_at == added.updated_at
-    assert [n.number for n in admin.list_numbers(engine)] == [NUMBER, OTHER]
-    assert [n.number for n in admin.list_numbers(engine, "Acme")] == [NUMBER]
+    assert [n.number for n in list_numbers(engine)] == [NUMBER, OTHER]
+    assert [n.number for n in list_numbers(engine, "Acme")] == [NUMBER]
     assert answer_table(engine)[0][NUMBER] == Route(
         NUMBER, (DEST2, DEST), mode="sequential", client="Acme"
     )
 
-    assert admin.remove_number(engine, NUMBER) == added
-    assert [n.number for n in admin.list_numbers(engine)] == [OTHER]
-    with pytest.raises(admin.NotFound):
-        admin.get_number(engine, NUMBER)
-    with pytest.raises(admin.NotFound):
-        admin.remove_number(engine, NUMBER)
+    assert remove_number(engine, NUMBER) == added
+    assert [n.number for n in list_numbers(engine)] == [OTHER]
+    with pytest.raises(NotFound):
+        get_number(engine, NUMBER)
+    with pytest.raises(NotFound):
+        remove_number(engine, NUMBER)
 
 
 def test_add_normalises_through_validation(engine: Engine) -> None:
-    entry = admin.add_number(
+    entry = add_number(
         engine, "+81 50 1234 5678", ["+81 3-1234-5678"], mode="SEQUENTIAL", language="en-us"
     )
 
@@ -108,26 +141,26 @@ def test_add_normalises_through_validation(engine: Engine) -> None:
 
 
 def test_add_refusals_change_nothing(engine: Engine) -> None:
-    admin.add_number(engine, NUMBER, [DEST])
-    before = admin.list_numbers(engine)
+    add_number(engine, NUMBER, [DEST])
+    before = list_numbers(engine)
 
-    with pytest.raises(admin.AlreadyExists):
-        admin.add_number(engine, NUMBER, [DEST2], client="New", new_client=True)
+    with pytest.raises(AlreadyExists):
+        add_number(engine, NUMBER, [DEST2], client="New", new_client=True)
     with pytest.raises(InvalidValue):
-        admin.add_number(engine, OTHER, [DEST], client="New", new_client=True, ring_timeout=1)
-    with pytest.raises(admin.UnknownClient, match="no client named 'New'"):
-        admin.add_number(engine, OTHER, [DEST], client="New")
+        add_number(engine, OTHER, [DEST], client="New", new_client=True, ring_timeout=1)
+    with pytest.raises(UnknownClient, match="no client named 'New'"):
+        add_number(engine, OTHER, [DEST], client="New")
     with pytest.raises(InvalidValue):
-        admin.add_number(engine, OTHER, [])
+        add_number(engine, OTHER, [])
     with pytest.raises(InvalidValue):
-        admin.add_number(engine, OTHER, [OTHER])
+        add_number(engine, OTHER, [OTHER])
 
-    assert admin.list_numbers(engine) == before
-    assert admin.list_clients(engine) == []
+    assert list_numbers(engine) == before
+    assert list_clients(engine) == []
 
 
 def test_update_keeps_clears_and_stamps(engine: Engine) -> None:
-    added = admin.add_number(
+    added = add_number(
         engine,
         NUMBER,
         [DEST],
@@ -139,7 +172,7 @@ def test_update_keeps_clears_and_stamps(engine: Engine) -> None:
     )
     tick()
 
-    updated = admin.update_number(engine, NUMBER, message=None, voice="woman", enabled=False)
+    updated = update_number(engine, NUMBER, message=None, voice="woman", enabled=False)
 
     assert (updated.message, updated.language, updated.voice) == (None, "en-US", "woman")
     assert updated.client == "Acme"
@@ -148,30 +181,30 @@ def test_update_keeps_clears_and_stamps(engine: Engine) -> None:
     assert updated.updated_at > added.updated_at
 
     tick()
-    moved = admin.update_number(
+    moved = update_number(
         engine, NUMBER, client="Beta", new_client=True, destinations=[DEST2, DEST]
     )
     assert moved.client == "Beta"
     assert moved.destinations == (DEST2, DEST)
     assert moved.updated_at > updated.updated_at
-    assert admin.update_number(engine, NUMBER, client=None).client is None
+    assert update_number(engine, NUMBER, client=None).client is None
 
 
 def test_update_refusals_change_nothing(engine: Engine) -> None:
-    admin.add_number(engine, NUMBER, [DEST])
-    before = admin.list_numbers(engine)
+    add_number(engine, NUMBER, [DEST])
+    before = list_numbers(engine)
 
-    with pytest.raises(admin.NotFound):
-        admin.update_number(engine, OTHER, client="New", new_client=True)
+    with pytest.raises(NotFound):
+        update_number(engine, OTHER, client="New", new_client=True)
     with pytest.raises(InvalidValue):
-        admin.update_number(engine, NUMBER, client="New", new_client=True, mode="loud")
-    with pytest.raises(admin.UnknownClient):
-        admin.update_number(engine, NUMBER, client="New")
+        update_number(engine, NUMBER, client="New", new_client=True, mode="loud")
+    with pytest.raises(UnknownClient):
+        update_number(engine, NUMBER, client="New")
     with pytest.raises(InvalidValue):
-        admin.update_number(engine, NUMBER, destinations=[DEST] * 2)
+        update_number(engine, NUMBER, destinations=[DEST] * 2)
 
-    assert admin.list_numbers(engine) == before
-    assert admin.list_clients(engine) == []
+    assert list_numbers(engine) == before
+    assert list_clients(engine) == []
 
 
 E164 = st.sampled_from([f"+8131234{i:04d}" for i in range(12)] + [NUMBER])
@@ -186,63 +219,63 @@ E164 = st.sampled_from([f"+8131234{i:04d}" for i in range(12)] + [NUMBER])
 def test_destination_lists_are_kept_in_order_or_refused_whole(
     sqlite_url: str, destinations: list[str]
 ) -> None:
-    engine = admin.open_engine(sqlite_url)
+    engine = open_database(sqlite_url)
     acceptable = (
-        1 <= len(destinations) <= admin.MAX_DESTINATIONS
+        1 <= len(destinations) <= MAX_DESTINATIONS
         and len(set(destinations)) == len(destinations)
         and NUMBER not in destinations
     )
     try:
-        admin.add_number(engine, NUMBER, destinations)
+        add_number(engine, NUMBER, destinations)
     except InvalidValue:
         assert not acceptable
-        assert admin.list_numbers(engine) == []
+        assert list_numbers(engine) == []
     else:
         assert acceptable
-        assert admin.get_number(engine, NUMBER).destinations == tuple(destinations)
-        admin.remove_number(engine, NUMBER)
+        assert get_number(engine, NUMBER).destinations == tuple(destinations)
+        remove_number(engine, NUMBER)
 
 
 # --- clients -------------------------------------------------------------------------------------
 
 
 def test_clients(engine: Engine) -> None:
-    acme = admin.add_client(engine, "  Acme  ")
+    acme = add_client(engine, "  Acme  ")
     assert (acme.name, acme.numbers) == ("Acme", 0)
-    with pytest.raises(admin.AlreadyExists):
-        admin.add_client(engine, "Acme")
-    assert admin.get_or_create_client(engine, "Acme") == admin.get_or_create_client(engine, "Acme")
-    admin.get_or_create_client(engine, "Beta")
-    admin.add_number(engine, NUMBER, [DEST], client="Beta")
+    with pytest.raises(AlreadyExists):
+        add_client(engine, "Acme")
+    assert get_or_create_client(engine, "Acme") == get_or_create_client(engine, "Acme")
+    get_or_create_client(engine, "Beta")
+    add_number(engine, NUMBER, [DEST], client="Beta")
 
-    assert [(c.name, c.numbers) for c in admin.list_clients(engine)] == [("Acme", 0), ("Beta", 1)]
+    assert [(c.name, c.numbers) for c in list_clients(engine)] == [("Acme", 0), ("Beta", 1)]
 
-    renamed = admin.rename_client(engine, "Beta", "Gamma")
+    renamed = rename_client(engine, "Beta", "Gamma")
     assert (renamed.name, renamed.numbers) == ("Gamma", 1)
-    assert admin.get_number(engine, NUMBER).client == "Gamma"
-    with pytest.raises(admin.AlreadyExists):
-        admin.rename_client(engine, "Gamma", "Acme")
-    with pytest.raises(admin.NotFound):
-        admin.rename_client(engine, "Beta", "Delta")
+    assert get_number(engine, NUMBER).client == "Gamma"
+    with pytest.raises(AlreadyExists):
+        rename_client(engine, "Gamma", "Acme")
+    with pytest.raises(NotFound):
+        rename_client(engine, "Beta", "Delta")
     with pytest.raises(InvalidValue):
-        admin.add_client(engine, "bad\x00name")
+        add_client(engine, "bad\x00name")
 
 
 def test_client_names_match_in_any_case(engine: Engine) -> None:
-    admin.add_client(engine, "Sakura Dental")
+    add_client(engine, "Sakura Dental")
 
-    entry = admin.add_number(engine, NUMBER, [DEST], client="sakura DENTAL")
+    entry = add_number(engine, NUMBER, [DEST], client="sakura DENTAL")
 
     assert entry.client == "Sakura Dental"
-    assert [(c.name, c.numbers) for c in admin.list_clients(engine)] == [("Sakura Dental", 1)]
-    with pytest.raises(admin.AlreadyExists, match="'Sakura Dental' already exists"):
-        admin.add_client(engine, "SAKURA dental")
-    assert admin.find_client(engine, "sakura dental") == "Sakura Dental"
-    assert [n.number for n in admin.list_numbers(engine, "SAKURA DENTAL")] == [NUMBER]
+    assert [(c.name, c.numbers) for c in list_clients(engine)] == [("Sakura Dental", 1)]
+    with pytest.raises(AlreadyExists, match="'Sakura Dental' already exists"):
+        add_client(engine, "SAKURA dental")
+    assert find_client(engine, "sakura dental") == "Sakura Dental"
+    assert [n.number for n in list_numbers(engine, "SAKURA DENTAL")] == [NUMBER]
     # A change of case is a rename like any other.
-    assert admin.rename_client(engine, "sakura dental", "SAKURA Dental").name == "SAKURA Dental"
-    with pytest.raises(admin.UnknownClient, match=r"did you mean 'SAKURA Dental'\?"):
-        admin.add_number(engine, OTHER, [DEST], client="Sakura Dentl")
+    assert rename_client(engine, "sakura dental", "SAKURA Dental").name == "SAKURA Dental"
+    with pytest.raises(UnknownClient, match=r"did you mean 'SAKURA Dental'\?"):
+        add_number(engine, OTHER, [DEST], client="Sakura Dentl")
 
 
 def test_two_clients_in_different_cases_are_told_apart_or_refused(engine: Engine) -> None:
@@ -252,123 +285,123 @@ def test_two_clients_in_different_cases_are_told_apart_or_refused(engine: Engine
     with engine.begin() as connection:
         for name in ("Sakura Dental", "sakura dental"):
             connection.execute(clients.insert().values(name=name, created_at="2026-01-01"))
-    admin.add_number(engine, NUMBER, [DEST], client="sakura dental")
+    add_number(engine, NUMBER, [DEST], client="sakura dental")
 
-    assert admin.get_number(engine, NUMBER).client == "sakura dental"
-    with pytest.raises(admin.Ambiguous, match="clients merge"):
-        admin.add_number(engine, OTHER, [DEST], client="SAKURA DENTAL")
+    assert get_number(engine, NUMBER).client == "sakura dental"
+    with pytest.raises(Ambiguous, match="clients merge"):
+        add_number(engine, OTHER, [DEST], client="SAKURA DENTAL")
 
 
 def test_merge_moves_numbers_and_channels_then_removes_the_client(engine: Engine) -> None:
-    from backline.notify.admin import add_channel, list_channels
+    from backline.manage.channels import add_channel, list_channels
     from backline.store.schema import clients
 
     with engine.begin() as connection:
         for name in ("Sakura Dental", "sakura dental"):
             connection.execute(clients.insert().values(name=name, created_at="2026-01-01"))
-    admin.add_number(engine, NUMBER, [DEST], client="Sakura Dental")
-    admin.add_number(engine, OTHER, [DEST], client="sakura dental")
+    add_number(engine, NUMBER, [DEST], client="Sakura Dental")
+    add_number(engine, OTHER, [DEST], client="sakura dental")
     add_channel(engine, "sms", "+819011112222", client="sakura dental")
     tick()
 
-    merged = admin.merge_clients(engine, "sakura dental", "Sakura Dental")
+    merged = merge_clients(engine, "sakura dental", "Sakura Dental")
 
     assert merged == ("sakura dental", "Sakura Dental", 1, 1)
-    assert [(c.name, c.numbers) for c in admin.list_clients(engine)] == [("Sakura Dental", 2)]
+    assert [(c.name, c.numbers) for c in list_clients(engine)] == [("Sakura Dental", 2)]
     assert [c.spec.client for c in list_channels(engine)] == ["Sakura Dental"]
     assert answer_table(engine)[0][OTHER].client == "Sakura Dental"
     with pytest.raises(InvalidValue, match="same client"):
-        admin.merge_clients(engine, "Sakura Dental", "SAKURA DENTAL")
-    with pytest.raises(admin.NotFound):
-        admin.merge_clients(engine, "Nobody", "Sakura Dental")
+        merge_clients(engine, "Sakura Dental", "SAKURA DENTAL")
+    with pytest.raises(NotFound):
+        merge_clients(engine, "Nobody", "Sakura Dental")
 
 
 def test_remove_client_in_use(engine: Engine) -> None:
-    admin.add_client(engine, "Acme")
-    admin.add_number(engine, NUMBER, [DEST], client="Acme")
-    admin.add_number(engine, OTHER, [DEST], client="acme")
-    before = (admin.list_clients(engine), admin.list_numbers(engine))
+    add_client(engine, "Acme")
+    add_number(engine, NUMBER, [DEST], client="Acme")
+    add_number(engine, OTHER, [DEST], client="acme")
+    before = (list_clients(engine), list_numbers(engine))
 
-    with pytest.raises(admin.InUse, match="2 numbers"):
-        admin.remove_client(engine, "Acme")
-    assert (admin.list_clients(engine), admin.list_numbers(engine)) == before
+    with pytest.raises(InUse, match="2 numbers"):
+        remove_client(engine, "Acme")
+    assert (list_clients(engine), list_numbers(engine)) == before
 
     tick()
-    assert admin.remove_client(engine, "Acme", force=True) == 2
-    assert admin.list_clients(engine) == []
-    after = admin.list_numbers(engine)
+    assert remove_client(engine, "Acme", force=True) == 2
+    assert list_clients(engine) == []
+    after = list_numbers(engine)
     assert [n.client for n in after] == [None, None]
     assert all(a.updated_at > b.updated_at for a, b in zip(after, before[1], strict=True))
-    with pytest.raises(admin.NotFound):
-        admin.remove_client(engine, "Acme")
+    with pytest.raises(NotFound):
+        remove_client(engine, "Acme")
 
 
 # --- settings ------------------------------------------------------------------------------------
 
 
 def test_settings(engine: Engine) -> None:
-    assert admin.get_settings(engine) == {}
+    assert get_settings(engine) == {}
 
-    assert admin.set_setting(engine, "default-language", "en-us") == "en-US"
-    assert admin.set_setting(engine, "catch_all", "+81 3 1234 5678") == DEST
-    assert admin.set_setting(engine, "default-ring-timeout", "40") == "40"
-    assert admin.set_setting(engine, "default-ring-timeout", "50") == "50"
+    assert set_setting(engine, "default-language", "en-us") == "en-US"
+    assert set_setting(engine, "catch_all", "+81 3 1234 5678") == DEST
+    assert set_setting(engine, "default-ring-timeout", "40") == "40"
+    assert set_setting(engine, "default-ring-timeout", "50") == "50"
 
-    assert admin.get_settings(engine) == {
+    assert get_settings(engine) == {
         "default_language": "en-US",
         "catch_all": DEST,
         "default_ring_timeout": "50",
     }
     defaults = answer_table(engine)[1]
     assert (defaults.language, defaults.catch_all, defaults.ring_timeout) == ("en-US", DEST, 50)
-    assert admin.add_number(engine, NUMBER, [DEST2]).ring_timeout == 50
+    assert add_number(engine, NUMBER, [DEST2]).ring_timeout == 50
 
-    assert admin.unset_setting(engine, "catch-all") is True
-    assert admin.unset_setting(engine, "catch-all") is False
-    assert "catch_all" not in admin.get_settings(engine)
+    assert unset_setting(engine, "catch-all") is True
+    assert unset_setting(engine, "catch-all") is False
+    assert "catch_all" not in get_settings(engine)
 
 
 def test_bad_settings_change_nothing(engine: Engine) -> None:
-    admin.set_setting(engine, "default-voice", "Polly.Takumi")
+    set_setting(engine, "default-voice", "Polly.Takumi")
 
     with pytest.raises(InvalidValue, match="default-message, default-language"):
-        admin.set_setting(engine, "colour", "blue")
+        set_setting(engine, "colour", "blue")
     with pytest.raises(InvalidValue):
-        admin.set_setting(engine, "default-voice", "robot")
+        set_setting(engine, "default-voice", "robot")
     with pytest.raises(InvalidValue):
-        admin.unset_setting(engine, "voice")
+        unset_setting(engine, "voice")
     with pytest.raises(InvalidValue, match=r"cannot speak ja-JP.*Polly\.Mizuki"):
-        admin.set_setting(engine, "default-voice", "Polly.Joanna")
+        set_setting(engine, "default-voice", "Polly.Joanna")
     with pytest.raises(InvalidValue, match=r"cannot speak en-US.*unset default-voice"):
-        admin.set_setting(engine, "default-language", "en-US")
+        set_setting(engine, "default-language", "en-US")
 
-    assert admin.get_settings(engine) == {"default_voice": "Polly.Takumi"}
+    assert get_settings(engine) == {"default_voice": "Polly.Takumi"}
 
 
 def test_default_language_and_voice_change_together_in_a_clear_order(engine: Engine) -> None:
-    admin.set_setting(engine, "default-voice", "Polly.Takumi")
-    admin.unset_setting(engine, "default-voice")
-    admin.set_setting(engine, "default-language", "en-US")  # its default voice applies now
-    admin.set_setting(engine, "default-voice", "Polly.Matthew-Neural")
-    assert admin.get_settings(engine) == {
+    set_setting(engine, "default-voice", "Polly.Takumi")
+    unset_setting(engine, "default-voice")
+    set_setting(engine, "default-language", "en-US")  # its default voice applies now
+    set_setting(engine, "default-voice", "Polly.Matthew-Neural")
+    assert get_settings(engine) == {
         "default_language": "en-US",
         "default_voice": "Polly.Matthew-Neural",
     }
     # A route's own language picks its own default voice; a pair that cannot work is refused.
-    admin.add_number(engine, NUMBER, [DEST], language="ja-JP")
+    add_number(engine, NUMBER, [DEST], language="ja-JP")
     with pytest.raises(InvalidValue, match="cannot speak ja-JP"):
-        admin.update_number(engine, NUMBER, voice="Polly.Joanna")
+        update_number(engine, NUMBER, voice="Polly.Joanna")
     with pytest.raises(InvalidValue, match="cannot speak en-US"):
-        admin.update_number(engine, NUMBER, language=None, voice="Polly.Lea")
-    admin.update_number(engine, NUMBER, language="en-US", voice="Polly.Joanna")
-    assert admin.get_number(engine, NUMBER).voice == "Polly.Joanna"
+        update_number(engine, NUMBER, language=None, voice="Polly.Lea")
+    update_number(engine, NUMBER, language="en-US", voice="Polly.Joanna")
+    assert get_number(engine, NUMBER).voice == "Polly.Joanna"
 
 
 def test_built_in_settings_match_the_answer_path(engine: Engine) -> None:
-    built_in = admin.built_in_settings()
+    built_in = built_in_settings()
     defaults = answer_table(engine)[1]
 
-    assert set(built_in) == set(admin.SETTING_KEYS)
+    assert set(built_in) == set(SETTING_KEYS)
     assert built_in["default_message"] == defaults.message
     assert built_in["catch_all"] is None
     assert built_in["default_ring_timeout"] == str(defaults.ring_timeout)
@@ -430,7 +463,7 @@ def test_list_calls(engine: Engine) -> None:
     connection.commit()
     connection.close()
 
-    listed = admin.list_calls(engine)
+    listed = list_calls(engine)
 
     assert [c.call_sid for c in listed] == ["CA2", "CA3", "CA1"]
     first = listed[2]
@@ -442,6 +475,6 @@ def test_list_calls(engine: Engine) -> None:
     assert first.duration == 7
     assert first.destinations == (DEST, DEST2)
     assert first.to_json()["from"] == "+819012345678"
-    assert [c.call_sid for c in admin.list_calls(engine, limit=1)] == ["CA2"]
+    assert [c.call_sid for c in list_calls(engine, limit=1)] == ["CA2"]
     with pytest.raises(InvalidValue):
-        admin.list_calls(engine, limit=0)
+        list_calls(engine, limit=0)

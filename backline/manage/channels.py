@@ -1,4 +1,4 @@
-"""Managing channels (the CLI side): SQLAlchemy, never imported by the answer path."""
+"""Channels: where the team hears of calls (Slack, webhooks, SMS, e-mail)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from sqlalchemy import Engine, delete, func, select
 
 from backline.core import validation
 from backline.core.addresses import refused_host
-from backline.core.validation import InvalidValue
+from backline.manage.clients import resolve_client
+from backline.manage.errors import InvalidValue, ManageError, NoSuchChannel, checked, field
 from backline.notify.channels import KINDS, ChannelSpec, describe, redacted
-from backline.store.admin import AdminError, resolve_client
 from backline.store.database import utc_now
 from backline.store.schema import channels, clients, deliveries
 
@@ -29,10 +29,6 @@ __all__ = [
     "record_test",
     "remove_channel",
 ]
-
-
-class NoSuchChannel(LookupError):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +89,20 @@ def check_target(kind: str, target: str, *, allow_private: bool = False) -> str:
     A URL to this machine, a link-local address or a cloud metadata service is refused unless
     ``allow_private`` (``BACKLINE_ALLOW_PRIVATE_CHANNELS=1``); see backline/core/addresses.py.
     """
+    with field("target"):
+        return _check_target(kind, target, allow_private=allow_private)
+
+
+def _check_target(kind: str, target: str, *, allow_private: bool) -> str:
     if kind in ("slack", "webhook"):
         url = validation.http_url(target, what=f"{kind} URL")
         host = urlsplit(url).hostname or ""
         reason = None if allow_private else refused_host(host)
         if reason is not None:
             raise InvalidValue(
+                "target",
                 f"{kind} URL points at {host}, {reason}: notifications are not sent there; "
-                f"set BACKLINE_ALLOW_PRIVATE_CHANNELS=1 for a receiver on this host"
+                f"set BACKLINE_ALLOW_PRIVATE_CHANNELS=1 for a receiver on this host",
             )
         return url
     if kind == "sms":
@@ -111,10 +113,10 @@ def check_target(kind: str, target: str, *, allow_private: bool = False) -> str:
         local, _, domain = address.partition("@")
         if not local or "." not in domain or address != cleaned:
             raise InvalidValue(
-                f"e-mail address {target!r} is not an address such as oncall@example.com"
+                "target", f"e-mail address {target!r} is not an address such as oncall@example.com"
             )
         return cleaned
-    raise InvalidValue(f"channel kind {kind!r} is not one of: {', '.join(KINDS)}")
+    raise InvalidValue("kind", f"channel kind {kind!r} is not one of: {', '.join(KINDS)}")
 
 
 def _count(status: str) -> Any:
@@ -194,12 +196,14 @@ def add_channel(
     options: dict[str, Any] = {}
     if sender:
         if kind != "sms":
-            raise InvalidValue("--from is only for sms channels")
-        options["from"] = validation.e164(sender, what="sender number")
+            raise InvalidValue("sender", "--from is only for sms channels")
+        options["from"] = checked(
+            "sender", lambda value: validation.e164(value, what="sender number"), sender
+        )
     if kind == "webhook":
         options["secret"] = secret or secrets.token_hex(32)
     elif secret:
-        raise InvalidValue("--secret is only for webhook channels")
+        raise InvalidValue("secret", "--secret is only for webhook channels")
     if label is not None:
         label = " ".join(label.split())[:200] or None
     with engine.begin() as connection:
@@ -207,8 +211,8 @@ def add_channel(
         if client is not None:
             try:
                 client_id = resolve_client(connection, client)
-            except AdminError as error:
-                raise InvalidValue(str(error)) from None
+            except ManageError as error:
+                raise InvalidValue("client", str(error)) from None
         _refuse_duplicate(connection, kind, target, client_id)
         new_id = connection.execute(
             channels.insert()
@@ -244,8 +248,9 @@ def _refuse_duplicate(connection: Any, kind: str, target: str, client_id: int | 
         if client_id is None or existing_client_id is None or existing_client_id == client_id:
             scope = f"for {entry.spec.client}'s calls" if entry.spec.client else "for every call"
             raise InvalidValue(
+                "target",
                 f"channel {describe(entry.spec)} already sends there {scope}: a second channel "
-                "would deliver every message twice"
+                "would deliver every message twice",
             )
 
 
