@@ -9,13 +9,15 @@ from backline.cli import (
     channels,
     clients,
     db,
+    demo,
     drill,
     imports,
     journal,
     numbers,
     numbers_bulk,
-    run,
+    serve,
     settings,
+    simulate,
     twilio,
     worker,
 )
@@ -40,7 +42,9 @@ app.add_typer(channels.app, name="channels")
 app.add_typer(journal.app, name="journal")
 app.add_typer(twilio.app, name="twilio")
 app.add_typer(imports.app, name="import")
-run.register(app)
+serve.register(app)
+demo.register(app)
+simulate.register(app)
 drill.register(app)
 worker.register(app)
 readable_help(app)
