@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -243,61 +243,6 @@ NewClient = Annotated[
 _UNKNOWN_CLIENT_HINT = ": check `backline clients list`, or add --new-client to create it"
 
 
-def _changes(before: NumberEntry, after: NumberEntry) -> list[tuple[str, str, str]]:
-    """(field, was, is now) for every field an update changed, as `numbers show` names them."""
-
-    def shown(value: object, empty: str) -> str:
-        if value is None:
-            return empty
-        if isinstance(value, tuple):
-            return ", ".join(value)
-        return str(value)
-
-    fields: list[tuple[str, object, object, str]] = [
-        ("forward to", before.destinations, after.destinations, "-"),
-        ("client", before.client, after.client, "(none)"),
-        ("mode", before.mode, after.mode, "-"),
-        ("ring timeout", f"{before.ring_timeout} s", f"{after.ring_timeout} s", "-"),
-        ("caller ID", before.caller_id, after.caller_id, "-"),
-        ("message", before.message, after.message, "(default)"),
-        ("language", before.language, after.language, "(default)"),
-        ("voice", before.voice, after.voice, "(default)"),
-        (
-            "status",
-            "enabled" if before.enabled else "disabled",
-            "enabled" if after.enabled else "disabled",
-            "-",
-        ),
-        ("when unanswered", before.when_unanswered, after.when_unanswered, "(default)"),
-        (
-            "voicemail max length",
-            _seconds(before.voicemail_max_length),
-            _seconds(after.voicemail_max_length),
-            "(default)",
-        ),
-        ("transcribe", _on(before.transcribe), _on(after.transcribe), "(default)"),
-        ("screen", _on(before.screen), _on(after.screen), "(default)"),
-        (
-            "answer on bridge",
-            _on(before.answer_on_bridge),
-            _on(after.answer_on_bridge),
-            "(default)",
-        ),
-        ("ring tone", before.ring_tone, after.ring_tone, "(default)"),
-        ("hours", before.hours or None, after.hours or None, "(none)"),
-        ("time zone", before.timezone, after.timezone, "(default)"),
-        ("closed on", before.closed_on or None, after.closed_on or None, "(none)"),
-        ("holidays", before.holidays, after.holidays, "(none)"),
-        ("when closed", before.when_closed, after.when_closed, "(default)"),
-        ("closed message", before.closed_message, after.closed_message, "(the message)"),
-    ]
-    return [
-        (label, shown(was, empty), shown(now, empty))
-        for label, was, now, empty in fields
-        if was != now
-    ]
-
-
 def _on(value: bool | None) -> str | None:
     return None if value is None else ("on" if value else "off")
 
@@ -331,13 +276,14 @@ def parse_destinations(values: list[str], number: str) -> tuple[str, ...]:
     parsed = [parse_destination(value, region=region) for value in values]
     for item in parsed:
         _told(item.note)
-    return validation.destination_list([item.value for item in parsed], number=number)
+    return tuple(item.value for item in parsed)
 
 
 def parse_caller_id(value: str) -> str:
+    """A policy (checked by the table) or a number, read as people type it."""
     if value.strip().lower() in validation.CALLER_ID_POLICIES:
-        return validation.caller_id_policy(value)
-    return validation.caller_id_policy(parse_number(value, what="caller ID"))
+        return value
+    return parse_number(value, what="caller ID")
 
 
 def _note_sip_in_simultaneous(destinations: tuple[str, ...], mode: str) -> None:
@@ -382,42 +328,21 @@ def parse_when_closed(value: str, number: str) -> str:
     """apology / voicemail / forward:NUMBER, the number read as people type it."""
     kind, colon, target = value.strip().partition(":")
     if colon and kind.strip().lower() == "forward" and target.strip():
-        (checked,) = parse_destinations([target], number)
-        return validation.when_closed(f"forward:{checked}")
-    return validation.when_closed(value)
+        (parsed,) = parse_destinations([target], number)
+        return f"forward:{parsed}"
+    return value
 
 
 def handling(number: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """The handling options given, checked (every one before the database is opened); those
     not given are left out."""
-    from backline.core.hours import closed_date, hours_spec
+    from backline.manage.numbers import check_fields
 
-    checks: dict[str, Callable[[Any], Any]] = {
-        "when_unanswered": validation.when_unanswered,
-        "voicemail_max_length": validation.voicemail_max_length,
-        "transcribe": bool,
-        "screen": bool,
-        "answer_on_bridge": bool,
-        "ring_tone": validation.ring_tone,
-        "hours": lambda specs: [hours_spec(spec) for spec in specs],
-        "timezone": validation.time_zone,
-        "closed_on": lambda days: [closed_date(day) for day in days],
-        "holidays": _holiday_country,
-        "when_closed": lambda value: parse_when_closed(value, number),
-        "closed_message": validation.message,
-    }
     # An empty list (an option repeated zero times) is "not given", like None.
-    return {
-        name: checks[name](value)
-        for name, value in given.items()
-        if value is not None and value != []
-    }
-
-
-def _holiday_country(value: str) -> str:
-    from backline.manage.calendar import holiday_country
-
-    return holiday_country(value)
+    wanted = {name: value for name, value in given.items() if value is not None and value != []}
+    if "when_closed" in wanted:
+        wanted["when_closed"] = parse_when_closed(wanted["when_closed"], number)
+    return check_fields(number, wanted)
 
 
 def _note_handling(entry: NumberEntry) -> None:
@@ -483,10 +408,9 @@ def add(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Add a Twilio number and the destinations its diverted calls are forwarded to."""
-    from backline.core.validation import client_name
     from backline.manage.clients import find_client
     from backline.manage.errors import ManageError, UnknownClient
-    from backline.manage.numbers import add_number
+    from backline.manage.numbers import add_number, check_fields
 
     if not forward_to:
         fail("give at least one destination with --forward-to")
@@ -494,13 +418,20 @@ def add(
         # Check every value before touching the database: a typo never needs a connection.
         number = parse_number(number)
         destinations = parse_destinations(forward_to, number)
-        checked_mode = validation.mode(mode or "simultaneous")
-        timeout = None if ring_timeout is None else validation.ring_timeout(ring_timeout)
-        policy = parse_caller_id(caller_id or "twilio-number")
-        text = None if message is None else validation.message(message)
-        code = None if language is None else validation.language(language)
-        name = None if voice is None else validation.voice(voice)
-        owner = None if client is None else client_name(client)
+        fields = check_fields(
+            number,
+            {
+                "destinations": destinations,
+                "mode": mode or "simultaneous",
+                "ring_timeout": ring_timeout,
+                "caller_id": parse_caller_id(caller_id or "twilio-number"),
+                "message": message,
+                "language": language,
+                "voice": voice,
+                "client": client,
+            },
+        )
+        owner = fields.pop("client")
         extras = handling(
             number,
             {
@@ -523,14 +454,9 @@ def add(
         entry = add_number(
             engine,
             number,
-            destinations,
+            fields.pop("destinations"),
             client=owner,
-            mode=checked_mode,
-            ring_timeout=timeout,
-            caller_id=policy,
-            message=text,
-            language=code,
-            voice=name,
+            **fields,
             enabled=not disabled,
             new_client=new_client,
             **extras,
@@ -596,9 +522,8 @@ def update(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Change a number: only the options given change, the rest stays as it is."""
-    from backline.core.validation import client_name
     from backline.manage.errors import ManageError, UnknownClient
-    from backline.manage.numbers import KEEP, Keep, change_number
+    from backline.manage.numbers import KEEP, Keep, change_number, check_fields, field_changes
 
     resets: list[str] = []
     for field in reset or ():
@@ -642,39 +567,35 @@ def update(
         fail("nothing to change: give at least one option (see --help)")
     keep = KEEP
 
-    def optional(check: Callable[[str], str], value: str | None, clear: bool) -> str | Keep | None:
+    def optional(value: str | None, clear: bool) -> str | Keep | None:
         if clear:
             return None
-        return keep if value is None else check(value)
+        return keep if value is None else value
 
     try:
         number = parse_number(number)
-        destinations = keep if not forward_to else parse_destinations(forward_to, number)
-        changes = {
-            "client": optional(client_name, client, no_client),
-            "message": optional(validation.message, message, no_message),
-            "language": optional(validation.language, language, no_language),
-            "voice": optional(validation.voice, voice, no_voice),
-        }
-        new_mode = keep if mode is None else validation.mode(mode)
-        timeout = keep if ring_timeout is None else validation.ring_timeout(ring_timeout)
-        policy = keep if caller_id is None else parse_caller_id(caller_id)
+        fields = check_fields(
+            number,
+            {
+                "destinations": keep if not forward_to else parse_destinations(forward_to, number),
+                "client": optional(client, no_client),
+                "message": optional(message, no_message),
+                "language": optional(language, no_language),
+                "voice": optional(voice, no_voice),
+                "mode": keep if mode is None else mode,
+                "ring_timeout": keep if ring_timeout is None else ring_timeout,
+                "caller_id": keep if caller_id is None else parse_caller_id(caller_id),
+            },
+        )
         extras: dict[str, Any] = handling(number, given_handling)
         extras.update({name: None for name in resets})
         # Every value is checked by now; only then is the database opened.
         change = change_number(
             open_database(database_url),
             number,
-            destinations=destinations,
-            mode=new_mode,
-            ring_timeout=timeout,
-            caller_id=policy,
             enabled=keep if enabled is None else enabled,
             new_client=new_client,
-            client=changes["client"],
-            message=changes["message"],
-            language=changes["language"],
-            voice=changes["voice"],
+            **fields,
             **extras,
         )
     except UnknownClient as error:
@@ -689,7 +610,7 @@ def update(
         _note_caller_policy(change.after.caller_id)
     if any(value is not None for value in given_handling.values()):
         _note_handling(change.after)
-    changed = _changes(change.before, change.after)
+    changed = field_changes(change.before, change.after)
     if not changed:
         typer.echo(f"nothing changed: {_summary(change.after)}")
         return

@@ -31,6 +31,7 @@ from backline.manage.numbers import (
     NumberEntry,
     add_number,
     change_number,
+    field_changes,
     list_numbers,
     remove_number,
 )
@@ -244,7 +245,7 @@ class Changed:
     @property
     def fields(self) -> list[tuple[str, str, str]]:
         """(field, was, will be) for each field that changes."""
-        return _field_changes(self.before, self.after)
+        return field_changes(self.before, self.after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,35 +264,6 @@ class Difference:
     @property
     def empty(self) -> bool:
         return not (self.added or self.changed or self.removed)
-
-
-def _shown(value: object, empty: str) -> str:
-    if value is None:
-        return empty
-    if isinstance(value, tuple):
-        return ", ".join(value)
-    if isinstance(value, bool):
-        return "enabled" if value else "disabled"
-    return str(value)
-
-
-def _field_changes(before: NumberEntry, after: NumberEntry) -> list[tuple[str, str, str]]:
-    fields: list[tuple[str, object, object, str]] = [
-        ("forward to", before.destinations, after.destinations, "-"),
-        ("client", before.client, after.client, "(none)"),
-        ("mode", before.mode, after.mode, "-"),
-        ("ring timeout", f"{before.ring_timeout} s", f"{after.ring_timeout} s", "-"),
-        ("caller ID", before.caller_id, after.caller_id, "-"),
-        ("message", before.message, after.message, "(default)"),
-        ("language", before.language, after.language, "(default)"),
-        ("voice", before.voice, after.voice, "(default)"),
-        ("status", before.enabled, after.enabled, "-"),
-    ]
-    return [
-        (label, _shown(was, empty), _shown(now, empty))
-        for label, was, now, empty in fields
-        if was != now
-    ]
 
 
 def _pick(value: Any, keep: Any) -> Any:
@@ -386,7 +358,7 @@ def difference(
             continue
         if before is None:
             added.append(Added(row, after, new_client))
-        elif _field_changes(before, after):
+        elif field_changes(before, after):
             changed.append(Changed(row, before, after, new_client))
         else:
             unchanged += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -22,12 +22,15 @@ from backline.store.database import utc_now
 from backline.store.schema import clients, numbers, settings
 
 __all__ = [
+    "FIELDS",
     "KEEP",
     "Keep",
     "NumberChange",
     "NumberEntry",
     "add_number",
     "change_number",
+    "check_fields",
+    "field_changes",
     "get_number",
     "list_numbers",
     "refresh_holidays",
@@ -208,62 +211,91 @@ def _default_ring_timeout(connection: Connection) -> int:
         return DEFAULT_RING_TIMEOUT
 
 
-def _optional(name: str, check: Callable[[str], str], value: str | None) -> str | None:
-    return None if value is None else checked(name, check, value)
-
-
-def _ring_timeout(value: int | str) -> int:
-    return checked("ring_timeout", validation.ring_timeout, value)
-
-
-def _destinations(destinations: Sequence[str], number: str) -> list[str]:
-    with field("destinations"):
-        return list(destination_list(destinations, number=number))
-
-
-def _hours_json(specs: Sequence[str]) -> str | None:
+def _hours(specs: Sequence[str] | str) -> list[str]:
     if isinstance(specs, str):
         specs = [specs]
-    stored = list(dict.fromkeys(hours_spec(spec) for spec in specs))
-    return json.dumps(stored) if stored else None
+    return list(dict.fromkeys(hours_spec(spec) for spec in specs))
 
 
-def _dates_json(dates: Sequence[str]) -> str | None:
+def _dates(dates: Sequence[str] | str) -> list[str]:
     if isinstance(dates, str):
         dates = [dates]
-    stored = sorted({closed_date(day) for day in dates})
-    return json.dumps(stored) if stored else None
+    return sorted({closed_date(day) for day in dates})
 
 
-def _when_closed(number: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
+def _holiday_country(code: str) -> str:
+    from backline.manage.calendar import holiday_country
+
+    return holiday_country(code)
+
+
+def _checks(number: str) -> dict[str, Callable[[Any], Any]]:
+    """The check of each field of a number (``number`` for the checks that compare with it)."""
+
+    def when_closed(value: str) -> str:
         stored = validation.when_closed(value)
         if stored == f"forward:{number}":
             raise InvalidValue("when_closed", f"{number} cannot forward to itself when closed")
         return stored
 
-    return check
-
-
-def _extra_values(given: dict[str, Any], number: str) -> dict[str, Any]:
-    """The stored form of each field given (None clears it: the setting applies again)."""
-    checks: dict[str, Callable[[Any], Any]] = {
+    return {
+        "destinations": lambda values: destination_list(values, number=number),
+        "client": client_name,
+        "mode": validation.mode,
+        "ring_timeout": validation.ring_timeout,
+        "caller_id": validation.caller_id_policy,
+        "message": validation.message,
+        "language": validation.language,
+        "voice": validation.voice,
+        "enabled": bool,
         "when_unanswered": validation.when_unanswered,
         "voicemail_max_length": validation.voicemail_max_length,
         "transcribe": bool,
         "screen": bool,
         "answer_on_bridge": bool,
         "ring_tone": validation.ring_tone,
-        "hours": _hours_json,
+        "hours": _hours,
         "timezone": validation.time_zone,
-        "closed_on": _dates_json,
-        "when_closed": _when_closed(number),
+        "closed_on": _dates,
+        "holidays": _holiday_country,
+        "when_closed": when_closed,
         "closed_message": validation.message,
     }
-    return {
-        name: None if value is None else checked(name, checks[name], value)
-        for name, value in given.items()
-    }
+
+
+#: The fields of a number :func:`check_fields` knows, besides the number itself.
+FIELDS: tuple[str, ...] = tuple(_checks(""))
+
+
+def check_fields(number: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Each field of ``given`` checked, in the order given; no database is needed.
+
+    ``None`` stays ``None`` (the setting applies again, or no client); :data:`KEEP` is left
+    out. The first wrong value raises :class:`InvalidValue` naming its field. ``number`` must
+    be checked already (destinations and when-closed may not forward to it).
+    """
+    checks = _checks(number)
+    result: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is KEEP:
+            continue
+        if name not in checks:
+            raise TypeError(f"a number has no field {name!r}")
+        result[name] = None if value is None else checked(name, checks[name], value)
+    return result
+
+
+def _stored(fields: dict[str, Any], today: date | None) -> dict[str, Any]:
+    """The columns for checked fields (lists as JSON; holidays with the dates they stand for)."""
+    values = dict(fields)
+    if "destinations" in values:
+        values["destinations"] = json.dumps(list(values["destinations"]))
+    for name in ("hours", "closed_on"):
+        if name in values:
+            values[name] = json.dumps(values[name]) if values[name] else None
+    if "holidays" in values:
+        values.update(_holiday_values(values.pop("holidays"), today))
+    return values
 
 
 def _holiday_values(code: str | None, today: date | None) -> dict[str, Any]:
@@ -273,7 +305,7 @@ def _holiday_values(code: str | None, today: date | None) -> dict[str, Any]:
         return {"holidays": None, "holiday_dates": None}
     from backline.manage.calendar import holiday_country, holiday_dates
 
-    country = checked("holidays", holiday_country, code)
+    country = holiday_country(code)
     first_year = (today or date.today()).year
     return {"holidays": country, "holiday_dates": json.dumps(holiday_dates(country, first_year))}
 
@@ -342,8 +374,18 @@ def add_number(
     country code) is expanded into the holidays of the coming years, from ``today``.
     """
     number = _number(number)
-    extras = _extra_values(
+    fields = check_fields(
+        number,
         {
+            "destinations": destinations,
+            "mode": mode,
+            "ring_timeout": ring_timeout,
+            "caller_id": caller_id,
+            "message": message,
+            "language": language,
+            "voice": voice,
+            "client": client,
+            "enabled": enabled,
             "when_unanswered": when_unanswered,
             "voicemail_max_length": voicemail_max_length,
             "transcribe": transcribe,
@@ -353,25 +395,15 @@ def add_number(
             "hours": hours,
             "timezone": timezone,
             "closed_on": closed_on,
+            "holidays": holidays,
             "when_closed": when_closed,
             "closed_message": closed_message,
         },
-        number,
     )
-    extras.update(_holiday_values(holidays, today))
-    values: dict[str, Any] = {
-        "number": number,
-        "destinations": json.dumps(_destinations(destinations, number)),
-        "mode": checked("mode", validation.mode, mode),
-        "caller_id": checked("caller_id", validation.caller_id_policy, caller_id),
-        "message": _optional("message", validation.message, message),
-        "language": _optional("language", validation.language, language),
-        "voice": _optional("voice", validation.voice, voice),
-        "enabled": bool(enabled),
-    }
-    values.update(extras)
-    timeout = None if ring_timeout is None else _ring_timeout(ring_timeout)
-    client = None if client is None else checked("client", client_name, client)
+    timeout = fields.pop("ring_timeout")
+    client = fields.pop("client")
+    values = _stored(fields, today)
+    values["number"] = number
     exists = f"{number} is already in the table of numbers"
     with transaction(engine, conflict=exists) as connection:
         if connection.execute(select(numbers.c.number).where(numbers.c.number == number)).first():
@@ -462,42 +494,34 @@ def change_number(
 ) -> NumberChange:
     """:func:`update_number`, returning the number before and after, read in one transaction."""
     number = _number(number)
-    given = {
-        "when_unanswered": when_unanswered,
-        "voicemail_max_length": voicemail_max_length,
-        "transcribe": transcribe,
-        "screen": screen,
-        "answer_on_bridge": answer_on_bridge,
-        "ring_tone": ring_tone,
-        "hours": hours,
-        "timezone": timezone,
-        "closed_on": closed_on,
-        "when_closed": when_closed,
-        "closed_message": closed_message,
-    }
-    values: dict[str, Any] = _extra_values(
-        {name: value for name, value in given.items() if value is not KEEP}, number
+    fields = check_fields(
+        number,
+        {
+            "destinations": destinations,
+            "client": client,
+            "message": message,
+            "language": language,
+            "voice": voice,
+            "mode": mode,
+            "ring_timeout": ring_timeout,
+            "caller_id": caller_id,
+            "enabled": enabled,
+            "when_unanswered": when_unanswered,
+            "voicemail_max_length": voicemail_max_length,
+            "transcribe": transcribe,
+            "screen": screen,
+            "answer_on_bridge": answer_on_bridge,
+            "ring_tone": ring_tone,
+            "hours": hours,
+            "timezone": timezone,
+            "closed_on": closed_on,
+            "holidays": holidays,
+            "when_closed": when_closed,
+            "closed_message": closed_message,
+        },
     )
-    if holidays is not KEEP:
-        values.update(_holiday_values(holidays, today))
-    if destinations is not KEEP:
-        values["destinations"] = json.dumps(_destinations(destinations, number))
-    if mode is not KEEP:
-        values["mode"] = checked("mode", validation.mode, mode)
-    if ring_timeout is not KEEP:
-        values["ring_timeout"] = _ring_timeout(ring_timeout)
-    if caller_id is not KEEP:
-        values["caller_id"] = checked("caller_id", validation.caller_id_policy, caller_id)
-    if message is not KEEP:
-        values["message"] = _optional("message", validation.message, message)
-    if language is not KEEP:
-        values["language"] = _optional("language", validation.language, language)
-    if voice is not KEEP:
-        values["voice"] = _optional("voice", validation.voice, voice)
-    if enabled is not KEEP:
-        values["enabled"] = bool(enabled)
-    if client is not KEEP and client is not None:
-        client = checked("client", client_name, client)
+    client = fields.pop("client", KEEP)
+    values = _stored(fields, today)
     raced = _raced(client) if isinstance(client, str) else ""
     created = False
     with transaction(engine, conflict=raced) as connection:
@@ -552,3 +576,67 @@ def _json_list(text: str | None) -> tuple[str, ...]:
     except ValueError:
         return ()
     return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+
+def field_changes(before: NumberEntry, after: NumberEntry) -> list[tuple[str, str, str]]:
+    """(field, was, is now) for every field that differs, named as people read them (as
+    `backline numbers show` names them)."""
+
+    def shown(value: object, empty: str) -> str:
+        if value is None:
+            return empty
+        if isinstance(value, tuple):
+            return ", ".join(value)
+        return str(value)
+
+    fields: list[tuple[str, object, object, str]] = [
+        ("forward to", before.destinations, after.destinations, "-"),
+        ("client", before.client, after.client, "(none)"),
+        ("mode", before.mode, after.mode, "-"),
+        ("ring timeout", f"{before.ring_timeout} s", f"{after.ring_timeout} s", "-"),
+        ("caller ID", before.caller_id, after.caller_id, "-"),
+        ("message", before.message, after.message, "(default)"),
+        ("language", before.language, after.language, "(default)"),
+        ("voice", before.voice, after.voice, "(default)"),
+        (
+            "status",
+            "enabled" if before.enabled else "disabled",
+            "enabled" if after.enabled else "disabled",
+            "-",
+        ),
+        ("when unanswered", before.when_unanswered, after.when_unanswered, "(default)"),
+        (
+            "voicemail max length",
+            _seconds(before.voicemail_max_length),
+            _seconds(after.voicemail_max_length),
+            "(default)",
+        ),
+        ("transcribe", _on(before.transcribe), _on(after.transcribe), "(default)"),
+        ("screen", _on(before.screen), _on(after.screen), "(default)"),
+        (
+            "answer on bridge",
+            _on(before.answer_on_bridge),
+            _on(after.answer_on_bridge),
+            "(default)",
+        ),
+        ("ring tone", before.ring_tone, after.ring_tone, "(default)"),
+        ("hours", before.hours or None, after.hours or None, "(none)"),
+        ("time zone", before.timezone, after.timezone, "(default)"),
+        ("closed on", before.closed_on or None, after.closed_on or None, "(none)"),
+        ("holidays", before.holidays, after.holidays, "(none)"),
+        ("when closed", before.when_closed, after.when_closed, "(default)"),
+        ("closed message", before.closed_message, after.closed_message, "(the message)"),
+    ]
+    return [
+        (label, shown(was, empty), shown(now, empty))
+        for label, was, now, empty in fields
+        if was != now
+    ]
+
+
+def _on(value: bool | None) -> str | None:
+    return None if value is None else ("on" if value else "off")
+
+
+def _seconds(value: int | None) -> str | None:
+    return None if value is None else f"{value} s"
