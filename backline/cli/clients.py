@@ -21,12 +21,11 @@ Name = Annotated[str, typer.Argument(metavar="NAME", help="The client's name.", 
 @app.command("add")
 def add(name: Name, database_url: DatabaseUrl = None) -> None:
     """Add a client (or create it with `numbers add --client NAME --new-client`)."""
-    from backline.core.validation import client_name
     from backline.manage.clients import add_client
     from backline.manage.errors import ManageError
 
     try:
-        entry = add_client(open_database(database_url), client_name(name))
+        entry = add_client(open_database(database_url), name)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
     typer.echo(f"added client {entry.name}")
