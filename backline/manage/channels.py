@@ -21,7 +21,6 @@ from backline.store.schema import channels, clients, deliveries
 
 __all__ = [
     "ChannelEntry",
-    "NoSuchChannel",
     "add_channel",
     "check_target",
     "get_channel",

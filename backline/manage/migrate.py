@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 
 from backline.manage.engine import make_engine
 
+__all__ = ["MIGRATIONS", "current_revision", "upgrade"]
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
