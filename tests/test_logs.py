@@ -91,7 +91,7 @@ def test_json_logs_one_object_per_line_from_every_worker(sqlite_url: str, tmp_pa
 
 
 def test_a_bad_log_format_stops_the_process_with_its_name(tmp_path: Path) -> None:
-    from tests.cli.test_run import run_backline
+    from tests.cli import run_backline
 
     env = {"PATH": "/usr/bin:/bin", "BACKLINE_LOG_FORMAT": "xml", "HOME": str(tmp_path)}
     result = run_backline("worker", "--once", env=env, cwd=tmp_path)

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from backline.manage.migrate import current_revision
-from tests.cli import ok, refused
-from tests.cli.test_run import run_backline
+from tests.cli import ok, refused, run_backline
 
 
 def _head() -> str:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from backline.cli import app
 from backline.core.redact import mask_password
-from tests.cli.test_run import run_backline
+from tests.cli import run_backline
 from tests.processes import free_port
 
 PASSWORD = "Sw0rdf1sh-not-for-eyes"

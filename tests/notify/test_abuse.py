@@ -305,7 +305,7 @@ def test_retry_after_is_capped_at_the_retry_maximum(
 def test_worker_once_counts_what_it_gave_up(
     sqlite_url: str, stand_in: StandIn, tmp_path: Path
 ) -> None:
-    from tests.cli.test_run import run_backline
+    from tests.cli import run_backline
 
     stand_in.respond = _refuse("CAbad", 400)
     webhook(sqlite_url, stand_in.url)
