@@ -267,9 +267,13 @@ def fill_table(database_url: str) -> None:
 def static_answers(root: Path) -> dict[str, str]:
     """The TwiML backline gives each number, as one file per number (and a default file for
     numbers that have none): what the static design serves."""
+    from backline.answer import _Links
     from backline.core.models import Call, Defaults, Route
     from backline.core.planner import plan_first
     from backline.core.twiml import render
+
+    links = _Links(PUBLIC_URL)
+    now = time.time()
 
     folder = root / "www" / "twiml"
     folder.mkdir(parents=True)
@@ -281,12 +285,12 @@ def static_answers(root: Path) -> dict[str, str]:
             mode="sequential" if index % 4 == 0 else "simultaneous",
             ring_timeout=20,
         )
-        plan = plan_first(Call(call_sid="", to=number), route, Defaults())
-        answer = render(plan, lambda step: f"{PUBLIC_URL}/twilio/voice/dial-status?step={step}")
+        plan = plan_first(Call(call_sid="", to=number), route, Defaults(), now=now)
+        answer = render(plan, links)
         (folder / f"{number}.xml").write_text(answer, encoding="utf-8")
         paths[number] = f"/twiml/{number}.xml"
     unknown = render(
-        plan_first(Call(call_sid="", to=unknown_number(0)), None, Defaults()), lambda step: ""
+        plan_first(Call(call_sid="", to=unknown_number(0)), None, Defaults(), now=now), links
     )
     (folder / "default.xml").write_text(unknown, encoding="utf-8")
     return paths
