@@ -12,12 +12,13 @@ LAMBDA_PYTHON_VERSION ?= 3.12
 LAMBDA_ARCH ?= x86_64
 export LAMBDA_PYTHON_VERSION LAMBDA_ARCH
 
-.PHONY: help install demo serve test test-sqlite test-postgres faults check format lint types bench lambda-package template-lint lock audit clean
+.PHONY: help install demo serve test test-fast test-sqlite test-postgres faults check format lint types bench lambda-package template-lint lock audit clean
 
 help:
 	@echo "make demo      run the service on SQLite with demo numbers (insecure demo mode);"
 	@echo "               another port: make demo PORT=8080"
-	@echo "make test      run the test suite on SQLite and PostgreSQL"
+	@echo "make test      run the test suite on SQLite and PostgreSQL, in parallel, with coverage"
+	@echo "make test-fast the same without the tests marked slow (a quicker loop while working)"
 	@echo "make faults    the fault suite: receivers, database, kill -9 and disks failing"
 	@echo "make check     format check, lint, types and tests (what CI runs, with make faults)"
 	@echo "make bench     benchmarks: answer throughput, cold start, notifications"
@@ -44,8 +45,15 @@ install: $(STAMP) $(SAM_STAMP)
 demo: $(STAMP)
 	$(BIN)/backline demo $(if $(PORT),--port $(PORT))
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist). Most tests wait on child processes,
+# sockets and databases rather than the CPU, so more workers than cores pays; each worker has
+# its own databases (named after its process) and temporary directories.
+TEST_WORKERS ?= 4
 test: $(STAMP) $(SAM_STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --cov --cov-report=term $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not faults" $(PYTEST_ARGS)
 
 # Real processes, receivers, databases and disks failing (tests/faults); a few minutes.
 faults: $(STAMP)
@@ -82,4 +90,4 @@ template-lint: $(STAMP) $(SAM_STAMP)
 	scripts/lint-template
 
 clean:
-	rm -rf $(VENV) .backline .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .backline .coverage .pytest_cache .mypy_cache .ruff_cache build dist

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from backline.config import Config
 from backline.manage.migrate import upgrade
+from backline.web.app import create_app
+from tests.support import AUTH_TOKEN, POSTGRES_ADMIN_URL, PUBLIC_URL, empty_postgres
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 # One database per test run, so that two runs on one server (a developer's and CI's, or two
 # terminals) never empty each other's tables.
 TEST_DATABASE = f"backline_test_{os.getpid()}"
-AUTH_TOKEN = "12345678901234567890123456789012"
-PUBLIC_URL = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/Prod"
-TABLES_IN_DELETE_ORDER = ("events", "legs", "calls", "numbers", "clients", "settings")
 
 # The stand-ins for Slack, webhooks and Twilio listen on 127.0.0.1, where channels may not point
 # in production (backline/core/addresses.py). Set for the whole run, so that the CLI in-process
@@ -119,23 +116,6 @@ def postgres_url() -> Iterator[str]:
     _drop_test_database()
 
 
-def _empty_postgres(url: str) -> None:
-    import psycopg2
-
-    from backline.store.database import Database
-
-    db = Database(url)
-    connection = db.connect()
-    cursor = connection.cursor()
-    cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    present = {row[0] for row in cursor.fetchall()} - {"alembic_version"}
-    if present:
-        cursor.execute("TRUNCATE " + ", ".join(sorted(present)) + " RESTART IDENTITY CASCADE")
-    connection.commit()
-    connection.close()
-    del psycopg2
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: once on SQLite, once on PostgreSQL."""
@@ -145,7 +125,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
     else:
         url = request.getfixturevalue("postgres_url")
-        _empty_postgres(url)
+        empty_postgres(url)
         yield url
 
 
@@ -172,3 +152,22 @@ def make_config(tmp_path: Path):  # type: ignore[no-untyped-def]
         return base.with_overrides(**changes)
 
     return build
+
+
+@pytest.fixture
+def client_for(make_config: Callable[..., Config]) -> Iterator[Callable[..., TestClient]]:
+    """Start the real app (lifespan included) on a config; the Host header is deliberately
+    not the public one, as behind a proxy."""
+    started: list[TestClient] = []
+
+    def start(database_url: str, **changes: object) -> TestClient:
+        client = TestClient(
+            create_app(make_config(database_url, **changes)), base_url="http://10.0.0.7:8000"
+        )
+        client.__enter__()
+        started.append(client)
+        return client
+
+    yield start
+    for client in started:
+        client.__exit__(None, None, None)

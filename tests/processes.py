@@ -113,13 +113,14 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"serve-{self.port}.log"
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "backline.cli", "serve", "--port", str(self.port), *args],
-            env=full_env,
-            cwd=cwd,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
+        with self.log.open("w") as output:  # the child has its own copy of the file
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "backline.cli", "serve", "--port", str(self.port), *args],
+                env=full_env,
+                cwd=cwd,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

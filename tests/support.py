@@ -1,14 +1,34 @@
-"""Requests as Twilio sends them: every parameter of a real voice webhook, form-encoded, with
-X-Twilio-Signature computed over the public URL by the official library."""
+"""What tests across the suite share (fixtures stay in conftest.py files; a test module imports
+helpers from here, never from a conftest).
+
+Requests as Twilio sends them: every parameter of a real voice webhook, form-encoded, with
+X-Twilio-Signature computed over the public URL by the official library. Rows put in and read
+from a database as any writer would; ``backline`` run in a child process; waiting for a condition.
+"""
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from backline.store.database import Database, utc_now
+
+AUTH_TOKEN = "12345678901234567890123456789012"
+PUBLIC_URL = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/Prod"
+# The PostgreSQL server the tests use (each test process makes a database of its own on it).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "BACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 _sids = itertools.count(1)
 
@@ -87,3 +107,92 @@ def signed_post(
         "I-Twilio-Idempotency-Token": "0f2b7c3e-5d1a-4c2b-9a55-1b2c3d4e5f60",
     }
     return urlencode(params).encode(), headers
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
+    """Poll until ``condition`` holds; fail with ``what`` otherwise (a bound, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what or condition}")
+
+
+def run_backline(
+    *args: str, env: dict[str, str], cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`backline ...` in a child process, as typed in a shell."""
+    return subprocess.run(
+        [sys.executable, "-m", "backline.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def add_number(
+    database_url: str,
+    number: str,
+    destinations: tuple[str, ...],
+    *,
+    mode: str = "simultaneous",
+    **columns: Any,
+) -> None:
+    """Put a route in the table the way any writer would: a plain row."""
+    db = Database(database_url)
+    connection = db.connect()
+    cursor = connection.cursor()
+    values = {
+        "number": number,
+        "destinations": json.dumps(destinations),
+        "mode": mode,
+        "ring_timeout": 20,
+        "caller_id": "twilio-number",
+        "message": None,
+        "language": None,
+        "voice": None,
+        "enabled": True,
+        "created_at": utc_now(),
+        "updated_at": utc_now(),
+    }
+    values.update(columns)
+    names = ", ".join(values)
+    cursor.execute(db.sql("DELETE FROM numbers WHERE number = :number"), {"number": number})
+    cursor.execute(
+        db.sql(f"INSERT INTO numbers ({names}) VALUES ({', '.join(':' + k for k in values)})"),
+        values,
+    )
+    connection.commit()
+    connection.close()
+
+
+def query(database_url: str, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    db = Database(database_url)
+    connection = db.connect()
+    cursor = connection.cursor()
+    cursor.execute(db.sql(sql), params)
+    rows = [tuple(row) for row in cursor.fetchall()]
+    connection.close()
+    return rows
+
+
+def empty_postgres(url: str) -> None:
+    """Every table of the PostgreSQL database at ``url`` emptied (the schema stays)."""
+    import psycopg2
+
+    from backline.store.database import Database
+
+    db = Database(url)
+    connection = db.connect()
+    cursor = connection.cursor()
+    cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    present = {row[0] for row in cursor.fetchall()} - {"alembic_version"}
+    if present:
+        cursor.execute("TRUNCATE " + ", ".join(sorted(present)) + " RESTART IDENTITY CASCADE")
+    connection.commit()
+    connection.close()
+    del psycopg2

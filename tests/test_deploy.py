@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import free_port
+from tests.support import AUTH_TOKEN, PUBLIC_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKLINE = str(Path(sys.executable).parent / "backline")

@@ -35,6 +35,7 @@ def test_every_setting_is_documented(key: str) -> None:
     assert row in CONFIGURATION, f"setting {key} has no row in docs/configuration.md"
 
 
+@pytest.mark.slow
 def test_readme_commands_exist() -> None:
     """Every `backline <group> <command>` the README shows is a real command."""
     shown = set(

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import Server
-from tests.support import fallback_params, signed_post
-from tests.web.conftest import add_number
+from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, fallback_params, signed_post
 
 TWILIO = "+815031234567"
 # 2026-11-24 14:05:03.120+09:00 WARNING backline.service: ...
@@ -91,7 +89,7 @@ def test_json_logs_one_object_per_line_from_every_worker(sqlite_url: str, tmp_pa
 
 
 def test_a_bad_log_format_stops_the_process_with_its_name(tmp_path: Path) -> None:
-    from tests.cli import run_backline
+    from tests.support import run_backline
 
     env = {"PATH": "/usr/bin:/bin", "BACKLINE_LOG_FORMAT": "xml", "HOME": str(tmp_path)}
     result = run_backline("worker", "--once", env=env, cwd=tmp_path)

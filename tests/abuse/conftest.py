@@ -17,12 +17,8 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import PrivatePostgres, Server
-from tests.support import fallback_params, signed_post
-from tests.web.conftest import client_for  # the in-process app, lifespan and all
-
-__all__ = ["client_for"]
+from tests.support import AUTH_TOKEN, PUBLIC_URL, fallback_params, signed_post
 
 TWILIO = "+815031234567"
 OFFICE = ("+81312345678",)

@@ -27,8 +27,7 @@ from tests.abuse.conftest import (
     wait_for,
 )
 from tests.processes import Server
-from tests.support import dial_params, signed_post
-from tests.web.conftest import add_number, query
+from tests.support import add_number, dial_params, query, signed_post
 
 
 class SmallDisk:
@@ -74,6 +73,7 @@ def forwarded(text: str) -> bool:
     return all(f"<Number>{number}</Number>" in text for number in OFFICE)
 
 
+@pytest.mark.slow
 def test_serve_starts_and_answers_on_a_full_disk_and_records_every_call_once_there_is_room(
     small_disk: SmallDisk, tmp_path: Path
 ) -> None:
@@ -110,6 +110,7 @@ def test_serve_starts_and_answers_on_a_full_disk_and_records_every_call_once_the
     assert "Traceback" not in server.log.read_text()
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_while_serving_loses_no_call_and_keeps_their_order(
     small_disk: SmallDisk, tmp_path: Path
 ) -> None:
@@ -145,6 +146,7 @@ def test_a_disk_that_fills_while_serving_loses_no_call_and_keeps_their_order(
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_replaced_database_file_is_reopened(sqlite_url: str, tmp_path: Path) -> None:
     add_number(sqlite_url, TWILIO, OFFICE)
     path = Path(sqlite_url.removeprefix("sqlite:///"))
@@ -165,6 +167,7 @@ def test_a_replaced_database_file_is_reopened(sqlite_url: str, tmp_path: Path) -
     assert "was replaced" in server.log.read_text()
 
 
+@pytest.mark.slow
 def test_a_deleted_database_file_is_reported_and_its_calls_wait_for_a_new_one(
     tmp_path: Path,
 ) -> None:

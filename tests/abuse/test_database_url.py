@@ -11,7 +11,7 @@ import pytest
 from backline.store.database import Database
 from tests.abuse.conftest import OFFICE, TWILIO, serve_env, signed_call, wait_for
 from tests.processes import Server
-from tests.web.conftest import add_number
+from tests.support import add_number
 
 
 def setting(url: str, name: str) -> str:

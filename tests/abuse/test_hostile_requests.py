@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
+
 from tests.abuse.conftest import (
     FALLBACK,
     OFFICE,
@@ -25,8 +27,7 @@ from tests.abuse.conftest import (
     wait_for,
 )
 from tests.processes import Server
-from tests.support import new_call_sid, sign
-from tests.web.conftest import add_number, query
+from tests.support import add_number, new_call_sid, query, sign
 
 # Generous on purpose: the point is "well under Twilio's 15 s", on a busy two-core machine.
 ANSWER_BOUND_SECONDS = 1.0
@@ -166,6 +167,7 @@ def timed_signed_call(server: Server) -> tuple[float, int, str, str]:
     return time.monotonic() - started, status, text, call_sid
 
 
+@pytest.mark.slow
 def test_a_signed_call_is_answered_in_time_while_hundreds_of_hostile_requests_arrive(
     sqlite_url: str, tmp_path: Path
 ) -> None:

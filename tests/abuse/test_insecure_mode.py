@@ -13,11 +13,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from backline.store.database import Database
 from tests.abuse.conftest import FALLBACK, TWILIO, run_backline, serve_env
-from tests.conftest import AUTH_TOKEN
 from tests.processes import PrivatePostgres, Server, free_port
-from tests.web.conftest import query
+from tests.support import AUTH_TOKEN, query
 
 UNSIGNED_CALL = f"CallSid=CAinsecure0001&To=%2B{TWILIO[1:]}&From=%2B819012345678".encode()
 
@@ -32,6 +33,7 @@ def public_tables(url: str) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_insecure_mode_next_to_production_settings_must_be_asked_for_twice(
     postgres: PrivatePostgres, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -82,6 +84,7 @@ def test_a_secure_server_says_it_is_not_insecure(sqlite_url: str, tmp_path: Path
     assert status == 403
 
 
+@pytest.mark.slow
 def test_demo_never_touches_the_database_the_environment_names(
     postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
@@ -97,13 +100,14 @@ def test_demo_never_touches_the_database_the_environment_names(
         }
     )
     log = tmp_path / "demo.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "backline.cli", "demo", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("w") as output:  # the child has its own copy of the file
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backline.cli", "demo", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from backline.manage.migrate import upgrade
@@ -29,8 +30,7 @@ from tests.abuse.conftest import (
     wait_for,
 )
 from tests.processes import PrivatePostgres, Server
-from tests.support import dial_params, fallback_params, new_call_sid, signed_post
-from tests.web.conftest import add_number, query
+from tests.support import add_number, dial_params, fallback_params, new_call_sid, query, signed_post
 
 POISON_CALLER = "+819000000666"
 
@@ -39,7 +39,7 @@ def post(client: TestClient, path: str, params: dict[str, str]) -> str:
     body, headers = signed_post(path, params)
     response = client.post(path, content=body, headers=headers)
     assert response.status_code == 200, response.text
-    return response.text
+    return str(response.text)
 
 
 def test_values_from_the_request_are_cleaned_before_the_database_sees_them(
@@ -114,6 +114,7 @@ def accept_everyone(url: str) -> None:
     connection.close()
 
 
+@pytest.mark.slow
 def test_a_record_the_database_refuses_is_set_aside_and_every_other_one_replays(
     postgres: PrivatePostgres, tmp_path: Path
 ) -> None:

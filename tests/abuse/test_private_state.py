@@ -17,7 +17,7 @@ from backline.manage.engine import make_engine
 from backline.manage.migrate import upgrade
 from tests.abuse.conftest import OFFICE, TWILIO, run_backline, serve_env, signed_call, wait_for
 from tests.processes import PrivatePostgres, Server
-from tests.web.conftest import add_number, query
+from tests.support import add_number, query
 
 
 @pytest.fixture
@@ -35,6 +35,7 @@ def modes_under(root: Path) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 def test_the_state_directory_and_every_file_in_it_are_private(
     postgres: PrivatePostgres, tmp_path: Path, usual_umask: None
 ) -> None:
@@ -63,6 +64,7 @@ def test_the_state_directory_and_every_file_in_it_are_private(
     assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700  # created along the way too
 
 
+@pytest.mark.slow
 def test_a_sqlite_database_is_created_private(tmp_path: Path, usual_umask: None) -> None:
     (tmp_path / "data").mkdir()  # the operator's folder, with the operator's mode
     url = f"sqlite:///{tmp_path}/data/backline.db"
@@ -75,6 +77,7 @@ def test_a_sqlite_database_is_created_private(tmp_path: Path, usual_umask: None)
     assert {name: mode for name, mode in files.items() if mode & 0o077} == {}
 
 
+@pytest.mark.slow
 def test_the_public_healthz_names_no_host_port_or_user(
     postgres: PrivatePostgres, tmp_path: Path
 ) -> None:

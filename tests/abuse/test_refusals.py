@@ -6,10 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.abuse.conftest import FALLBACK, OFFICE, TWILIO, serve_env, signed_call
-from tests.conftest import PUBLIC_URL
 from tests.processes import Server
-from tests.support import fallback_params, signed_post
-from tests.web.conftest import add_number, query
+from tests.support import PUBLIC_URL, add_number, fallback_params, query, signed_post
 
 
 def test_a_wrong_token_refuses_calls_loudly_not_silently(sqlite_url: str, tmp_path: Path) -> None:

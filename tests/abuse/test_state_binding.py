@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from backline.manage.migrate import upgrade
 from tests.abuse.conftest import OFFICE, TWILIO, run_backline, serve_env, signed_call, wait_for
 from tests.processes import PrivatePostgres, Server
-from tests.web.conftest import add_number, query
+from tests.support import add_number, query
 
 
+@pytest.mark.slow
 def test_records_journaled_for_postgresql_are_never_replayed_into_sqlite(
     postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
@@ -55,6 +58,7 @@ def test_records_journaled_for_postgresql_are_never_replayed_into_sqlite(
     assert query(sqlite, "SELECT count(*) FROM calls") == [(0,)]
 
 
+@pytest.mark.slow
 def test_a_state_directory_with_nothing_waiting_moves_to_the_new_database(
     postgres: PrivatePostgres, tmp_path: Path
 ) -> None:

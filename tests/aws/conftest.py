@@ -20,7 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from backline.aws import sigv4
 from backline.store.database import Database, utc_now
-from tests.conftest import AUTH_TOKEN
+from tests.support import AUTH_TOKEN
 
 TWILIO_NUMBER = "+815031234567"
 DESTINATION = "+819011112222"

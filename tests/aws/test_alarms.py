@@ -127,9 +127,9 @@ def test_calls_answered_from_the_last_resort_are_counted(
 
 @pytest.fixture
 def relayed(postgres_url: str) -> Iterator[tuple[str, Relay]]:
-    from tests.conftest import _empty_postgres
+    from tests.support import empty_postgres
 
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     add_route(postgres_url)
     parts = urlsplit(postgres_url)
     relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))

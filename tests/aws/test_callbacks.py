@@ -42,8 +42,10 @@ def follow(
     assert url is not None and url.startswith(deployment.public_url), url
     parts = urlsplit(url[len(deployment.public_url) :])
     query = parse_qsl(parts.query, keep_blank_values=True)
-    extra = {"token": token} if token else {}
-    event = twilio_post(deployment, parts.path, params, query=query or None, **extra)
+    if token:
+        event = twilio_post(deployment, parts.path, params, query=query or None, token=token)
+    else:
+        event = twilio_post(deployment, parts.path, params, query=query or None)
     return handler(event, FakeContext())
 
 

@@ -26,9 +26,8 @@ from tests.aws.conftest import (
     rows,
     twilio_post,
 )
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import Server
-from tests.support import fallback_params
+from tests.support import AUTH_TOKEN, PUBLIC_URL, fallback_params
 
 __all__ = ["aws"]  # the fixture, used by name below
 

@@ -275,9 +275,9 @@ def test_without_a_token_every_call_gets_the_apology_never_a_5xx(
 @pytest.fixture
 def relayed_postgres(postgres_url: str) -> Iterator[tuple[str, Relay]]:
     """The test database behind a relay the test can cut."""
-    from tests.conftest import _empty_postgres
+    from tests.support import empty_postgres
 
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     add_route(postgres_url)
     parts = urlsplit(postgres_url)
     relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
@@ -302,6 +302,7 @@ def test_a_call_that_can_be_stored_nowhere_is_still_forwarded(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_stalled_database_does_not_hold_the_answer(
     relayed_postgres: tuple[str, Relay], make_handler: HandlerFactory
@@ -358,6 +359,7 @@ def test_a_cold_instance_answers_in_time_when_the_database_hangs(
     assert_forwarded(result)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_slow_secrets_do_not_hold_the_answer(
     aws: AwsStandIn, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -617,6 +619,7 @@ def test_insecure_mode_never_starts_on_lambda_next_to_a_token(
     # No service: the built-in apology, never a forwarded (or recorded) unsigned call.
     assert result["statusCode"] == 200 and "<Dial" not in result["body"]
     assert rows(sqlite_url, "SELECT count(*) FROM calls") == [(0,)]
+    assert handler.runtime is not None
     assert "looks like production" in (handler.runtime.boot_error or "")
 
 

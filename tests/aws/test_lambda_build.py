@@ -35,9 +35,8 @@ from tests.aws.conftest import (
     rows,
     twilio_post,
 )
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import Relay, Server
-from tests.support import fallback_params
+from tests.support import AUTH_TOKEN, PUBLIC_URL, fallback_params
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -185,6 +184,7 @@ def invoke(
     return report
 
 
+@pytest.mark.slow
 def test_the_built_package_keeps_compiled_modules_and_bytecode(built: Path) -> None:
     manifest = json.loads((built / "FallbackFunction" / "backline-build.json").read_text())
     assert (manifest["python"], manifest["architecture"]) == (PYTHON, ARCH)
@@ -207,6 +207,7 @@ def test_the_built_package_keeps_compiled_modules_and_bytecode(built: Path) -> N
     assert "CodeUri: DrillFunction" in built_template
 
 
+@pytest.mark.slow
 def test_the_dispatcher_imports_its_channels_from_the_package_alone(
     built: Path, tmp_path: Path
 ) -> None:
@@ -227,6 +228,7 @@ def test_the_dispatcher_imports_its_channels_from_the_package_alone(
     assert report["outside"] == []
 
 
+@pytest.mark.slow
 def test_the_drill_runs_from_the_package_alone(built: Path, postgres: str, tmp_path: Path) -> None:
     """The built drill function drills a running service and keeps its result, loading
     nothing from outside the package (no ORM: the package has none)."""
@@ -255,13 +257,14 @@ def test_the_drill_runs_from_the_package_alone(built: Path, postgres: str, tmp_p
 
 @pytest.fixture
 def postgres(postgres_url: str) -> str:
-    from tests.conftest import _empty_postgres
+    from tests.support import empty_postgres
 
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     add_route(postgres_url)
     return postgres_url
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["rest-v1", "http-v2", "function-url"])
 def test_the_built_handler_answers_each_kind_of_event_against_postgresql(
     kind: str, built: Path, postgres: str, tmp_path: Path
@@ -297,6 +300,7 @@ def hung_postgres(postgres: str) -> Iterator[tuple[str, Relay]]:
     relay.close()
 
 
+@pytest.mark.slow
 def test_a_cold_instance_answers_in_time_when_the_database_hangs(
     built: Path, hung_postgres: tuple[str, Relay], tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 from backline.aws.runtime import LAMBDA_STATE_DIR, load_config
 from backline.aws.secrets import SecretError, resolve
 from tests.aws.conftest import AwsStandIn
-from tests.conftest import AUTH_TOKEN
+from tests.support import AUTH_TOKEN
 
 ACCOUNT = "123456789012"
 SECRET = f"arn:aws:secretsmanager:ap-northeast-1:{ACCOUNT}:secret:backline/token-AbCdEf"

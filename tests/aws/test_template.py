@@ -199,6 +199,7 @@ def test_the_build_follows_the_runtime_and_architecture_parameters(
     assert f"LAMBDA_PYTHON_VERSION ?= {params['PythonVersion']['Default']}" in makefile
 
 
+@pytest.mark.slow
 def test_cfn_lint_passes() -> None:
     if shutil.which("cfn-lint") is None and not (ROOT / ".venv" / "bin" / "cfn-lint").exists():
         pytest.skip("cfn-lint is not installed")

@@ -22,8 +22,7 @@ from tests.aws.conftest import (
     rows,
     twilio_post,
 )
-from tests.conftest import AUTH_TOKEN
-from tests.support import dial_params, fallback_params
+from tests.support import AUTH_TOKEN, dial_params, fallback_params
 
 FALLBACK = "/twilio/voice/fallback"
 STATUS = "/twilio/voice/dial-status"

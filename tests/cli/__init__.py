@@ -7,9 +7,6 @@ would); ``answer_table`` reads the table back the way the answer path does.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner, Result
@@ -59,18 +56,3 @@ def answer_table(database_url: str) -> tuple[dict[str, Route], Defaults]:
         return load_table(db, connection)
     finally:
         connection.close()
-
-
-def run_backline(
-    *args: str, env: dict[str, str], cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """`backline ...` in a child process, as typed in a shell."""
-    return subprocess.run(
-        [sys.executable, "-m", "backline.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )

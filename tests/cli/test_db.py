@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from backline.manage.migrate import current_revision
-from tests.cli import ok, refused, run_backline
+from tests.cli import ok, refused
+from tests.support import run_backline
 
 
 def _head() -> str:

@@ -50,3 +50,5 @@ def test_make_demo_runs_on_the_port_given(tmp_path: Path) -> None:
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+        if process.stdout is not None:
+            process.stdout.close()

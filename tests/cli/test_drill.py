@@ -13,11 +13,17 @@ from typer.testing import CliRunner, Result
 from backline.cli import app
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
-from tests.notify.conftest import Received, StandIn, stand_in, wait_for
+from tests.notify.conftest import Received, StandIn, stand_in
 from tests.processes import Server, relayed
-from tests.support import fallback_params, signed_post
-from tests.web.conftest import add_number, query
+from tests.support import (
+    AUTH_TOKEN,
+    PUBLIC_URL,
+    add_number,
+    fallback_params,
+    query,
+    signed_post,
+    wait_for,
+)
 
 SEQUENTIAL = "+815031234567"
 SIMULTANEOUS = "+815031234568"
@@ -144,9 +150,9 @@ def test_a_drill_names_the_number_a_stale_service_answers_wrongly(
 ) -> None:
     """The service loses its database and answers from the table as it last saw it; the
     table changes meanwhile. The drill, reading the table itself, names that number."""
-    from tests.conftest import _empty_postgres
+    from tests.support import empty_postgres
 
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     add_number(postgres_url, SEQUENTIAL, (FIRST,))
     add_number(postgres_url, SIMULTANEOUS, (FIRST,))
     engine = make_engine(postgres_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import typer
@@ -16,7 +17,7 @@ runner = CliRunner()
 def _command_paths() -> list[tuple[str, ...]]:
     import click
 
-    root = typer.main.get_command(app)
+    root: Any = typer.main.get_command(app)
     paths: list[tuple[str, ...]] = [()]
 
     def walk(command: click.Command, path: tuple[str, ...]) -> None:

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from backline.cli import app
 from backline.core.redact import mask_password
-from tests.cli import run_backline
 from tests.processes import free_port
+from tests.support import run_backline
 
 PASSWORD = "Sw0rdf1sh-not-for-eyes"
 
@@ -108,6 +108,7 @@ def test_db_upgrade_masks_the_password_when_it_fails(
     assert PASSWORD not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "url",
     [

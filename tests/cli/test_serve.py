@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import run_backline
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import Server
-from tests.web.conftest import add_number
+from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, run_backline
 
 TWILIO = "+815031234567"
 

@@ -9,10 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from backline.cli import app
-from tests.cli import run_backline
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import Server
-from tests.web.conftest import add_number, query
+from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, query, run_backline
 
 TWILIO = "+815031234567"
 

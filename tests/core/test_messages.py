@@ -204,7 +204,10 @@ def test_the_summary_after_the_database_returns_says_the_outage_goes_on() -> Non
         ("ja", "データベース復旧"),
     ):
         back = summary_message(
-            stats(database_back=True), TOKYO, language, now="2026-11-24T05:43:00Z"
+            stats(database_back=True),
+            TOKYO,
+            language,  # type: ignore[arg-type]
+            now="2026-11-24T05:43:00Z",
         )
         assert back.kind == "summary"
         assert back.title.startswith(title)
@@ -243,8 +246,8 @@ def test_messages_are_short_enough_for_a_phone(language: str) -> None:
     for message in (
         call_message(diverted(), TOKYO, language, ended("answered", 60)),  # type: ignore[arg-type]
         summary_message(stats(), TOKYO, language, now="2026-11-24T05:43:00Z"),  # type: ignore[arg-type]
-        summary_message(stats(), TOKYO, language, now="x", closing=True),
-    ):  # type: ignore[arg-type]
+        summary_message(stats(), TOKYO, language, now="x", closing=True),  # type: ignore[arg-type]
+    ):
         assert len(message.text.splitlines()) <= 10
         assert len(message.title) <= 80
 

@@ -171,10 +171,8 @@ def test_a_screened_number_plays_a_whisper_on_each_number_and_rings_on_bridge() 
 
 def test_screening_and_bridging_follow_the_number_then_the_settings() -> None:
     assert plan_first(CALL, route(), Defaults(screen=True), now=OPEN).dial.screen_for == TWILIO  # type: ignore[union-attr]
-    assert (
-        plan_first(CALL, route(screen=False), Defaults(screen=True), now=OPEN).dial.screen_for
-        is None
-    )  # type: ignore[union-attr]
+    unscreened = plan_first(CALL, route(screen=False), Defaults(screen=True), now=OPEN)
+    assert unscreened.dial is not None and unscreened.dial.screen_for is None
     unbridged = plan_first(CALL, route(screen=True, answer_on_bridge=False), Defaults(), now=OPEN)
     assert unbridged.dial is not None and not unbridged.dial.answer_on_bridge
     plain = plan_first(CALL, route(), Defaults(), now=OPEN).dial

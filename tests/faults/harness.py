@@ -25,11 +25,18 @@ import pytest
 
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
-from tests.notify.conftest import Received, StandIn, wait_for
+from tests.notify.conftest import Received, StandIn
 from tests.processes import Server
-from tests.support import fallback_params, new_call_sid, signed_post
-from tests.web.conftest import add_number, query
+from tests.support import (
+    AUTH_TOKEN,
+    PUBLIC_URL,
+    add_number,
+    fallback_params,
+    new_call_sid,
+    query,
+    signed_post,
+    wait_for,
+)
 
 TWILIO = "+815031234567"
 OFFICE = "+81312345678"

@@ -18,8 +18,9 @@ from tests.faults.harness import (
     environment,
     prepare,
 )
-from tests.notify.conftest import StandIn, stand_in, wait_for
+from tests.notify.conftest import StandIn, stand_in
 from tests.processes import PrivatePostgres, Server
+from tests.support import wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -36,9 +36,9 @@ __all__ = ["stand_in"]  # the fixture, used by name below
 @pytest.fixture
 def database(postgres_url: str, stand_in: StandIn) -> Iterator[tuple[str, Relay]]:
     """The test database, behind a relay the test can cut, with a number and a channel."""
-    from tests.conftest import _empty_postgres
+    from tests.support import empty_postgres
 
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     prepare(postgres_url, ("slack", stand_in.url))
     url, relay = relayed(postgres_url)
     yield url, relay

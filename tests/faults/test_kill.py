@@ -23,8 +23,9 @@ from tests.faults.harness import (
     prepare,
     recorded,
 )
-from tests.notify.conftest import StandIn, stand_in, wait_for
+from tests.notify.conftest import StandIn, stand_in
 from tests.processes import Server
+from tests.support import wait_for
 
 pytestmark = pytest.mark.faults
 

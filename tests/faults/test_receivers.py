@@ -17,9 +17,9 @@ from tests.faults.harness import (
     environment,
     prepare,
 )
-from tests.notify.conftest import StandIn, stand_in, wait_for
+from tests.notify.conftest import StandIn, stand_in
 from tests.processes import Server, free_port
-from tests.web.conftest import query
+from tests.support import query, wait_for
 
 pytestmark = pytest.mark.faults
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.support import POSTGRES_ADMIN_URL
 
 MARIADB_ADMIN_URL = os.environ.get("BACKLINE_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/")
 CLIENT_DATABASE = f"backline_clients_{os.getpid()}"

@@ -129,16 +129,6 @@ def stand_in_factory() -> Iterator[Callable[[], StandIn]]:
         server.close()
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
-    """Poll until ``condition`` holds; fail with ``what`` otherwise (a bound, not a timing)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or condition}")
-
-
 def call_record(
     sid: str,
     *,

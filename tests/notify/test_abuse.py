@@ -23,12 +23,10 @@ from backline.manage.channels import add_channel, get_channel
 from backline.manage.engine import make_engine
 from backline.notify.channels import ChannelSpec, DeliveryError, transport_for
 from backline.notify.dispatcher import Dispatcher
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
-from tests.notify.conftest import Received, StandIn, call_record, record, wait_for
+from tests.notify.conftest import Received, StandIn, call_record, record
 from tests.notify.test_dispatcher import run_dispatcher, slack
 from tests.processes import Server, free_port
-from tests.support import fallback_params, signed_post
-from tests.web.conftest import add_number
+from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, fallback_params, signed_post, wait_for
 
 __all__ = ["run_dispatcher"]  # the fixture, used by name below
 
@@ -305,7 +303,7 @@ def test_retry_after_is_capped_at_the_retry_maximum(
 def test_worker_once_counts_what_it_gave_up(
     sqlite_url: str, stand_in: StandIn, tmp_path: Path
 ) -> None:
-    from tests.cli import run_backline
+    from tests.support import run_backline
 
     stand_in.respond = _refuse("CAbad", 400)
     webhook(sqlite_url, stand_in.url)

@@ -127,8 +127,8 @@ def test_a_slack_retry_is_one_warning_and_never_an_error_or_the_secret(
 ) -> None:
     """An ordinary retry must not trip an ERROR alert (Slack's SDK, once used here, logged
     every failed POST at ERROR), nor put the webhook's secret path in the log."""
-    from tests.cli import run_backline
     from tests.processes import free_port
+    from tests.support import run_backline
 
     secret_path = "/services/T0000/B0000/s3cr3tpath"
     env = {

@@ -18,16 +18,17 @@ from backline.notify.outbox import Outbox
 from backline.service import Service
 from backline.store.database import Database
 from backline.web.app import create_app
-from tests.notify.conftest import Received, StandIn, call_record, record, wait_for
+from tests.notify.conftest import Received, StandIn, call_record, record
 from tests.notify.test_dispatcher import FAST
 from tests.processes import Relay
+from tests.support import wait_for
 
 
 @pytest.fixture
 def proxied(postgres_url: str) -> Iterator[tuple[str, Relay]]:
-    from tests.conftest import _empty_postgres
+    from tests.support import empty_postgres
 
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     parts = urlsplit(postgres_url)
     proxy = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
     netloc = parts.netloc.rsplit("@", 1)
@@ -50,6 +51,7 @@ def fanned_out(url: str, event_id: str) -> bool:
         connection.close()
 
 
+@pytest.mark.slow
 def test_slack_hears_of_a_call_while_the_database_is_down_and_only_once(
     postgres_url: str, proxied: tuple[str, Relay], stand_in: StandIn, make_config: Any
 ) -> None:

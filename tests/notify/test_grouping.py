@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backline.core.messages import CallEvent, Message
+from backline.core.messages import CallEvent, EventKind, Message
 from backline.notify.grouping import (
     ChannelState,
     Item,
@@ -23,7 +23,7 @@ LIMITS = Thresholds(quiet=600, summary=300, min_interval=1, zone=ZoneInfo("UTC")
 T0 = 1_800_000_000.0
 
 
-def call(sid: str, at: float, kind: str = "diverted", outcome: str = "") -> Item:
+def call(sid: str, at: float, kind: EventKind = "diverted", outcome: str = "") -> Item:
     event = CallEvent(
         kind,
         sid,
@@ -109,7 +109,7 @@ def test_every_call_is_counted_exactly_once(offsets: list[float], extra: float) 
     """Feeding calls through plan() as a dispatcher would never loses or doubles one."""
     pending = [call(f"CA{i}", T0 + offset) for i, offset in enumerate(sorted(offsets))]
     # All have arrived by the time the dispatcher looks (it was down, say).
-    state, told, sent = ChannelState(), 0, set()
+    state, told, sent = ChannelState(), 0, set[str]()
     arrived = list(pending)
     now = T0 + max(offsets)
     horizon = T0 + max(offsets) + extra + 2000

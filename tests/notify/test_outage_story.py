@@ -20,9 +20,10 @@ from starlette.testclient import TestClient
 
 from backline.service import Service
 from backline.web.app import create_app
-from tests.notify.conftest import StandIn, wait_for
+from tests.notify.conftest import StandIn
 from tests.notify.test_dispatcher import slack
 from tests.processes import Relay
+from tests.support import wait_for
 
 # An outage ends after 3 s without a call; summaries at most every second.
 STORY = {
@@ -40,9 +41,9 @@ CALL_EVERY = 0.4  # well inside the quiet period: the outage goes on while calls
 
 @pytest.fixture
 def proxied(postgres_url: str) -> Iterator[tuple[str, Relay]]:
-    from tests.conftest import _empty_postgres
+    from tests.support import empty_postgres
 
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     parts = urlsplit(postgres_url)
     relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
     user = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
@@ -102,6 +103,7 @@ def check_one_story(texts: list[str], calls: int) -> None:
     assert re.search(r"From \d\d:\d\d:\d\d \w+ to \d\d:\d\d:\d\d \w+", texts[-1]), texts[-1]
 
 
+@pytest.mark.slow
 def test_calls_across_the_database_return_are_one_story(
     postgres_url: str, proxied: tuple[str, Relay], stand_in: StandIn, make_config: Any
 ) -> None:
@@ -134,6 +136,7 @@ def test_calls_across_the_database_return_are_one_story(
         service.stop()
 
 
+@pytest.mark.slow
 def test_an_outage_that_ends_while_the_database_is_down_closes_after_its_return(
     postgres_url: str, proxied: tuple[str, Relay], stand_in: StandIn, make_config: Any
 ) -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.notify.conftest import StandIn, call_record, record, wait_for
+from tests.notify.conftest import StandIn, call_record, record
+from tests.support import wait_for
 
 BACKLINE = [sys.executable, "-c", "from backline.cli import main; main()"]
 
@@ -91,6 +92,7 @@ def test_pending_notifications_survive_kill_9_and_are_sent_once(
     assert numbers == {"+81312345670": 1, "+81312345671": 1, "+81312345672": 1, "+81399999999": 1}
 
 
+@pytest.mark.slow
 @pytest.mark.postgres_only
 def test_three_workers_on_postgresql_deliver_a_thousand_notifications_once_each(
     postgres_url: str,
@@ -98,9 +100,9 @@ def test_three_workers_on_postgresql_deliver_a_thousand_notifications_once_each(
     tmp_path: Path,
     workers: list[subprocess.Popen[bytes]],
 ) -> None:
-    from tests.conftest import _empty_postgres
+    from tests.support import empty_postgres
 
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     engine = make_engine(postgres_url)
     for index in range(20):
         add_channel(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
-from tests.notify.conftest import StandIn, wait_for
+from tests.notify.conftest import StandIn
 from tests.processes import Server
-from tests.support import fallback_params, signed_post
-from tests.web.conftest import add_number
+from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, fallback_params, signed_post, wait_for
 
 TWILIO = "+815031234567"
 FALLBACK = "/twilio/voice/fallback"
@@ -40,6 +40,7 @@ def divert(server: Server, caller: str) -> None:
     assert status == 200 and "<Dial" in text
 
 
+@pytest.mark.slow
 def test_a_diverted_call_reaches_slack_and_survives_a_kill_9(
     database_url: str, stand_in: StandIn, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from backline.store.callback_records import ScreenRecord, TranscriptionRecord, V
 from backline.store.database import Database, utc_now
 from backline.store.journal import Journal
 from backline.store.records import record_from_json, record_to_json
-from tests.web.conftest import query
+from tests.support import query
 
 SID = "CA" + "1" * 32
 RECORDING = "RE" + "2" * 32

@@ -13,7 +13,7 @@ from backline.manage.engine import make_engine
 from backline.manage.migrate import _alembic_config, upgrade
 from backline.store.database import Database
 from backline.store.snapshot import SnapshotKeeper
-from tests.web.conftest import add_number
+from tests.support import add_number
 
 
 def test_an_older_schema_is_named_and_upgrade_fixes_it(

@@ -12,10 +12,16 @@ from pathlib import Path
 import pytest
 
 from backline.manage.migrate import upgrade
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import PrivatePostgres, Server
-from tests.support import dial_params, fallback_params, signed_post
-from tests.web.conftest import add_number, query
+from tests.support import (
+    AUTH_TOKEN,
+    PUBLIC_URL,
+    add_number,
+    dial_params,
+    fallback_params,
+    query,
+    signed_post,
+)
 
 TWILIO = "+815031234567"
 OFFICE = ("+81312345678",)
@@ -57,6 +63,7 @@ def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyp
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_answers_continue_while_the_database_is_down_and_the_journal_catches_up(
     postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
@@ -95,6 +102,7 @@ def test_answers_continue_while_the_database_is_down_and_the_journal_catches_up(
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_process_started_while_the_database_is_down_uses_its_saved_copy(
     postgres: PrivatePostgres, tmp_path: Path
 ) -> None:
@@ -118,6 +126,7 @@ def test_a_process_started_while_the_database_is_down_uses_its_saved_copy(
         second.stop()
 
 
+@pytest.mark.slow
 def test_with_no_database_and_no_copy_the_built_in_last_resort_forwards(
     tmp_path: Path,
 ) -> None:

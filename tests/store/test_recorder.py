@@ -15,10 +15,8 @@ from backline.store.database import Database, utc_now
 from backline.store.journal import Journal
 from backline.store.recorder import Recorder
 from backline.store.records import CallRecord, LegRecord
-from tests.conftest import _empty_postgres
 from tests.processes import Relay
-from tests.support import new_call_sid
-from tests.web.conftest import query
+from tests.support import empty_postgres, new_call_sid, query
 
 ROUTE = Route("+815031234567", ("+81312345678",))
 
@@ -99,6 +97,7 @@ def test_journal_survives_a_restart(tmp_path: Path) -> None:
     assert Journal(tmp_path / "journal.db").pending == 2
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_stalled_database_costs_one_timeout_not_one_per_call(
     postgres_url: str, tmp_path: Path
@@ -106,7 +105,7 @@ def test_a_stalled_database_costs_one_timeout_not_one_per_call(
     """A database that stops answering (no refusal, just silence) must not make every caller
     wait out the timeout: after the first, calls go to the journal while the writer is stuck,
     and everything reaches the database once it answers again."""
-    _empty_postgres(postgres_url)
+    empty_postgres(postgres_url)
     parts = urlsplit(postgres_url)
     relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
     url = postgres_url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{relay.port}")

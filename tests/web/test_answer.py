@@ -9,9 +9,15 @@ from urllib.parse import urlencode
 
 from starlette.testclient import TestClient
 
-from tests.conftest import PUBLIC_URL
-from tests.support import dial_params, fallback_params, sign, signed_post
-from tests.web.conftest import add_number, query
+from tests.support import (
+    PUBLIC_URL,
+    add_number,
+    dial_params,
+    fallback_params,
+    query,
+    sign,
+    signed_post,
+)
 
 TWILIO = "+815031234567"
 OFFICE = ("+81312345678", "+819011112222")

@@ -14,9 +14,7 @@ from starlette.testclient import TestClient
 
 from backline.config import Config
 from backline.web.app import create_app
-from tests.conftest import PUBLIC_URL
-from tests.support import sign
-from tests.web.conftest import add_number
+from tests.support import PUBLIC_URL, add_number, sign
 
 TWILIO = "+815031234567"
 PATHS = ("/twilio/voice/fallback", "/twilio/voice/dial-status")

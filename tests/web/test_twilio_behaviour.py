@@ -13,9 +13,16 @@ import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
-from tests.support import dial_params, fallback_params, sign, signed_post
-from tests.web.conftest import add_number, query
+from tests.support import (
+    AUTH_TOKEN,
+    PUBLIC_URL,
+    add_number,
+    dial_params,
+    fallback_params,
+    query,
+    sign,
+    signed_post,
+)
 
 TWILIO = "+815031234567"
 OFFICE = ("+81312345678", "+819011112222", "+81662345678")

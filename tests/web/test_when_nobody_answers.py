@@ -21,10 +21,16 @@ from backline.manage.numbers import add_number
 from backline.service import Service
 from backline.web.app import create_app
 from tests.cli import invoke
-from tests.conftest import PUBLIC_URL
-from tests.notify.conftest import StandIn, wait_for
-from tests.support import dial_params, fallback_params, new_call_sid, signed_post
-from tests.web.conftest import query
+from tests.notify.conftest import StandIn
+from tests.support import (
+    PUBLIC_URL,
+    dial_params,
+    fallback_params,
+    new_call_sid,
+    query,
+    signed_post,
+    wait_for,
+)
 
 TWILIO = "+815031234567"
 OFFICE = ("+81312345678", "+819011112222")
