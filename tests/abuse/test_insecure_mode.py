@@ -100,12 +100,12 @@ def test_demo_never_touches_the_database_the_environment_names(
         }
     )
     log = tmp_path / "demo.log"
-    with log.open("w") as output:  # the child has its own copy of the file
+    with log.open("w") as log_file:  # the child has its own copy of the file
         process = subprocess.Popen(
             [sys.executable, "-m", "backline.cli", "demo", "--port", str(port)],
             env=env,
             cwd=tmp_path,
-            stdout=output,
+            stdout=log_file,
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
