@@ -50,10 +50,10 @@ demo: $(STAMP)
 # its own databases (named after its process) and temporary directories.
 TEST_WORKERS ?= 4
 test: $(STAMP) $(SAM_STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --cov --cov-report=term $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not faults" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow and not faults" $(PYTEST_ARGS)
 
 # Real processes, receivers, databases and disks failing (tests/faults); a few minutes.
 faults: $(STAMP)
