@@ -13,12 +13,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from starlette.testclient import TestClient
 
 from backline.config import Config
 from backline.manage.migrate import upgrade
 from backline.web.app import create_app
 from tests.support import AUTH_TOKEN, POSTGRES_ADMIN_URL, PUBLIC_URL, empty_postgres
+
+# Tests never assert times: on a loaded machine (CI, or tests in parallel) an example may take
+# longer than Hypothesis's default 200 ms deadline without anything being wrong.
+settings.register_profile("backline", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("backline")
 
 # One database per test run, so that two runs on one server (a developer's and CI's, or two
 # terminals) never empty each other's tables.
