@@ -202,7 +202,8 @@ def _tell_channels(
     from zoneinfo import ZoneInfo
 
     from backline.core.messages import drill_message
-    from backline.notify.channels import ChannelSpec, DeliveryError, describe, transport_for
+    from backline.notify.channels import ChannelSpec, DeliveryError, describe
+    from backline.notify.channels.kinds import transport_for
 
     zone = ZoneInfo(config.timezone)
     language: Literal["ja", "en"] = "en" if config.notify_language == "en" else "ja"

@@ -8,9 +8,11 @@ import typer
 
 from backline.cli._common import AsJson, DatabaseUrl, config, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
+from backline.notify.channels.kinds import KINDS
 
 app = typer.Typer(
-    help="Where the team is told: Slack, SMS, e-mail, webhooks.", no_args_is_help=True
+    help=f"Where the team is told: {', '.join(kind.label for kind in KINDS.values())}.",
+    no_args_is_help=True,
 )
 
 ChannelId = typer.Argument(
@@ -28,17 +30,29 @@ def _channel_id(text: str) -> int:
 
 
 def _needs(kind: str, missing: tuple[str, ...]) -> str:
-    what = {"sms": "SMS", "email": "e-mail"}.get(kind, kind)
-    return f"{what} needs {', '.join(missing)}"
+    row = KINDS.get(kind)
+    return f"{row.label if row else kind} needs {', '.join(missing)}"
+
+
+def _one_of(names: list[str]) -> str:
+    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _option_help(key: str) -> str:
+    for kind in KINDS.values():
+        option = kind.option(key)
+        if option is not None:
+            return f"{kind.name}: {option.help}"
+    raise LookupError(key)
 
 
 @app.command("add")
 def add(
-    kind: str = typer.Argument(..., metavar="KIND", help="slack, sms, email or webhook."),
+    kind: str = typer.Argument(..., metavar="KIND", help=_one_of([*KINDS]) + "."),
     target: str = typer.Argument(
         ...,
         metavar="TARGET",
-        help="The webhook URL, the phone number (+81...), or the e-mail address.",
+        help="; ".join(f"{kind.name}: {kind.target}" for kind in KINDS.values()) + ".",
     ),
     client: str = typer.Option(
         None, "--client", metavar="NAME", help="Only this client's calls (default: all)."
@@ -46,18 +60,14 @@ def add(
     name: str = typer.Option(
         None, "--name", metavar="LABEL", help="A label to recognise the channel by."
     ),
-    sender: str = typer.Option(
-        None, "--from", metavar="NUMBER", help="sms: the Twilio number to send from."
-    ),
-    secret: str = typer.Option(
-        None, "--secret", metavar="SECRET", help="webhook: the signing secret (default: random)."
-    ),
+    sender: str = typer.Option(None, "--from", metavar="NUMBER", help=_option_help("from")),
+    secret: str = typer.Option(None, "--secret", metavar="SECRET", help=_option_help("secret")),
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Add a channel. Slack: an incoming-webhook URL (Mattermost's works too)."""
+    """Add a channel."""
     from backline.core.validation import InvalidValue
     from backline.manage.channels import add_channel
-    from backline.notify.channels import missing_settings
+    from backline.notify.channels.kinds import missing_settings
 
     settings = config()
     try:
@@ -99,14 +109,14 @@ def list_(
     show_secrets: bool = typer.Option(
         False,
         "--show-secrets",
-        help="Show whole Slack and webhook URLs and webhook signing secrets "
-        "(anyone who has them can post to the channel).",
+        help=f"Show whole {' and '.join(k.label for k in KINDS.values() if k.secret_target)} "
+        "URLs and webhook signing secrets (anyone who has them can post to the channel).",
     ),
     database_url: DatabaseUrl = None,
 ) -> None:
     """The channels, with each one's last success and failure."""
     from backline.manage.channels import list_channels
-    from backline.notify.channels import redacted
+    from backline.notify.channels.kinds import redacted
 
     try:
         entries = list_channels(open_database(database_url))
@@ -185,7 +195,8 @@ def send_test(
     from backline.core.messages import channel_test_message
     from backline.manage.channels import get_channel, record_test
     from backline.manage.errors import NoSuchChannel
-    from backline.notify.channels import DeliveryError, describe, missing_settings, transport_for
+    from backline.notify.channels import DeliveryError, describe
+    from backline.notify.channels.kinds import missing_settings, transport_for
     from backline.store.database import utc_now
 
     channel_id_number = _channel_id(channel_id)

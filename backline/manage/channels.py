@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from email.utils import parseaddr
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, delete, func, select
 
 from backline.core import validation
-from backline.core.addresses import refused_host
 from backline.manage.clients import resolve_client
 from backline.manage.errors import InvalidValue, ManageError, NoSuchChannel, checked, field
-from backline.notify.channels import KINDS, ChannelSpec, describe, redacted
+from backline.notify.channels import ChannelSpec, describe
+from backline.notify.channels import kinds as channel_kinds
+from backline.notify.channels.kinds import KINDS, redacted
 from backline.store.database import utc_now
 from backline.store.schema import channels, clients, deliveries
 
@@ -59,8 +58,8 @@ class ChannelEntry:
     def to_json(self, *, reveal: bool = False) -> dict[str, Any]:
         """The entry for scripts; without ``reveal``, secrets are shown as the table shows them."""
         options = dict(self.spec.options)
-        if "secret" in options and not reveal:
-            options["secret"] = "…" + str(options["secret"])[-4:]
+        for key in _SECRET_OPTIONS & options.keys() if not reveal else ():
+            options[key] = "…" + str(options[key])[-4:]
         return {
             "id": self.spec.id,
             "kind": self.spec.kind,
@@ -82,40 +81,27 @@ class ChannelEntry:
         }
 
 
+# Options shown by their last four characters unless secrets are asked for.
+_SECRET_OPTIONS = frozenset(
+    option.key for kind in KINDS.values() for option in kind.options if option.secret
+)
+
+
+def _kinds_with(option: str) -> str:
+    return " and ".join(kind.name for kind in KINDS.values() if kind.option(option) is not None)
+
+
 def check_target(kind: str, target: str, *, allow_private: bool = False) -> str:
-    """The channel's address, checked for its kind; raises :class:`InvalidValue`.
+    """The channel's address, checked for its kind (the table of kinds says how); raises
+    :class:`InvalidValue`.
 
     A URL to this machine, a link-local address or a cloud metadata service is refused unless
     ``allow_private`` (``BACKLINE_ALLOW_PRIVATE_CHANNELS=1``); see backline/core/addresses.py.
     """
+    if kind not in KINDS:
+        raise InvalidValue("kind", f"channel kind {kind!r} is not one of: {', '.join(KINDS)}")
     with field("target"):
-        return _check_target(kind, target, allow_private=allow_private)
-
-
-def _check_target(kind: str, target: str, *, allow_private: bool) -> str:
-    if kind in ("slack", "webhook"):
-        url = validation.http_url(target, what=f"{kind} URL")
-        host = urlsplit(url).hostname or ""
-        reason = None if allow_private else refused_host(host)
-        if reason is not None:
-            raise InvalidValue(
-                "target",
-                f"{kind} URL points at {host}, {reason}: notifications are not sent there; "
-                f"set BACKLINE_ALLOW_PRIVATE_CHANNELS=1 for a receiver on this host",
-            )
-        return url
-    if kind == "sms":
-        return validation.e164(target, what="phone number")
-    if kind == "email":
-        cleaned = target.strip()
-        _name, address = parseaddr(cleaned)
-        local, _, domain = address.partition("@")
-        if not local or "." not in domain or address != cleaned:
-            raise InvalidValue(
-                "target", f"e-mail address {target!r} is not an address such as oncall@example.com"
-            )
-        return cleaned
-    raise InvalidValue("kind", f"channel kind {kind!r} is not one of: {', '.join(KINDS)}")
+        return channel_kinds.check_target(kind, target, allow_private=allow_private)
 
 
 def _count(status: str) -> Any:
@@ -192,17 +178,18 @@ def add_channel(
 ) -> ChannelEntry:
     kind = kind.strip().lower()
     target = check_target(kind, target, allow_private=allow_private)
+    row = KINDS[kind]
     options: dict[str, Any] = {}
     if sender:
-        if kind != "sms":
-            raise InvalidValue("sender", "--from is only for sms channels")
+        if row.option("from") is None:
+            raise InvalidValue("sender", f"--from is only for {_kinds_with('from')} channels")
         options["from"] = checked(
             "sender", lambda value: validation.e164(value, what="sender number"), sender
         )
-    if kind == "webhook":
+    if row.option("secret") is not None:
         options["secret"] = secret or secrets.token_hex(32)
     elif secret:
-        raise InvalidValue("secret", "--secret is only for webhook channels")
+        raise InvalidValue("secret", f"--secret is only for {_kinds_with('secret')} channels")
     if label is not None:
         label = " ".join(label.split())[:200] or None
     with engine.begin() as connection:

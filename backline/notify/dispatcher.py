@@ -66,7 +66,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _default_transport(spec: ChannelSpec, config: Config) -> Transport:
-    from backline.notify.channels import transport_for
+    from backline.notify.channels.kinds import transport_for
 
     return transport_for(spec, config)
 

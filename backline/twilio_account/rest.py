@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 
-from backline.notify.channels import retry_after_seconds
+from backline.notify.channels.http import retry_after_seconds
 from backline.twilio_account.credentials import Credentials
 
 __all__ = [

@@ -21,7 +21,8 @@ from backline.config import Config
 from backline.core.messages import Message
 from backline.manage.channels import add_channel, get_channel
 from backline.manage.engine import make_engine
-from backline.notify.channels import ChannelSpec, DeliveryError, transport_for
+from backline.notify.channels import ChannelSpec, DeliveryError
+from backline.notify.channels.kinds import transport_for
 from backline.notify.dispatcher import Dispatcher
 from tests.notify.conftest import Received, StandIn, call_record, record
 from tests.notify.test_dispatcher import run_dispatcher, slack

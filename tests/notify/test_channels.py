@@ -19,7 +19,8 @@ from aiosmtpd.controller import Controller
 
 from backline.config import Config
 from backline.core.messages import CallEvent, Message, call_message
-from backline.notify.channels import ChannelSpec, DeliveryError, transport_for
+from backline.notify.channels import ChannelSpec, DeliveryError
+from backline.notify.channels.kinds import transport_for
 from backline.notify.channels.slack import blocks, escape
 from backline.notify.channels.sms import SMS_MAX
 from tests.notify.conftest import StandIn
@@ -284,3 +285,48 @@ def test_email_to_nowhere_is_temporary() -> None:
     with pytest.raises(DeliveryError) as caught:
         send(ChannelSpec(4, "email", "oncall@example.com"), settings)
     assert not caught.value.permanent
+
+
+def test_every_kind_in_the_table_has_a_module_that_sends_and_says_what_it_needs() -> None:
+    from backline.notify.channels.kinds import KINDS, missing_settings
+
+    assert list(KINDS) == ["slack", "sms", "email", "webhook"]
+    for name, kind in KINDS.items():
+        spec = ChannelSpec(1, name, kind.check(_SAMPLE_TARGETS[name], False))
+        assert callable(kind.module.transport)
+        assert isinstance(missing_settings(spec, Config.from_env({})), tuple)
+        assert hasattr(transport_for(spec, Config.from_env({})), "send")
+
+
+_SAMPLE_TARGETS = {
+    "slack": "https://hooks.slack.com/services/T0/B0/secret",
+    "sms": "+81312345678",
+    "email": "oncall@example.com",
+    "webhook": "https://example.com/hook/secret",
+}
+
+
+def test_targets_marked_secret_in_the_table_are_shown_by_their_host_only() -> None:
+    from backline.notify.channels import describe, redacted
+    from backline.notify.channels.kinds import KINDS
+
+    for name, kind in KINDS.items():
+        spec = ChannelSpec(3, name, _SAMPLE_TARGETS[name])
+        if kind.secret_target:
+            assert redacted(spec) == "hooks.slack.com" or redacted(spec) == "example.com"
+            assert "secret" not in describe(spec)
+        else:
+            assert redacted(spec) == _SAMPLE_TARGETS[name]
+    # A kind the table does not know is not trusted to be harmless.
+    assert redacted(ChannelSpec(4, "pager", "https://pager.example/secret")) == "pager.example"
+
+
+def test_an_unknown_kind_is_refused_when_added_and_fails_for_good_when_sent() -> None:
+    from backline.core.validation import InvalidValue
+    from backline.notify.channels.kinds import check_target
+
+    with pytest.raises(InvalidValue, match="slack, sms, email, webhook"):
+        check_target("pager", "x")
+    with pytest.raises(DeliveryError) as caught:
+        transport_for(ChannelSpec(4, "pager", "x"), Config.from_env({}))
+    assert caught.value.permanent

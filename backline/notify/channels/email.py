@@ -15,11 +15,12 @@ from backline.core.messages import Message
 from backline.notify.channels import (
     ChannelSpec,
     DeliveryError,
+    Transport,
     ascii_header_value,
     header_value,
 )
 
-__all__ = ["EmailTransport", "build", "missing_settings"]
+__all__ = ["EmailTransport", "build", "missing_settings", "transport"]
 
 
 def build(message: Message, sender: str, recipient: str, delivery_id: str) -> EmailMessage:
@@ -117,3 +118,7 @@ class EmailTransport:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def transport(spec: ChannelSpec, config: Config) -> Transport:
+    return EmailTransport(spec, config)

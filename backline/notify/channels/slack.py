@@ -16,9 +16,10 @@ from typing import Any
 
 from backline.config import Config
 from backline.core.messages import Message
-from backline.notify.channels import ChannelSpec, check_http_answer, post
+from backline.notify.channels import ChannelSpec, Transport
+from backline.notify.channels.http import check_http_answer, post
 
-__all__ = ["SlackTransport", "blocks", "escape", "payload"]
+__all__ = ["SlackTransport", "blocks", "escape", "missing_settings", "payload", "transport"]
 
 # Block Kit limits: a header holds 150 characters, a section 3,000, at most 10 fields.
 _HEADER_MAX = 150
@@ -80,3 +81,12 @@ class SlackTransport:
             check_address=self.check_address,
         )
         return check_http_answer(answer)
+
+
+def missing_settings(_spec: ChannelSpec, _config: Config) -> tuple[str, ...]:
+    """Nothing: the URL says everything a slack channel needs."""
+    return ()
+
+
+def transport(spec: ChannelSpec, config: Config) -> Transport:
+    return SlackTransport(spec, config)

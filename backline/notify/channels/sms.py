@@ -15,9 +15,10 @@ from urllib.parse import quote, urlencode
 
 from backline.config import Config
 from backline.core.messages import Message, short_text
-from backline.notify.channels import ChannelSpec, DeliveryError, check_http_answer, post
+from backline.notify.channels import ChannelSpec, DeliveryError, Transport
+from backline.notify.channels.http import check_http_answer, post
 
-__all__ = ["SMS_MAX", "SmsTransport", "missing_settings"]
+__all__ = ["SMS_MAX", "SmsTransport", "missing_settings", "transport"]
 
 # Japanese text is sent as UCS-2, 70 characters a segment: a few segments keep it readable and
 # cheap while still carrying who called whom and why.
@@ -80,3 +81,7 @@ class SmsTransport:
             detail = f"{answer.status} Twilio error {code}: {document.get('message', '')}"
             raise DeliveryError(detail.strip(), permanent=True)
         return check_http_answer(answer)
+
+
+def transport(spec: ChannelSpec, config: Config) -> Transport:
+    return SmsTransport(spec, config)

@@ -18,9 +18,10 @@ import time
 
 from backline.config import Config
 from backline.core.messages import Message
-from backline.notify.channels import ChannelSpec, ascii_header_value, check_http_answer, post
+from backline.notify.channels import ChannelSpec, Transport, ascii_header_value
+from backline.notify.channels.http import check_http_answer, post
 
-__all__ = ["WebhookTransport", "body_for", "sign"]
+__all__ = ["WebhookTransport", "body_for", "missing_settings", "sign", "transport"]
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -62,3 +63,12 @@ class WebhookTransport:
             headers["X-Backline-Signature"] = sign(self.secret, timestamp, body)
         answer = post(self.url, body, headers, self.timeout, check_address=self.check_address)
         return check_http_answer(answer)
+
+
+def missing_settings(_spec: ChannelSpec, _config: Config) -> tuple[str, ...]:
+    """Nothing: the URL says everything a webhook channel needs."""
+    return ()
+
+
+def transport(spec: ChannelSpec, config: Config) -> Transport:
+    return WebhookTransport(spec, config)
