@@ -165,15 +165,11 @@ def _drill_health(last: Mapping[str, Any] | None) -> dict[str, Any] | None:
     makes the status "degraded": a number would not be forwarded as the table says)."""
     if last is None:
         return None
-    from datetime import datetime
+    from backline.core.times import epoch
 
     at = str(last.get("at", ""))
-    try:
-        age: float | None = round(
-            time.time() - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp(), 1
-        )
-    except ValueError:
-        age = None
+    moment = epoch(at)
+    age = None if moment is None else round(time.time() - moment, 1)
     return {
         "at": at,
         "age_seconds": age,

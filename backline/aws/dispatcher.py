@@ -20,7 +20,8 @@ from typing import Any
 
 from backline.aws.alarms import LogEvent, tagged
 from backline.aws.deadline import remaining_seconds
-from backline.aws.runtime import ConfiguredHandler, without_passwords
+from backline.aws.runtime import ConfiguredHandler
+from backline.core.redact import mask_password
 
 __all__ = ["DispatcherFailed", "DispatcherHandler", "handler"]
 
@@ -52,7 +53,7 @@ class DispatcherHandler(ConfiguredHandler):
         except Exception as error:
             # The reason without its traceback: Lambda's JSON log would carry the raw message,
             # and a configuration error may quote a database URL with its password.
-            reason = without_passwords(f"{type(error).__name__}: {error}")
+            reason = mask_password(f"{type(error).__name__}: {error}")
             log.error(
                 "the dispatcher run (woken by %s) failed: %s; the next run takes up what is "
                 "still due",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 import time
 from collections.abc import Mapping
@@ -28,6 +27,7 @@ from backline.aws.deadline import Background, Deadline, remaining_seconds
 from backline.aws.invoke import DispatcherKick
 from backline.aws.secrets import reread, resolve
 from backline.config import Config, answer_deadline, auth_tokens
+from backline.core.redact import mask_password
 from backline.service import Service
 from backline.store.snapshot import SnapshotKeeper
 
@@ -48,15 +48,9 @@ _TOKEN_REREAD_BUDGET_SECONDS = 2.0
 _TOKEN_VARIABLES = ("BACKLINE_TWILIO_AUTH_TOKEN", "TWILIO_AUTH_TOKEN")
 # Kept back from every wait for what follows it: building and returning the answer.
 ANSWER_RESERVE_SECONDS = 0.15
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@\s]+@")
 # Written by scripts/build-lambda next to the packages: what the package was built for.
 _BUILD_MANIFEST = Path(__file__).resolve().parents[2] / "backline-build.json"
 _MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
-
-
-def without_passwords(text: str) -> str:
-    """Mask the password of any URL in a message (a bad BACKLINE_DATABASE_URL is quoted)."""
-    return _URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def load_config(
@@ -204,7 +198,7 @@ class Runtime:
         return service
 
     def _cannot_boot(self, reason: str) -> None:
-        self.boot_error = without_passwords(reason)
+        self.boot_error = mask_password(reason)
         log.critical(
             "cannot start backline (%s); answering with the built-in apology", self.boot_error
         )

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from typing import Any, Literal
 
+from backline.core.times import parse as parse_time
 from backline.core.twilio_errors import Language, explain, url_host
 
 __all__ = [
@@ -165,20 +166,12 @@ class Message:
 # --- small pieces ---------------------------------------------------------------------------
 
 
-def _parse(at: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def format_time(at: str, zone: tzinfo, *, with_date: bool = True) -> str:
     """``2026-11-24 14:05:03 JST`` (or ``14:05:03 JST``); an unreadable time is shown as given.
 
     Always to the second: an outage of a few seconds must not read "14:05 to 14:05".
     """
-    moment = _parse(at)
+    moment = parse_time(at)
     if moment is None:
         return at
     local = moment.astimezone(zone)
@@ -441,7 +434,7 @@ def _line_counts(stats: StormStats, language: Language) -> list[str]:
 
 
 def _elapsed(stats: StormStats, until: str) -> float:
-    start, end = _parse(stats.started_at), _parse(until)
+    start, end = parse_time(stats.started_at), parse_time(until)
     if start is None or end is None:
         return 0.0
     return max(0.0, (end - start).total_seconds())

@@ -33,8 +33,9 @@ from zoneinfo import ZoneInfo
 
 from backline.config import Config
 from backline.core.messages import alert_message
+from backline.core.times import iso
 from backline.notify.channels import ChannelSpec, DeliveryError, Transport, describe
-from backline.notify.grouping import ChannelState, Plan, Thresholds, backoff, iso, plan
+from backline.notify.grouping import ChannelState, Plan, Thresholds, backoff, plan
 from backline.notify.local import LocalOutbox
 from backline.notify.outbox import Claimed, Outbox
 from backline.store.database import Connection, Database

@@ -27,9 +27,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from typing import Any, Literal
 
+from backline.core import times
 from backline.core.messages import (
     CallEvent,
     Language,
@@ -41,6 +42,7 @@ from backline.core.messages import (
     transcription_message,
     voicemail_message,
 )
+from backline.core.times import iso
 
 __all__ = [
     "ChannelState",
@@ -62,17 +64,7 @@ _NOTES: tuple[ItemKind, ...] = ("voicemail", "transcription")
 
 def epoch(at: str) -> float:
     """Seconds since the epoch for an ISO-8601 time (0 for an unreadable one)."""
-    try:
-        moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return times.epoch(at) or 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,8 +36,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from backline.core.times import iso
 from backline.notify.channels import ChannelSpec
-from backline.notify.grouping import ChannelState, Storm, iso
+from backline.notify.grouping import ChannelState, Storm
 from backline.notify.outbox import Outbox
 from backline.store.calls import events_for
 from backline.store.database import Connection, Database, utc_now

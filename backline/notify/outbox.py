@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from backline.core.messages import CallEvent, Message
+from backline.core.times import iso
 from backline.notify.channels import ChannelSpec
-from backline.notify.grouping import ChannelState, Item, Plan, Storm, iso, merge_part, wake_time
+from backline.notify.grouping import ChannelState, Item, Plan, Storm, merge_part, wake_time
 from backline.store.database import Connection, Database
 
 __all__ = ["Claimed", "Outbox", "TakeOver"]

@@ -17,10 +17,11 @@ import os
 import re
 import sqlite3
 import time
-from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+from backline.core.times import iso
 
 __all__ = [
     "Connection",
@@ -41,8 +42,7 @@ class Connection(Protocol):
 
 def utc_now(now: float | None = None) -> str:
     """The timestamp format of every table: ISO-8601 UTC with microseconds and a Z."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso(time.time() if now is None else now)
 
 
 _NAMED = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
