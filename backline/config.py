@@ -7,19 +7,22 @@ path imports this module, so it uses the standard library only.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast, get_args
 
+from backline.core.twilio_errors import Language
 from backline.core.validation import InvalidValue, e164, http_url, public_base_url
 
 _N = TypeVar("_N", int, float)
 
 __all__ = [
     "ENVIRONMENT",
+    "SETTINGS",
     "Config",
     "ConfigError",
+    "Setting",
     "answer_deadline",
     "auth_tokens",
     "default_state_dir",
@@ -74,6 +77,10 @@ def shown_database(url: str) -> str:
     return mask_password(url)
 
 
+def e164_named(raw: str, name: str) -> str:
+    return e164(raw, what=name)
+
+
 def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
     """Where backline keeps its local files when ``BACKLINE_STATE_DIR`` is not set.
 
@@ -88,194 +95,386 @@ def default_state_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(home) / ".local" / "state" / "backline"
 
 
-def _number(
-    env: Mapping[str, str], name: str, default: _N, low: _N, high: _N, kind: type[_N]
-) -> _N:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{name}={raw!r} is not {what}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={raw!r} is out of range ({low} to {high})")
-    return value
+# --- the settings table ----------------------------------------------------------------------
+#
+# Each field of :class:`Config` is one row: ``setting(variable, parse, doc, default=...)``. The
+# row says where the value comes from, how the text is read (a parser that raises ConfigError
+# naming the variable), its default and one line of documentation; ``from_env`` reads every row
+# the same way. docs/configuration.md says more about each (a test fails when one is missing).
+
+_T = TypeVar("_T")
 
 
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    return _number(env, name, default, low, high, float)
+@dataclass(frozen=True, slots=True)
+class Setting(Generic[_T]):
+    """One setting: its variable, how its text is read, its default and what it is for.
+
+    ``also``: other names read when the variable is unset (an older name, Twilio's own);
+    ``fallback``: a default that depends on the environment (the state directory).
+    A variable that is unset, empty or only white space takes the default.
+    """
+
+    field: str
+    env: str
+    parse: Callable[[str, str], _T]
+    doc: str
+    default: _T | None = None
+    also: tuple[str, ...] = ()
+    fallback: Callable[[Mapping[str, str]], _T] | None = None
+
+    def read(self, env: Mapping[str, str]) -> _T:
+        for name in (self.env, *self.also):
+            raw = env.get(name, "")
+            if raw.strip():
+                return self.parse(raw, name)
+        if self.fallback is not None:
+            return self.fallback(env)
+        return cast(_T, self.default)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    return _number(env, name, default, low, high, int)
+def setting(
+    env: str,
+    parse: Callable[[str, str], _T],
+    doc: str,
+    *,
+    default: _T | None = None,
+    factory: Callable[[], _T] | None = None,
+    also: tuple[str, ...] = (),
+    fallback: Callable[[Mapping[str, str]], _T] | None = None,
+    secret: bool = False,
+) -> _T:
+    """A :class:`Config` field that is one row of the settings table (its name is the field's)."""
+    row: Setting[_T] = Setting("", env, parse, doc, default, also, fallback)
+    metadata = {"setting": row}
+    if factory is not None:
+        return field(default_factory=factory, repr=not secret, metadata=metadata)
+    return cast(_T, field(default=default, repr=not secret, metadata=metadata))
 
 
-def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in ("0", "false", "no", "off"):
+def _text(raw: str, _name: str) -> str:
+    return raw.strip()
+
+
+def _as_given(raw: str, _name: str) -> str:
+    # A user name or password is taken as typed: spaces may be part of it.
+    return raw
+
+
+def _number(low: _N, high: _N, kind: type[_N]) -> Callable[[str, str], _N]:
+    def parse(raw: str, name: str) -> _N:
+        try:
+            value = kind(raw)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{name}={raw!r} is not {what}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}={raw!r} is out of range ({low} to {high})")
+        return value
+
+    return parse
+
+
+def _seconds(low: float, high: float) -> Callable[[str, str], float]:
+    return _number(low, high, float)
+
+
+def _whole(low: int, high: int) -> Callable[[str, str], int]:
+    return _number(low, high, int)
+
+
+def _flag(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("0", "false", "no", "off"):
         return False
-    if raw in ("1", "true", "yes", "on"):
+    if value in ("1", "true", "yes", "on"):
         return True
-    raise ConfigError(f"{name}={raw!r} is not a yes/no value (use 1 or 0)")
+    raise ConfigError(f"{name}={value!r} is not a yes/no value (use 1 or 0)")
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, "").strip().lower() or default
-    if value not in choices:
-        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(choices)}")
-    return value
+def _one_of(*choices: str) -> Callable[[str, str], str]:
+    def parse(raw: str, name: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r} is not one of: {', '.join(choices)}")
+        return value
+
+    return parse
 
 
-def _notify_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    """The notification settings: checked here so a typo stops the process at start."""
+def _language(raw: str, name: str) -> Language:
+    value = _one_of(*get_args(Language))(raw, name)
+    return "en" if value == "en" else "ja"
+
+
+def _checked(check: Callable[[str, str], str]) -> Callable[[str, str], str]:
+    """A value checked by the validation the CLI uses, its error naming the variable."""
+
+    def parse(raw: str, name: str) -> str:
+        try:
+            return check(raw.strip(), name)
+        except InvalidValue as error:
+            raise ConfigError(str(error)) from None
+
+    return parse
+
+
+def _time_zone(raw: str, name: str) -> str:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    # BACKLINE_NOTIFY_TIMEZONE is the older name, from when only messages showed times.
-    name = "BACKLINE_TIMEZONE" if env.get("BACKLINE_TIMEZONE", "").strip() else ""
-    if not name and env.get("BACKLINE_NOTIFY_TIMEZONE", "").strip():
-        name = "BACKLINE_NOTIFY_TIMEZONE"
-    zone = env.get(name, "").strip() if name else "Asia/Tokyo"
+    zone = raw.strip()
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{name}={zone!r} is not a time zone such as Asia/Tokyo or UTC") from None
-    from_number = env.get("BACKLINE_SMS_FROM", "").strip()
-    if from_number:
-        try:
-            from_number = e164(from_number, what="BACKLINE_SMS_FROM")
-        except InvalidValue as error:
-            raise ConfigError(str(error)) from None
-    api_url = env.get("BACKLINE_TWILIO_API_URL", "").strip() or "https://api.twilio.com"
-    try:
-        api_url = http_url(api_url, what="BACKLINE_TWILIO_API_URL").rstrip("/")
-    except InvalidValue as error:
-        raise ConfigError(str(error)) from None
-    account = env.get("BACKLINE_TWILIO_ACCOUNT_SID", "") or env.get("TWILIO_ACCOUNT_SID", "")
-    return {
-        "notify_language": _choice(env, "BACKLINE_NOTIFY_LANGUAGE", "ja", ("ja", "en")),
-        "timezone": zone,
-        "notify_in_serve": _bool(env, "BACKLINE_NOTIFY_IN_SERVE", default=True),
-        "notify_quiet_seconds": _float(env, "BACKLINE_NOTIFY_QUIET_SECONDS", 600.0, 0, 86400),
-        "notify_summary_seconds": _float(env, "BACKLINE_NOTIFY_SUMMARY_SECONDS", 300.0, 0, 86400),
-        "notify_min_interval_seconds": _float(
-            env, "BACKLINE_NOTIFY_MIN_INTERVAL_SECONDS", 1.0, 0, 60
-        ),
-        "notify_send_timeout_seconds": _float(
-            env, "BACKLINE_NOTIFY_SEND_TIMEOUT_SECONDS", 10.0, 0.1, 120
-        ),
-        "notify_retry_base_seconds": _float(
-            env, "BACKLINE_NOTIFY_RETRY_BASE_SECONDS", 2.0, 0.01, 3600
-        ),
-        "notify_retry_max_seconds": _float(
-            env, "BACKLINE_NOTIFY_RETRY_MAX_SECONDS", 600.0, 0.01, 86400
-        ),
-        "notify_max_attempts": _int(env, "BACKLINE_NOTIFY_MAX_ATTEMPTS", 20, 1, 1000),
-        "notify_poll_seconds": _float(env, "BACKLINE_NOTIFY_POLL_SECONDS", 1.0, 0.05, 60),
-        "notify_workers": _int(env, "BACKLINE_NOTIFY_WORKERS", 8, 1, 64),
-        "allow_private_channels": _bool(env, "BACKLINE_ALLOW_PRIVATE_CHANNELS"),
-        "smtp_host": env.get("BACKLINE_SMTP_HOST", "").strip(),
-        "smtp_port": _int(env, "BACKLINE_SMTP_PORT", 587, 1, 65535),
-        "smtp_user": env.get("BACKLINE_SMTP_USER", ""),
-        "smtp_password": env.get("BACKLINE_SMTP_PASSWORD", ""),
-        "smtp_from": env.get("BACKLINE_SMTP_FROM", "").strip(),
-        "smtp_security": _choice(
-            env, "BACKLINE_SMTP_SECURITY", "starttls", ("starttls", "tls", "none")
-        ),
-        "smtp_ca_file": env.get("BACKLINE_SMTP_CA_FILE", "").strip(),
-        "twilio_account_sid": account.strip(),
-        "sms_from": from_number,
-        "twilio_api_url": api_url,
-    }
+    return zone
+
+
+def _region(raw: str, name: str) -> str:
+    region = raw.strip().upper()
+    if not (len(region) == 2 and region.isascii() and region.isalpha()):
+        raise ConfigError(f"{name}={region!r} is not a two-letter country code such as JP")
+    return region
+
+
+def _log_level(raw: str, name: str) -> str:
+    level = raw.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{name}={level!r} is not DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _tokens(raw: str, _name: str) -> str:
+    return ",".join(auth_tokens(raw))
+
+
+def _database_url(raw: str, _name: str) -> str:
+    return normalise_database_url(raw)
+
+
+def _local_database(env: Mapping[str, str]) -> str:
+    return normalise_database_url(f"sqlite:///{_state_dir(env)}/backline.db")
+
+
+def _state_dir_path(raw: str, _name: str) -> Path:
+    return Path(os.path.abspath(raw.strip()))
 
 
 def answer_deadline(env: Mapping[str, str]) -> float:
     """BACKLINE_ANSWER_DEADLINE_SECONDS: read on its own too, before the rest of the
     configuration, because it bounds the wait for the secrets the rest may need."""
-    return _float(env, "BACKLINE_ANSWER_DEADLINE_SECONDS", 2.5, 0.5, 25)
+    value: float = _row("answer_deadline_seconds").read(env)
+    return value
 
 
 @dataclass(frozen=True)
 class Config:
-    """Process configuration. ``env`` names the variable each field is read from."""
+    """Process configuration: one field per setting, each a row of the settings table."""
 
-    database_url: str = field(default="", metadata={"env": "BACKLINE_DATABASE_URL"})
-    twilio_auth_token: str = field(default="", metadata={"env": "BACKLINE_TWILIO_AUTH_TOKEN"})
-    public_url: str = field(default="", metadata={"env": "BACKLINE_PUBLIC_URL"})
-    state_dir: Path = field(
-        default_factory=default_state_dir, metadata={"env": "BACKLINE_STATE_DIR"}
+    database_url: str = setting(
+        "BACKLINE_DATABASE_URL",
+        _database_url,
+        "Where the table of numbers and the call log live (SQLite or PostgreSQL).",
+        default="",
+        fallback=_local_database,
     )
-    insecure_demo: bool = field(default=False, metadata={"env": "BACKLINE_INSECURE_DEMO"})
-    snapshot_refresh_seconds: float = field(
-        default=2.0, metadata={"env": "BACKLINE_SNAPSHOT_REFRESH_SECONDS"}
+    twilio_auth_token: str = setting(
+        "BACKLINE_TWILIO_AUTH_TOKEN",
+        _tokens,
+        "The auth token(s) that sign Twilio's requests, separated by commas.",
+        default="",
+        also=("TWILIO_AUTH_TOKEN",),
     )
-    db_timeout_seconds: float = field(default=2.0, metadata={"env": "BACKLINE_DB_TIMEOUT_SECONDS"})
-    answer_deadline_seconds: float = field(
-        default=2.5, metadata={"env": "BACKLINE_ANSWER_DEADLINE_SECONDS"}
+    public_url: str = setting(
+        "BACKLINE_PUBLIC_URL",
+        _checked(lambda raw, _name: public_base_url(raw)),
+        "The base URL Twilio requests, as configured in Twilio.",
+        default="",
     )
-    request_timeout_seconds: float = field(
-        default=5.0, metadata={"env": "BACKLINE_REQUEST_TIMEOUT_SECONDS"}
+    state_dir: Path = setting(  # noqa: RUF009 (a row of the table; the default is a factory)
+        "BACKLINE_STATE_DIR",
+        _state_dir_path,
+        "A local directory for the journal and the saved copy of the table.",
+        factory=default_state_dir,
+        fallback=lambda env: _state_dir(env),
     )
-    last_resort_forward_to: str = field(
-        default="", metadata={"env": "BACKLINE_LAST_RESORT_FORWARD_TO"}
+    insecure_demo: bool = setting(
+        "BACKLINE_INSECURE_DEMO", _flag, "Answer without checking signatures.", default=False
     )
-    log_level: str = field(default="INFO", metadata={"env": "BACKLINE_LOG_LEVEL"})
-    log_format: str = field(default="text", metadata={"env": "BACKLINE_LOG_FORMAT"})
-    # The zone of every time backline shows a person: messages to the team and CLI output.
-    timezone: str = field(default="Asia/Tokyo", metadata={"env": "BACKLINE_TIMEZONE"})
-    host: str = field(default="127.0.0.1", metadata={"env": "BACKLINE_HOST"})
-    port: int = field(default=8000, metadata={"env": "BACKLINE_PORT"})
+    snapshot_refresh_seconds: float = setting(
+        "BACKLINE_SNAPSHOT_REFRESH_SECONDS",
+        _seconds(0.2, 3600),
+        "How often the in-memory table of numbers is reloaded.",
+        default=2.0,
+    )
+    db_timeout_seconds: float = setting(
+        "BACKLINE_DB_TIMEOUT_SECONDS",
+        _seconds(0.1, 30),
+        "The longest an answer waits for the database.",
+        default=2.0,
+    )
+    answer_deadline_seconds: float = setting(
+        "BACKLINE_ANSWER_DEADLINE_SECONDS",
+        _seconds(0.5, 25),
+        "On AWS Lambda, the longest an answer may take.",
+        default=2.5,
+    )
+    request_timeout_seconds: float = setting(
+        "BACKLINE_REQUEST_TIMEOUT_SECONDS",
+        _seconds(0.5, 60),
+        "How long a connection to serve may take to deliver a whole request.",
+        default=5.0,
+    )
+    last_resort_forward_to: str = setting(
+        "BACKLINE_LAST_RESORT_FORWARD_TO",
+        _checked(e164_named),
+        "An E.164 number to forward to when nothing else is known.",
+        default="",
+    )
+    log_level: str = setting(
+        "BACKLINE_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR.", default="INFO"
+    )
+    log_format: str = setting(
+        "BACKLINE_LOG_FORMAT", _one_of("text", "json"), "text or json lines.", default="text"
+    )
+    timezone: str = setting(
+        "BACKLINE_TIMEZONE",
+        _time_zone,
+        "The zone of every time shown to a person: messages to the team and CLI output.",
+        default="Asia/Tokyo",
+        also=("BACKLINE_NOTIFY_TIMEZONE",),
+    )
+    host: str = setting(
+        "BACKLINE_HOST", _text, "The address serve and demo listen on.", default="127.0.0.1"
+    )
+    port: int = setting(
+        "BACKLINE_PORT", _whole(1, 65535), "The port serve and demo listen on.", default=8000
+    )
     # -- notifications ("tell the team"); see docs/notifications.md --------------------------
-    notify_language: str = field(default="ja", metadata={"env": "BACKLINE_NOTIFY_LANGUAGE"})
-    notify_in_serve: bool = field(default=True, metadata={"env": "BACKLINE_NOTIFY_IN_SERVE"})
-    notify_quiet_seconds: float = field(
-        default=600.0, metadata={"env": "BACKLINE_NOTIFY_QUIET_SECONDS"}
+    notify_language: Language = setting(  # noqa: RUF009 (a row of the table)
+        "BACKLINE_NOTIFY_LANGUAGE", _language, "The language of the messages.", default="ja"
     )
-    notify_summary_seconds: float = field(
-        default=300.0, metadata={"env": "BACKLINE_NOTIFY_SUMMARY_SECONDS"}
+    notify_in_serve: bool = setting(
+        "BACKLINE_NOTIFY_IN_SERVE",
+        _flag,
+        "Run the dispatcher inside backline serve.",
+        default=True,
     )
-    notify_min_interval_seconds: float = field(
-        default=1.0, metadata={"env": "BACKLINE_NOTIFY_MIN_INTERVAL_SECONDS"}
+    notify_quiet_seconds: float = setting(
+        "BACKLINE_NOTIFY_QUIET_SECONDS",
+        _seconds(0, 86400),
+        "After this long without a diverted call, an outage is over.",
+        default=600.0,
     )
-    notify_send_timeout_seconds: float = field(
-        default=10.0, metadata={"env": "BACKLINE_NOTIFY_SEND_TIMEOUT_SECONDS"}
+    notify_summary_seconds: float = setting(
+        "BACKLINE_NOTIFY_SUMMARY_SECONDS",
+        _seconds(0, 86400),
+        "During an outage, one summary per channel at most this often.",
+        default=300.0,
     )
-    notify_retry_base_seconds: float = field(
-        default=2.0, metadata={"env": "BACKLINE_NOTIFY_RETRY_BASE_SECONDS"}
+    notify_min_interval_seconds: float = setting(
+        "BACKLINE_NOTIFY_MIN_INTERVAL_SECONDS",
+        _seconds(0, 60),
+        "The shortest time between two messages to one channel.",
+        default=1.0,
     )
-    notify_retry_max_seconds: float = field(
-        default=600.0, metadata={"env": "BACKLINE_NOTIFY_RETRY_MAX_SECONDS"}
+    notify_send_timeout_seconds: float = setting(
+        "BACKLINE_NOTIFY_SEND_TIMEOUT_SECONDS",
+        _seconds(0.1, 120),
+        "How long one delivery may take.",
+        default=10.0,
     )
-    notify_max_attempts: int = field(default=20, metadata={"env": "BACKLINE_NOTIFY_MAX_ATTEMPTS"})
-    notify_poll_seconds: float = field(
-        default=1.0, metadata={"env": "BACKLINE_NOTIFY_POLL_SECONDS"}
+    notify_retry_base_seconds: float = setting(
+        "BACKLINE_NOTIFY_RETRY_BASE_SECONDS",
+        _seconds(0.01, 3600),
+        "The first wait before a failed delivery is tried again.",
+        default=2.0,
     )
-    notify_workers: int = field(default=8, metadata={"env": "BACKLINE_NOTIFY_WORKERS"})
-    allow_private_channels: bool = field(
-        default=False, metadata={"env": "BACKLINE_ALLOW_PRIVATE_CHANNELS"}
+    notify_retry_max_seconds: float = setting(
+        "BACKLINE_NOTIFY_RETRY_MAX_SECONDS",
+        _seconds(0.01, 86400),
+        "The longest wait between two tries.",
+        default=600.0,
     )
-    smtp_host: str = field(default="", metadata={"env": "BACKLINE_SMTP_HOST"})
-    smtp_port: int = field(default=587, metadata={"env": "BACKLINE_SMTP_PORT"})
-    smtp_user: str = field(default="", metadata={"env": "BACKLINE_SMTP_USER"})
-    smtp_password: str = field(default="", metadata={"env": "BACKLINE_SMTP_PASSWORD"})
-    smtp_from: str = field(default="", metadata={"env": "BACKLINE_SMTP_FROM"})
-    smtp_security: str = field(default="starttls", metadata={"env": "BACKLINE_SMTP_SECURITY"})
-    smtp_ca_file: str = field(default="", metadata={"env": "BACKLINE_SMTP_CA_FILE"})
-    twilio_account_sid: str = field(default="", metadata={"env": "BACKLINE_TWILIO_ACCOUNT_SID"})
-    sms_from: str = field(default="", metadata={"env": "BACKLINE_SMS_FROM"})
-    twilio_api_url: str = field(
-        default="https://api.twilio.com", metadata={"env": "BACKLINE_TWILIO_API_URL"}
+    notify_max_attempts: int = setting(
+        "BACKLINE_NOTIFY_MAX_ATTEMPTS",
+        _whole(1, 1000),
+        "How many times one message is tried before it is given up.",
+        default=20,
+    )
+    notify_poll_seconds: float = setting(
+        "BACKLINE_NOTIFY_POLL_SECONDS",
+        _seconds(0.05, 60),
+        "How often a dispatcher looks for work when nothing woke it.",
+        default=1.0,
+    )
+    notify_workers: int = setting(
+        "BACKLINE_NOTIFY_WORKERS",
+        _whole(1, 64),
+        "How many deliveries one dispatcher makes at once.",
+        default=8,
+    )
+    allow_private_channels: bool = setting(
+        "BACKLINE_ALLOW_PRIVATE_CHANNELS",
+        _flag,
+        "Let channels point at this machine and link-local addresses.",
+        default=False,
+    )
+    smtp_host: str = setting(
+        "BACKLINE_SMTP_HOST", _text, "The SMTP server e-mail channels send through.", default=""
+    )
+    smtp_port: int = setting("BACKLINE_SMTP_PORT", _whole(1, 65535), "Its port.", default=587)
+    smtp_user: str = setting(
+        "BACKLINE_SMTP_USER", _as_given, "The user to log in as; none when empty.", default=""
+    )
+    smtp_password: str = setting("BACKLINE_SMTP_PASSWORD", _as_given, "Its password.", default="")
+    smtp_from: str = setting(
+        "BACKLINE_SMTP_FROM", _text, "The sender address of the mails.", default=""
+    )
+    smtp_security: str = setting(
+        "BACKLINE_SMTP_SECURITY",
+        _one_of("starttls", "tls", "none"),
+        "starttls, tls or none.",
+        default="starttls",
+    )
+    smtp_ca_file: str = setting(
+        "BACKLINE_SMTP_CA_FILE",
+        _text,
+        "A PEM file of the authorities to trust for the SMTP server.",
+        default="",
+    )
+    twilio_account_sid: str = setting(
+        "BACKLINE_TWILIO_ACCOUNT_SID",
+        _text,
+        "The Twilio account that audit and sync read, and that sends SMS.",
+        default="",
+        also=("TWILIO_ACCOUNT_SID",),
+    )
+    sms_from: str = setting(
+        "BACKLINE_SMS_FROM",
+        _checked(e164_named),
+        "The Twilio number SMS are sent from.",
+        default="",
+    )
+    twilio_api_url: str = setting(
+        "BACKLINE_TWILIO_API_URL",
+        _checked(lambda raw, name: http_url(raw, what=name).rstrip("/")),
+        "The base URL of Twilio's REST API.",
+        default="https://api.twilio.com",
     )
     # An API key for Twilio's REST API (account audit and sync), instead of the auth token.
-    twilio_api_key: str = field(default="", metadata={"env": "BACKLINE_TWILIO_API_KEY"})
-    twilio_api_secret: str = field(
-        default="", repr=False, metadata={"env": "BACKLINE_TWILIO_API_SECRET"}
+    twilio_api_key: str = setting(
+        "BACKLINE_TWILIO_API_KEY", _text, "An API key's SID for audit and sync.", default=""
+    )
+    twilio_api_secret: str = setting(
+        "BACKLINE_TWILIO_API_SECRET", _text, "The API key's secret.", default="", secret=True
     )
     # -- management side ------------------------------------------------------------------------
-    default_region: str = field(default="", metadata={"env": "BACKLINE_DEFAULT_REGION"})
+    default_region: str = setting(
+        "BACKLINE_DEFAULT_REGION",
+        _region,
+        "The country of numbers typed without a country code.",
+        default="",
+    )
 
     @property
     def auth_tokens(self) -> tuple[str, ...]:
@@ -290,51 +489,8 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env
-        state_dir = _state_dir(env)
-        database_url = env.get("BACKLINE_DATABASE_URL", "") or f"sqlite:///{state_dir}/backline.db"
-        token = env.get("BACKLINE_TWILIO_AUTH_TOKEN", "") or env.get("TWILIO_AUTH_TOKEN", "")
-        public_url = env.get("BACKLINE_PUBLIC_URL", "")
-        if public_url:
-            try:
-                public_url = public_base_url(public_url)
-            except InvalidValue as error:
-                raise ConfigError(str(error)) from None
-        last_resort = env.get("BACKLINE_LAST_RESORT_FORWARD_TO", "").strip()
-        if last_resort:
-            try:
-                last_resort = e164(last_resort, what="BACKLINE_LAST_RESORT_FORWARD_TO")
-            except InvalidValue as error:
-                raise ConfigError(str(error)) from None
-        region = env.get("BACKLINE_DEFAULT_REGION", "").strip().upper()
-        if region and not (len(region) == 2 and region.isascii() and region.isalpha()):
-            raise ConfigError(
-                f"BACKLINE_DEFAULT_REGION={region!r} is not a two-letter country code such as JP"
-            )
-        level = env.get("BACKLINE_LOG_LEVEL", "INFO").strip().upper() or "INFO"
-        if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ConfigError(f"BACKLINE_LOG_LEVEL={level!r} is not DEBUG, INFO, WARNING or ERROR")
-        return cls(
-            database_url=normalise_database_url(database_url),
-            twilio_auth_token=",".join(auth_tokens(token)),
-            public_url=public_url,
-            state_dir=state_dir,
-            insecure_demo=_bool(env, "BACKLINE_INSECURE_DEMO"),
-            snapshot_refresh_seconds=_float(
-                env, "BACKLINE_SNAPSHOT_REFRESH_SECONDS", 2.0, 0.2, 3600
-            ),
-            db_timeout_seconds=_float(env, "BACKLINE_DB_TIMEOUT_SECONDS", 2.0, 0.1, 30),
-            answer_deadline_seconds=answer_deadline(env),
-            request_timeout_seconds=_float(env, "BACKLINE_REQUEST_TIMEOUT_SECONDS", 5.0, 0.5, 60),
-            last_resort_forward_to=last_resort,
-            log_level=level,
-            log_format=_choice(env, "BACKLINE_LOG_FORMAT", "text", ("text", "json")),
-            host=env.get("BACKLINE_HOST", "").strip() or "127.0.0.1",
-            port=_int(env, "BACKLINE_PORT", 8000, 1, 65535),
-            default_region=region,
-            twilio_api_key=env.get("BACKLINE_TWILIO_API_KEY", "").strip(),
-            twilio_api_secret=env.get("BACKLINE_TWILIO_API_SECRET", "").strip(),
-            **_notify_settings(env),
-        )
+        values: dict[str, Any] = {row.field: row.read(env) for row in SETTINGS}
+        return cls(**values)
 
     def with_overrides(self, **changes: object) -> Config:
         known = {f.name for f in fields(self)}
@@ -408,11 +564,25 @@ def _state_dir(env: Mapping[str, str]) -> Path:
     return Path(os.path.abspath(path))
 
 
+def _rows() -> tuple[Setting[Any], ...]:
+    rows = []
+    for item in fields(Config):
+        row: Setting[Any] = item.metadata["setting"]
+        rows.append(replace(row, field=item.name))
+    return tuple(rows)
+
+
+#: The settings table, in the order of :class:`Config`'s fields.
+SETTINGS: tuple[Setting[Any], ...] = _rows()
+
+
+def _row(name: str) -> Setting[Any]:
+    return next(row for row in SETTINGS if row.field == name)
+
+
 # The environment variables backline reads, for the documentation test and `backline config`.
 ENVIRONMENT: tuple[str, ...] = (
-    *(str(f.metadata["env"]) for f in fields(Config)),
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_ACCOUNT_SID",
-    "BACKLINE_NOTIFY_TIMEZONE",
+    *(row.env for row in SETTINGS),
+    *(name for row in SETTINGS for name in row.also),
     "XDG_STATE_HOME",
 )

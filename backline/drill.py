@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Literal, assert_never
+from typing import Any, assert_never
 from urllib.parse import urlsplit, urlunsplit
 
 from backline.answer import FALLBACK_PATH
@@ -206,7 +206,7 @@ def _tell_channels(
     from backline.notify.channels.kinds import transport_for
 
     zone = ZoneInfo(config.timezone)
-    language: Literal["ja", "en"] = "en" if config.notify_language == "en" else "ja"
+    language = config.notify_language
     outcomes = []
     for value in channels:
         spec = ChannelSpec.from_json(value)

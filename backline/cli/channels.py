@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import typer
 
 from backline.cli._common import AsJson, DatabaseUrl, config, fail, print_json, time_shown
@@ -213,7 +211,7 @@ def send_test(
             f"cannot test channel #{entry.spec.id} here: {_needs(entry.spec.kind, missing)} "
             "(set them here as where notifications are sent)"
         )
-    language: Literal["ja", "en"] = "en" if settings.notify_language == "en" else "ja"
+    language = settings.notify_language
     message = channel_test_message(
         describe(entry.spec), ZoneInfo(settings.timezone), language, at=utc_now()
     )

@@ -324,7 +324,7 @@ class Dispatcher:
             summary=config.notify_summary_seconds,
             min_interval=config.notify_min_interval_seconds,
             zone=self.zone,
-            language="en" if config.notify_language == "en" else "ja",
+            language=config.notify_language,
             local=local,
         )
 
@@ -435,7 +435,7 @@ class Dispatcher:
                 describe(spec),
                 error.detail,
                 self.zone,
-                "en" if config.notify_language == "en" else "ja",
+                config.notify_language,
                 at=iso(now),
                 channel_id=spec.id,
             )
