@@ -22,7 +22,7 @@ __all__ = [
     "CallEvent",
     "Language",
     "Message",
-    "StormStats",
+    "OutageStats",
     "alert_message",
     "call_message",
     "channel_test_message",
@@ -99,7 +99,7 @@ class CallEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class StormStats:
+class OutageStats:
     """A run of diverted calls close together ("an outage"), as a summary reports it."""
 
     started_at: str
@@ -398,7 +398,7 @@ def _lines(facts: Sequence[tuple[str, str]], language: Language) -> tuple[str, .
     return tuple(f"{label}{separator}{value}" for label, value in facts)
 
 
-def _outcome_counts(stats: StormStats, language: Language) -> str:
+def _outcome_counts(stats: OutageStats, language: Language) -> str:
     ja = language == "ja"
     parts = []
     order = (
@@ -422,7 +422,7 @@ def _outcome_counts(stats: StormStats, language: Language) -> str:
     return ", ".join(parts) if parts else ("なし" if ja else "none yet")
 
 
-def _line_counts(stats: StormStats, language: Language) -> list[str]:
+def _line_counts(stats: OutageStats, language: Language) -> list[str]:
     shown = [
         f"{_client(client, language)} {number}: {count}"
         for client, number, count in stats.lines[:_TOP_LINES]
@@ -433,7 +433,7 @@ def _line_counts(stats: StormStats, language: Language) -> list[str]:
     return shown
 
 
-def _elapsed(stats: StormStats, until: str) -> float:
+def _elapsed(stats: OutageStats, until: str) -> float:
     start, end = parse_time(stats.started_at), parse_time(until)
     if start is None or end is None:
         return 0.0
@@ -441,7 +441,7 @@ def _elapsed(stats: StormStats, until: str) -> float:
 
 
 def summary_message(
-    stats: StormStats, zone: tzinfo, language: Language, *, now: str, closing: bool = False
+    stats: OutageStats, zone: tzinfo, language: Language, *, now: str, closing: bool = False
 ) -> Message:
     """A periodic summary while calls keep coming, or the closing one when they stopped."""
     ja = language == "ja"

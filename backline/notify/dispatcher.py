@@ -35,7 +35,7 @@ from backline.config import Config
 from backline.core.messages import alert_message
 from backline.core.times import iso
 from backline.notify.channels import ChannelSpec, DeliveryError, Transport, describe
-from backline.notify.grouping import ChannelState, Plan, Thresholds, backoff, plan
+from backline.notify.grouping import ChannelState, Decision, Thresholds, backoff, decide
 from backline.notify.local import LocalOutbox
 from backline.notify.outbox import Claimed, Outbox
 from backline.store.database import Connection, Database
@@ -77,7 +77,7 @@ class _Unrecorded:
     """A message its receiver accepted whose recording failed (the store went away meanwhile)."""
 
     claimed: Claimed
-    plan: Plan
+    decision: Decision
     receipt: str
     sent_at: float
 
@@ -220,7 +220,7 @@ class Dispatcher:
     def _run(self, loop: _Loop) -> None:
         last_pass = 0.0
         while not self._stopping.is_set():
-            # During a storm the recorder wakes us after every batch; one pass takes in all that
+            # During an outage the recorder wakes us after every batch; one pass takes in all that
             # waits, so passes closer than _MIN_PASS_SECONDS would only contend with the
             # answers for the database and the interpreter.
             pause = last_pass + _MIN_PASS_SECONDS - time.monotonic()
@@ -303,7 +303,7 @@ class Dispatcher:
                         store.delivered,
                         spec.id,
                         self.owner,
-                        item.plan,
+                        item.decision,
                         item.receipt,
                         item.sent_at,
                         lease=item.claimed.lease,
@@ -347,7 +347,7 @@ class Dispatcher:
         try:
             items = self._stored(lambda: store.pending(spec.id))
             now = time.time()
-            decided = plan(claimed.state, items, now, self.limits(loop.name == "local"))
+            decided = decide(claimed.state, items, now, self.limits(loop.name == "local"))
             if decided.message is None:
                 self._stored(
                     lambda: store.postpone(spec.id, self.owner, decided.next_at, decided.wake_at)
@@ -422,7 +422,7 @@ class Dispatcher:
         self,
         store: Outbox,
         claimed: Claimed,
-        decided: Plan,
+        decided: Decision,
         error: DeliveryError,
         *,
         unsendable: bool = False,
@@ -478,7 +478,7 @@ class Dispatcher:
                 max(error.retry_after, config.notify_min_interval_seconds),
                 config.notify_retry_max_seconds,
             )
-        state = ChannelState(claimed.state.storm, failures)
+        state = ChannelState(claimed.state.outage, failures)
         self._stored(
             lambda: store.retry_later(spec.id, self.owner, state, now + wait, error.detail, now)
         )

@@ -17,7 +17,7 @@ The rules, per channel:
   own, in time order with the call's other messages, and never folded into a summary (an
   outage's summary counts the calls that went to voicemail).
 
-Nothing here is persisted until the message is delivered: :func:`plan` derives the next message
+Nothing here is persisted until the message is delivered: :func:`decide` derives the next message
 from the stored :class:`ChannelState` and the pending items each time, so a crash or a failed
 send simply plans again from the same inputs.
 """
@@ -35,7 +35,7 @@ from backline.core.messages import (
     CallEvent,
     Language,
     Message,
-    StormStats,
+    OutageStats,
     call_message,
     outcome_message,
     summary_message,
@@ -46,14 +46,14 @@ from backline.core.times import iso
 
 __all__ = [
     "ChannelState",
+    "Decision",
     "Item",
-    "Plan",
-    "Storm",
+    "Outage",
     "Thresholds",
     "backoff",
+    "decide",
     "epoch",
     "merge_part",
-    "plan",
     "wake_time",
 ]
 
@@ -94,7 +94,7 @@ class Item:
 
 
 @dataclass(slots=True)
-class Storm:
+class Outage:
     started_at: str
     last_call_at: str
     last_message_at: str
@@ -110,7 +110,7 @@ class Storm:
     parts: list[str] = field(default_factory=list)
     database_back: bool = False
 
-    def copy(self) -> Storm:
+    def copy(self) -> Outage:
         return replace(
             self,
             sids=list(self.sids),
@@ -137,13 +137,13 @@ class Storm:
         self.outcomes[event.outcome] = self.outcomes.get(event.outcome, 0) + 1
         return True
 
-    def stats(self, local: bool) -> StormStats:
+    def stats(self, local: bool) -> OutageStats:
         lines = []
         for key, count in self.lines.items():
             client, _, number = key.partition("\t")
             lines.append((client or None, number, count))
         lines.sort(key=lambda line: (-line[2], line[0] or "", line[1]))
-        return StormStats(
+        return OutageStats(
             started_at=self.started_at,
             last_call_at=self.last_call_at,
             calls=self.calls,
@@ -157,27 +157,28 @@ class Storm:
 
 @dataclass(slots=True)
 class ChannelState:
-    storm: Storm | None = None
+    outage: Outage | None = None
     # Consecutive failed deliveries; sets the backoff and resets on success.
     failures: int = 0
 
     def to_json(self) -> str:
         value: dict[str, Any] = {"failures": self.failures}
-        if self.storm is not None:
-            storm = self.storm
+        if self.outage is not None:
+            outage = self.outage
+            # Stored under its first name, which rows already written carry.
             value["storm"] = {
-                "started_at": storm.started_at,
-                "last_call_at": storm.last_call_at,
-                "last_message_at": storm.last_message_at,
-                "calls": storm.calls,
-                "told": storm.told,
-                "summarising": storm.summarising,
-                "sids": storm.sids,
-                "lines": storm.lines,
-                "outcomes": storm.outcomes,
-                "counted": storm.counted,
-                "parts": storm.parts,
-                "database_back": storm.database_back,
+                "started_at": outage.started_at,
+                "last_call_at": outage.last_call_at,
+                "last_message_at": outage.last_message_at,
+                "calls": outage.calls,
+                "told": outage.told,
+                "summarising": outage.summarising,
+                "sids": outage.sids,
+                "lines": outage.lines,
+                "outcomes": outage.outcomes,
+                "counted": outage.counted,
+                "parts": outage.parts,
+                "database_back": outage.database_back,
             }
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
@@ -187,28 +188,28 @@ class ChannelState:
             value = json.loads(text or "{}")
         except ValueError:
             return cls()
-        storm_value = value.get("storm")
-        storm = None
-        if isinstance(storm_value, dict):
-            storm = Storm(
-                started_at=str(storm_value["started_at"]),
-                last_call_at=str(storm_value["last_call_at"]),
-                last_message_at=str(storm_value["last_message_at"]),
-                calls=int(storm_value.get("calls", 0)),
-                told=int(storm_value.get("told", 0)),
-                summarising=bool(storm_value.get("summarising", False)),
-                sids=list(storm_value.get("sids", [])),
-                lines={str(k): int(v) for k, v in storm_value.get("lines", {}).items()},
-                outcomes={str(k): int(v) for k, v in storm_value.get("outcomes", {}).items()},
-                counted=list(storm_value.get("counted", [])),
-                parts=list(storm_value.get("parts", [])),
-                database_back=bool(storm_value.get("database_back", False)),
+        outage_value = value.get("storm")
+        outage = None
+        if isinstance(outage_value, dict):
+            outage = Outage(
+                started_at=str(outage_value["started_at"]),
+                last_call_at=str(outage_value["last_call_at"]),
+                last_message_at=str(outage_value["last_message_at"]),
+                calls=int(outage_value.get("calls", 0)),
+                told=int(outage_value.get("told", 0)),
+                summarising=bool(outage_value.get("summarising", False)),
+                sids=list(outage_value.get("sids", [])),
+                lines={str(k): int(v) for k, v in outage_value.get("lines", {}).items()},
+                outcomes={str(k): int(v) for k, v in outage_value.get("outcomes", {}).items()},
+                counted=list(outage_value.get("counted", [])),
+                parts=list(outage_value.get("parts", [])),
+                database_back=bool(outage_value.get("database_back", False)),
             )
-        return cls(storm=storm, failures=int(value.get("failures", 0)))
+        return cls(outage=outage, failures=int(value.get("failures", 0)))
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class Decision:
     """What to send now (if anything) and what to store once it has been delivered."""
 
     message: Message | None
@@ -225,36 +226,36 @@ class Plan:
 def wake_time(state: ChannelState, quiet: float) -> float | None:
     """When a channel in ``state`` needs a look although nothing new arrives: its outage's
     closing (or, right after the database's return, the news that it goes on)."""
-    storm = state.storm
-    if storm is None:
+    outage = state.outage
+    if outage is None:
         return None
-    if storm.database_back:
-        return epoch(storm.last_message_at)
-    if not storm.summarising:
+    if outage.database_back:
+        return epoch(outage.last_message_at)
+    if not outage.summarising:
         return None
-    return epoch(storm.last_call_at) + quiet
+    return epoch(outage.last_call_at) + quiet
 
 
 _wake = wake_time
 
 
-def merge_part(storm: Storm | None, part: Storm, part_id: str, quiet: float) -> Storm | None:
+def merge_part(outage: Outage | None, part: Outage, part_id: str, quiet: float) -> Outage | None:
     """The database's outage with ``part`` (told from a local journal) folded in, once.
 
     Returns None when the two are different outages (the database's ended a quiet period
     before ``part`` began): its closing must go out first, and the merge waits for it.
     """
-    if storm is None:
+    if outage is None:
         merged = part.copy()
         merged.parts.append(part_id)
         # An outage (two calls or more) goes on: say that the database is back.
         merged.database_back = merged.summarising
         return merged
-    if part_id in storm.parts:
-        return storm
-    if epoch(part.started_at) >= epoch(storm.last_call_at) + quiet:
+    if part_id in outage.parts:
+        return outage
+    if epoch(part.started_at) >= epoch(outage.last_call_at) + quiet:
         return None
-    merged = storm.copy()
+    merged = outage.copy()
     if epoch(part.started_at) < epoch(merged.started_at):
         merged.started_at = part.started_at
     if epoch(part.last_call_at) > epoch(merged.last_call_at):
@@ -277,7 +278,7 @@ def merge_part(storm: Storm | None, part: Storm, part_id: str, quiet: float) -> 
     return merged
 
 
-def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresholds) -> Plan:
+def decide(state: ChannelState, items: Sequence[Item], now: float, limits: Thresholds) -> Decision:
     """The next message for one channel. ``items`` are its pending deliveries."""
     ordered = sorted(items, key=lambda item: (epoch(item.at), item.id))
     after_send = now + limits.min_interval
@@ -285,13 +286,13 @@ def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresho
     # Alerts first: a channel that stopped working matters more than one more call counted.
     for item in ordered:
         if item.kind == "alert" and item.alert is not None:
-            return Plan(item.alert, (item.id,), state, after_send, _wake(state, limits.quiet))
+            return Decision(item.alert, (item.id,), state, after_send, _wake(state, limits.quiet))
 
     notes = [item for item in ordered if item.kind in _NOTES and item.event is not None]
     calls = [item for item in ordered if item.event is not None and item.kind not in _NOTES]
     if notes:
         first_note = notes[0]
-        summarising = state.storm is not None and state.storm.summarising
+        summarising = state.outage is not None and state.outage.summarising
         # Never before its own call is told (outside an outage), else in time order.
         own_call_waits = any(
             item.event is not None
@@ -302,7 +303,7 @@ def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresho
         if summarising or (
             not own_call_waits and (not calls or epoch(first_note.at) <= epoch(calls[0].at))
         ):
-            return Plan(
+            return Decision(
                 _note_message(first_note, limits),
                 (first_note.id,),
                 state,
@@ -310,32 +311,32 @@ def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresho
                 _wake(state, limits.quiet),
             )
 
-    storm = state.storm.copy() if state.storm is not None else None
+    outage = state.outage.copy() if state.outage is not None else None
     diverted = [item for item in calls if item.kind == "diverted"]
 
-    if storm is not None:
+    if outage is not None:
         joined: list[Item] = []
         for item in diverted:
             assert item.event is not None
-            if epoch(item.event.at) < epoch(storm.last_call_at) + limits.quiet:
-                storm.join(item.event)
+            if epoch(item.event.at) < epoch(outage.last_call_at) + limits.quiet:
+                outage.join(item.event)
                 joined.append(item)
             else:
                 break
         if joined:
-            storm.summarising = True
-        end = epoch(storm.last_call_at) + limits.quiet
-        if storm.summarising:
-            return _plan_outage(state, storm, calls, joined, now, end, limits)
+            outage.summarising = True
+        end = epoch(outage.last_call_at) + limits.quiet
+        if outage.summarising:
+            return _plan_outage(state, outage, calls, joined, now, end, limits)
         if now >= end and not joined:
-            storm = None  # one call, told on its own, and quiet since: nothing to close
+            outage = None  # one call, told on its own, and quiet since: nothing to close
 
     if not calls:
-        return Plan(None, (), state, float("inf"), _wake(state, limits.quiet))
+        return Decision(None, (), state, float("inf"), _wake(state, limits.quiet))
     first = calls[0]
     assert first.event is not None
     if first.kind == "diverted":
-        fresh = Storm(
+        fresh = Outage(
             started_at=first.event.at, last_call_at=first.event.at, last_message_at=iso(now)
         )
         fresh.join(first.event)
@@ -361,12 +362,14 @@ def plan(state: ChannelState, items: Sequence[Item], now: float, limits: Thresho
             outcome.event if outcome is not None else None,
         )
         new_state = ChannelState(fresh, 0)
-        return Plan(message, tuple(consumed), new_state, after_send, _wake(new_state, limits.quiet))
-    if storm is not None:
-        storm.count_outcome(first.event)
-    new_state = ChannelState(storm, 0)
+        return Decision(
+            message, tuple(consumed), new_state, after_send, _wake(new_state, limits.quiet)
+        )
+    if outage is not None:
+        outage.count_outcome(first.event)
+    new_state = ChannelState(outage, 0)
     message = outcome_message(first.event, limits.zone, limits.language)
-    return Plan(message, (first.id,), new_state, after_send, _wake(new_state, limits.quiet))
+    return Decision(message, (first.id,), new_state, after_send, _wake(new_state, limits.quiet))
 
 
 def _note_message(item: Item, limits: Thresholds) -> Message:
@@ -378,13 +381,13 @@ def _note_message(item: Item, limits: Thresholds) -> Message:
 
 def _plan_outage(
     state: ChannelState,
-    storm: Storm,
+    outage: Outage,
     calls: Sequence[Item],
     joined: Sequence[Item],
     now: float,
     end: float,
     limits: Thresholds,
-) -> Plan:
+) -> Decision:
     """A run of calls being summarised: fold, then send a summary or the closing one."""
     folded = [item.id for item in joined]
     for item in calls:
@@ -394,38 +397,38 @@ def _plan_outage(
         if (
             item.kind == "outcome"
             and item.event is not None
-            and (storm.count_outcome(item.event) or epoch(item.event.at) < end)
+            and (outage.count_outcome(item.event) or epoch(item.event.at) < end)
         ):
             folded.append(item.id)
     now_iso = iso(now)
     if now >= end:
-        storm.database_back = False  # the closing says it all
+        outage.database_back = False  # the closing says it all
         message = summary_message(
-            storm.stats(limits.local), limits.zone, limits.language, now=now_iso, closing=True
+            outage.stats(limits.local), limits.zone, limits.language, now=now_iso, closing=True
         )
         closed = ChannelState(None, 0)
-        return Plan(message, tuple(folded), closed, now + limits.min_interval, None)
-    due = epoch(storm.last_message_at) + limits.summary
-    if storm.database_back:
+        return Decision(message, tuple(folded), closed, now + limits.min_interval, None)
+    due = epoch(outage.last_message_at) + limits.summary
+    if outage.database_back:
         # The database is back mid-outage: say so now, with the counts of both parts.
         message = summary_message(
-            storm.stats(limits.local), limits.zone, limits.language, now=now_iso
+            outage.stats(limits.local), limits.zone, limits.language, now=now_iso
         )
-        storm.told = storm.calls
-        storm.last_message_at = now_iso
-        storm.database_back = False
-        after = ChannelState(storm, 0)
-        return Plan(message, tuple(folded), after, now + limits.min_interval, end)
+        outage.told = outage.calls
+        outage.last_message_at = now_iso
+        outage.database_back = False
+        after = ChannelState(outage, 0)
+        return Decision(message, tuple(folded), after, now + limits.min_interval, end)
     if folded and now >= due:
         message = summary_message(
-            storm.stats(limits.local), limits.zone, limits.language, now=now_iso
+            outage.stats(limits.local), limits.zone, limits.language, now=now_iso
         )
-        storm.told = storm.calls
-        storm.last_message_at = now_iso
-        after = ChannelState(storm, 0)
-        return Plan(message, tuple(folded), after, now + limits.min_interval, end)
+        outage.told = outage.calls
+        outage.last_message_at = now_iso
+        after = ChannelState(outage, 0)
+        return Decision(message, tuple(folded), after, now + limits.min_interval, end)
     next_at = min(end, due) if folded else end
-    return Plan(None, (), state, next_at, end)
+    return Decision(None, (), state, next_at, end)
 
 
 def backoff(failures: int, base: float, cap: float, jitter: float) -> float:

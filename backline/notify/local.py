@@ -38,7 +38,7 @@ from typing import Any
 
 from backline.core.times import iso
 from backline.notify.channels import ChannelSpec
-from backline.notify.grouping import ChannelState, Storm
+from backline.notify.grouping import ChannelState, Outage
 from backline.notify.outbox import Outbox
 from backline.store.calls import events_for
 from backline.store.database import Connection, Database, utc_now
@@ -157,22 +157,22 @@ class LocalOutbox(Outbox):
                 )
 
     # -- the database's return ----------------------------------------------------------------
-    def _parts(self, cursor: Any, now: str) -> dict[int, tuple[Storm | None, list[Any]]]:
+    def _parts(self, cursor: Any, now: str) -> dict[int, tuple[Outage | None, list[Any]]]:
         """Channels with something to hand over (an outage, unsent deliveries), not being sent
         to right now: their outage and their pending deliveries."""
-        found: dict[int, tuple[Storm | None, list[Any]]] = {}
+        found: dict[int, tuple[Outage | None, list[Any]]] = {}
         rows = cursor.execute(
             "SELECT id, state FROM channels WHERE lease_until IS NULL OR lease_until < ?", (now,)
         ).fetchall()
         for channel_id, state in rows:
-            storm = ChannelState.from_json(state).storm
+            outage = ChannelState.from_json(state).outage
             pending = cursor.execute(
                 "SELECT id, event_id, kind, payload, created_at FROM deliveries "
                 "WHERE channel_id = ? AND status = 'pending' ORDER BY created_at, id",
                 (channel_id,),
             ).fetchall()
-            if storm is not None or pending:
-                found[int(channel_id)] = (storm, pending)
+            if outage is not None or pending:
+                found[int(channel_id)] = (outage, pending)
         return found
 
     def hold_in_database(
@@ -189,8 +189,8 @@ class LocalOutbox(Outbox):
         try:
             with self.transaction(write=False) as cursor:
                 parts = {
-                    channel_id: storm
-                    for channel_id, (storm, _) in self._parts(cursor, iso(now)).items()
+                    channel_id: outage
+                    for channel_id, (outage, _) in self._parts(cursor, iso(now)).items()
                 }
         except Exception:
             log.exception("local outbox unreadable during replay")
@@ -219,7 +219,7 @@ class LocalOutbox(Outbox):
                     (owner, iso(now + lease_seconds), channel_id),
                 )
         handed = 0
-        for channel_id, (storm, pending) in parts.items():
+        for channel_id, (outage, pending) in parts.items():
             rows = [
                 {
                     "id": row[0],
@@ -230,9 +230,9 @@ class LocalOutbox(Outbox):
                 }
                 for row in pending
             ]
-            part_id = f"{self.identity}:{storm.started_at}" if storm is not None else ""
+            part_id = f"{self.identity}:{outage.started_at}" if outage is not None else ""
             try:
-                outcome = main.take_over(channel_id, storm, part_id, rows, now, quiet, owner)
+                outcome = main.take_over(channel_id, outage, part_id, rows, now, quiet, owner)
             except Exception:
                 log.debug(
                     "the database did not take channel %d over yet", channel_id, exc_info=True

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from backline.core.messages import CallEvent, Message
 from backline.core.times import iso
 from backline.notify.channels import ChannelSpec
-from backline.notify.grouping import ChannelState, Item, Plan, Storm, merge_part, wake_time
+from backline.notify.grouping import ChannelState, Decision, Item, Outage, merge_part, wake_time
 from backline.store.database import Connection, Database
 
 __all__ = ["Claimed", "Outbox", "TakeOver"]
@@ -120,7 +120,7 @@ class Outbox:
             self._drop()
             raise
 
-    def _x(self, cursor: Any, statement: str, params: dict[str, Any] | None = None) -> Any:
+    def _execute(self, cursor: Any, statement: str, params: dict[str, Any] | None = None) -> Any:
         cursor.execute(self.database.sql(statement), params or {})
         return cursor
 
@@ -142,7 +142,7 @@ class Outbox:
         """Turn up to ``limit`` new events into deliveries; returns how many events."""
         lock = " FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgresql" else ""
         with self.transaction() as cursor:
-            rows = self._x(
+            rows = self._execute(
                 cursor,
                 "SELECT id, kind, payload FROM events WHERE fanned_out = :f "
                 "ORDER BY created_at, id LIMIT :limit" + lock,
@@ -150,7 +150,7 @@ class Outbox:
             ).fetchall()
             if not rows:
                 return 0
-            channels = self._x(
+            channels = self._execute(
                 cursor, f"SELECT c.id, {self._client} FROM {self._from} WHERE c.failing IS NULL"
             ).fetchall()
             for event_id, kind, payload in rows:
@@ -158,7 +158,7 @@ class Outbox:
                 for channel_id, channel_client in channels:
                     if channel_client is not None and channel_client != client:
                         continue
-                    self._x(
+                    self._execute(
                         cursor,
                         "INSERT INTO deliveries (id, channel_id, event_id, kind, "
                         "payload, status, created_at) VALUES (:id, :channel, :event, :kind, "
@@ -172,7 +172,7 @@ class Outbox:
                             "now": now,
                         },
                     )
-                self._x(
+                self._execute(
                     cursor,
                     "UPDATE events SET fanned_out = :t WHERE id = :id",
                     {"t": True, "id": event_id},
@@ -189,7 +189,7 @@ class Outbox:
         with self.transaction() as cursor:
             ids = [
                 int(row[0])
-                for row in self._x(
+                for row in self._execute(
                     cursor,
                     "SELECT c.id FROM channels c WHERE c.failing IS NULL "
                     "AND c.next_send_at <= :now "
@@ -202,12 +202,12 @@ class Outbox:
             ]
             claimed = []
             for channel_id in ids:
-                self._x(
+                self._execute(
                     cursor,
                     "UPDATE channels SET lease_owner = :owner, lease_until = :until WHERE id = :id",
                     {"owner": owner, "until": until, "id": channel_id},
                 )
-                row = self._x(
+                row = self._execute(
                     cursor,
                     f"SELECT c.id, c.kind, c.target, c.label, {self._client}, "
                     f"c.options, c.state FROM {self._from} WHERE c.id = :id",
@@ -219,7 +219,7 @@ class Outbox:
 
     def pending(self, channel_id: int) -> list[Item]:
         with self.transaction(write=False) as cursor:
-            rows = self._x(
+            rows = self._execute(
                 cursor,
                 "SELECT id, kind, payload, created_at FROM deliveries "
                 "WHERE channel_id = :id AND status = 'pending' "
@@ -251,7 +251,7 @@ class Outbox:
         if lease is not None:
             where += " AND lease_until = :lease"
             params["lease"] = lease
-        updated = self._x(
+        updated = self._execute(
             cursor,
             f"UPDATE channels SET {sets}, lease_owner = NULL, lease_until = NULL WHERE {where}",
             params,
@@ -266,7 +266,7 @@ class Outbox:
         self,
         channel_id: int,
         owner: str,
-        plan: Plan,
+        decision: Decision,
         receipt: str,
         now: float,
         *,
@@ -277,8 +277,8 @@ class Outbox:
         not end a later claim of the same owner."""
         now_iso = iso(now)
         with self.transaction() as cursor:
-            for delivery_id in plan.consumed:
-                self._x(
+            for delivery_id in decision.consumed:
+                self._execute(
                     cursor,
                     "UPDATE deliveries SET status = 'sent', sent_at = :now, "
                     "error = NULL WHERE id = :id AND status = 'pending'",
@@ -291,9 +291,9 @@ class Outbox:
                 "state = :state, next_send_at = :next, wake_at = :wake, "
                 "last_success_at = :now, last_result = :result",
                 {
-                    "state": plan.state.to_json(),
-                    "next": iso(plan.next_at),
-                    "wake": "" if plan.wake_at is None else iso(plan.wake_at),
+                    "state": decision.state.to_json(),
+                    "next": iso(decision.next_at),
+                    "wake": "" if decision.wake_at is None else iso(decision.wake_at),
                     "now": now_iso,
                     "result": receipt[:500],
                 },
@@ -338,14 +338,16 @@ class Outbox:
                 },
             )
 
-    def dead_letter(self, channel_id: int, owner: str, plan: Plan, reason: str, now: float) -> None:
+    def dead_letter(
+        self, channel_id: int, owner: str, decision: Decision, reason: str, now: float
+    ) -> None:
         """Give up one message (it was refused, or failed too often): what it carried is marked
         ``dead`` with the reason, and the channel moves on as if it had been delivered, so the
         next message flows and an outage's counts go on growing."""
         now_iso = iso(now)
         with self.transaction() as cursor:
-            for delivery_id in plan.consumed:
-                self._x(
+            for delivery_id in decision.consumed:
+                self._execute(
                     cursor,
                     "UPDATE deliveries SET status = 'dead', sent_at = :now, error = :reason "
                     "WHERE id = :id AND status = 'pending'",
@@ -358,9 +360,9 @@ class Outbox:
                 "state = :state, next_send_at = :next, wake_at = :wake, "
                 "last_failure_at = :now, last_result = :result",
                 {
-                    "state": plan.state.to_json(),
-                    "next": iso(plan.next_at),
-                    "wake": "" if plan.wake_at is None else iso(plan.wake_at),
+                    "state": decision.state.to_json(),
+                    "next": iso(decision.next_at),
+                    "wake": "" if decision.wake_at is None else iso(decision.wake_at),
                     "now": now_iso,
                     "result": f"dead-lettered: {reason}"[:500],
                 },
@@ -383,13 +385,13 @@ class Outbox:
                 "last_result = :reason",
                 {"reason": reason[:500], "now": now_iso},
             )
-            self._x(
+            self._execute(
                 cursor,
                 "UPDATE deliveries SET status = 'failed', error = :reason "
                 "WHERE channel_id = :id AND status = 'pending'",
                 {"reason": reason[:500], "id": spec.id},
             )
-            others = self._x(
+            others = self._execute(
                 cursor,
                 f"SELECT c.id, {self._client} FROM {self._from} "
                 "WHERE c.failing IS NULL AND c.id <> :id",
@@ -403,7 +405,7 @@ class Outbox:
                 # global channels (the operators) hear of every one.
                 if other_client is not None and other_client != spec.client:
                     continue
-                self._x(
+                self._execute(
                     cursor,
                     "INSERT INTO deliveries (id, channel_id, event_id, kind, "
                     "payload, status, created_at) VALUES (:id, :channel, :event, 'alert', "
@@ -422,10 +424,10 @@ class Outbox:
     # -- for the CLI, the tests and the local outbox -----------------------------------------
     def counts(self) -> dict[str, int]:
         with self.transaction(write=False) as cursor:
-            rows = self._x(
+            rows = self._execute(
                 cursor, "SELECT status, count(*) FROM deliveries GROUP BY status"
             ).fetchall()
-            unfanned = self._x(
+            unfanned = self._execute(
                 cursor, "SELECT count(*) FROM events WHERE fanned_out = :f", {"f": False}
             ).fetchone()[0]
         counts = {str(status): int(n) for status, n in rows}
@@ -441,7 +443,7 @@ class Outbox:
         if now is None:
             return False
         with self.transaction(write=False) as cursor:
-            due = self._x(
+            due = self._execute(
                 cursor,
                 "SELECT 1 FROM channels WHERE failing IS NULL AND wake_at <> '' "
                 "AND wake_at <= :now LIMIT 1",
@@ -453,7 +455,7 @@ class Outbox:
     def hold(
         self,
         cursor: Any,
-        parts: dict[int, Storm | None],
+        parts: dict[int, Outage | None],
         owner: str,
         now: float,
         until: float,
@@ -465,13 +467,13 @@ class Outbox:
         and so are those whose own earlier outage must close first."""
         for channel_id, part in parts.items():
             if part is not None:
-                row = self._x(
+                row = self._execute(
                     cursor, "SELECT state FROM channels WHERE id = :id", {"id": channel_id}
                 ).fetchone()
-                storm = ChannelState.from_json(row[0]).storm if row else None
-                if row is None or merge_part(storm, part, "", quiet) is None:
+                outage = ChannelState.from_json(row[0]).outage if row else None
+                if row is None or merge_part(outage, part, "", quiet) is None:
                     continue
-            self._x(
+            self._execute(
                 cursor,
                 "UPDATE channels SET lease_owner = :owner, lease_until = :until WHERE id = :id "
                 "AND (lease_owner IS NULL OR lease_owner = :owner OR lease_until < :now)",
@@ -481,7 +483,7 @@ class Outbox:
     def take_over(
         self,
         channel_id: int,
-        part: Storm | None,
+        part: Outage | None,
         part_id: str,
         pending: list[dict[str, Any]],
         now: float,
@@ -494,7 +496,7 @@ class Outbox:
         now_iso = iso(now)
         lock = " FOR UPDATE" if self.database.dialect == "postgresql" else ""
         with self.transaction() as cursor:
-            row = self._x(
+            row = self._execute(
                 cursor,
                 "SELECT state, lease_owner, lease_until FROM channels WHERE id = :id" + lock,
                 {"id": channel_id},
@@ -506,11 +508,11 @@ class Outbox:
                 return "busy"
             state = ChannelState.from_json(state_text)
             if part is not None:
-                merged = merge_part(state.storm, part, part_id, quiet)
+                merged = merge_part(state.outage, part, part_id, quiet)
                 if merged is None:
                     # The database's own outage ended before this part began: its closing
                     # goes first, so the hold is lifted and the merge waits.
-                    self._x(
+                    self._execute(
                         cursor,
                         "UPDATE channels SET lease_owner = NULL, lease_until = NULL "
                         "WHERE id = :id AND lease_owner = :holder",
@@ -519,7 +521,7 @@ class Outbox:
                     return "busy"
                 state = ChannelState(merged, state.failures)
             for delivery in pending:
-                self._x(
+                self._execute(
                     cursor,
                     "INSERT INTO deliveries (id, channel_id, event_id, kind, payload, status, "
                     "created_at) VALUES (:id, :channel, :event, :kind, :payload, 'pending', "
@@ -527,7 +529,7 @@ class Outbox:
                     {**delivery, "channel": channel_id},
                 )
             wake = wake_time(state, quiet)
-            self._x(
+            self._execute(
                 cursor,
                 "UPDATE channels SET state = :state, wake_at = :wake, lease_owner = NULL, "
                 "lease_until = NULL WHERE id = :id",
@@ -545,19 +547,19 @@ class Outbox:
         outage must not make the next call look like the first one."""
         with self.transaction() as cursor:
             if not ok:
-                self._x(
+                self._execute(
                     cursor,
                     "UPDATE channels SET last_result = :result, last_failure_at = :now "
                     "WHERE id = :id",
                     {"result": result[:500], "now": now, "id": channel_id},
                 )
                 return
-            self._x(
+            self._execute(
                 cursor,
                 "UPDATE channels SET last_result = :result, last_success_at = :now WHERE id = :id",
                 {"result": result[:500], "now": now, "id": channel_id},
             )
-            self._x(
+            self._execute(
                 cursor,
                 "UPDATE channels SET failing = NULL, failing_since = NULL, state = '{}', "
                 "next_send_at = '' WHERE id = :id AND failing IS NOT NULL",
@@ -576,21 +578,21 @@ class Outbox:
                     "failing": row["failing"],
                     "since": row["failing_since"],
                 }
-                self._x(
+                self._execute(
                     cursor,
                     "UPDATE channels SET last_success_at = :success WHERE id = :id "
                     "AND :success IS NOT NULL AND (last_success_at IS NULL "
                     "OR last_success_at < :success)",
                     params,
                 )
-                self._x(
+                self._execute(
                     cursor,
                     "UPDATE channels SET last_failure_at = :failure, "
                     "last_result = :result WHERE id = :id AND :failure IS NOT NULL "
                     "AND (last_failure_at IS NULL OR last_failure_at < :failure)",
                     params,
                 )
-                self._x(
+                self._execute(
                     cursor,
                     "UPDATE channels SET failing = :failing, failing_since = :since "
                     "WHERE id = :id AND :failing IS NOT NULL AND failing IS NULL",

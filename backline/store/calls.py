@@ -145,7 +145,7 @@ def _call_row(record: CallRecord) -> dict[str, Any]:
 def _apply_calls(db: Database, cursor: Any, records: list[CallRecord]) -> list[str | None]:
     """Write a run of new calls with a fixed number of statements, whatever its length.
 
-    During a storm the group-commit batches are runs of new calls: one query finds Twilio's
+    During a burst of calls the group-commit batches are runs of new calls: one query finds Twilio's
     retries among them, then the rows and their events go in as two batched inserts.
     """
     sids = list(dict.fromkeys(record.call_sid for record in records))

@@ -1,7 +1,7 @@
 """Durable first, then answer: the recorder writes each call before its answer leaves.
 
 * Group commit. Concurrent answers hand their records to one writer thread, which writes
-  whatever has queued up in a single transaction: one fsync for many calls during a storm.
+  whatever has queued up in a single transaction: one fsync for many calls during a burst.
 * Never wait on a broken database. A write that fails opens a breaker for ``retry_seconds``;
   meanwhile records go straight to the local journal. A write that takes longer than the
   timeout (a stalled server) is journaled by the waiting answer itself.

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from backline.core.messages import (
     CallEvent,
     Message,
-    StormStats,
+    OutageStats,
     alert_message,
     call_message,
     channel_test_message,
@@ -151,7 +151,7 @@ def test_a_call_already_ended_carries_its_outcome() -> None:
     assert message.data["outcome"] == "unrouted"
 
 
-def stats(**changes: object) -> StormStats:
+def stats(**changes: object) -> OutageStats:
     values: dict[str, object] = {
         "started_at": "2026-11-24T05:00:00Z",
         "last_call_at": "2026-11-24T05:42:00Z",
@@ -161,7 +161,7 @@ def stats(**changes: object) -> StormStats:
         "outcomes": {"answered": 30, "busy": 3, "no-answer": 2},
     }
     values.update(changes)
-    return StormStats(**values)  # type: ignore[arg-type]
+    return OutageStats(**values)  # type: ignore[arg-type]
 
 
 def test_a_summary_counts_calls_lines_and_outcomes() -> None:

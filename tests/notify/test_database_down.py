@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
 from backline.notify.dispatcher import Dispatcher
-from backline.notify.grouping import ChannelState, Plan
+from backline.notify.grouping import ChannelState, Decision
 from backline.notify.outbox import Outbox
 from backline.service import Service
 from backline.store.database import Database
@@ -247,10 +247,10 @@ def test_a_result_recorded_late_does_not_end_a_later_lease_of_the_same_owner(
         # owner claimed the channel again.
         (second,) = outbox.claim("owner", now + 20.0, 10.0, 1)
         assert first.lease != second.lease
-        plan = Plan(None, (), ChannelState(None, 0), now, None)
-        outbox.delivered(channel_id, "owner", plan, "200 ok", now, lease=first.lease)
+        decision = Decision(None, (), ChannelState(None, 0), now, None)
+        outbox.delivered(channel_id, "owner", decision, "200 ok", now, lease=first.lease)
         assert lease_owner(database_url, channel_id) == "owner"
-        outbox.delivered(channel_id, "owner", plan, "200 ok", now, lease=second.lease)
+        outbox.delivered(channel_id, "owner", decision, "200 ok", now, lease=second.lease)
         assert lease_owner(database_url, channel_id) is None
     finally:
         outbox.close()

@@ -13,10 +13,10 @@ from backline.notify.grouping import (
     Item,
     Thresholds,
     backoff,
+    decide,
     epoch,
     iso,
     merge_part,
-    plan,
 )
 
 LIMITS = Thresholds(quiet=600, summary=300, min_interval=1, zone=ZoneInfo("UTC"), language="en")
@@ -39,7 +39,7 @@ def call(sid: str, at: float, kind: EventKind = "diverted", outcome: str = "") -
 
 
 def test_the_first_call_is_told_at_once() -> None:
-    decided = plan(ChannelState(), [call("CA1", T0)], T0, LIMITS)
+    decided = decide(ChannelState(), [call("CA1", T0)], T0, LIMITS)
     assert decided.message is not None
     assert decided.message.kind == "call"
     assert decided.consumed == ("CA1:diverted@1",)
@@ -49,19 +49,19 @@ def test_the_first_call_is_told_at_once() -> None:
 
 def test_a_call_and_its_known_outcome_are_one_message() -> None:
     items = [call("CA1", T0), call("CA1", T0, "outcome", "unrouted")]
-    decided = plan(ChannelState(), items, T0, LIMITS)
+    decided = decide(ChannelState(), items, T0, LIMITS)
     assert decided.message is not None
     assert len(decided.consumed) == 2
     assert "not forwarded" in decided.message.text
 
 
 def test_a_second_call_waits_for_the_summary_then_it_comes() -> None:
-    first = plan(ChannelState(), [call("CA1", T0)], T0, LIMITS)
+    first = decide(ChannelState(), [call("CA1", T0)], T0, LIMITS)
     state = first.state
-    waiting = plan(state, [call("CA2", T0 + 5)], T0 + 6, LIMITS)
+    waiting = decide(state, [call("CA2", T0 + 5)], T0 + 6, LIMITS)
     assert waiting.message is None
     assert waiting.next_at == T0 + 300  # the summary is due 300 s after the first message
-    due = plan(state, [call("CA2", T0 + 5), call("CA3", T0 + 9)], T0 + 300, LIMITS)
+    due = decide(state, [call("CA2", T0 + 5), call("CA3", T0 + 9)], T0 + 300, LIMITS)
     assert due.message is not None
     assert due.message.kind == "summary"
     assert "3 diverted call(s)" in due.message.title
@@ -70,19 +70,19 @@ def test_a_second_call_waits_for_the_summary_then_it_comes() -> None:
 
 
 def test_the_outage_closes_after_the_quiet_period() -> None:
-    state = plan(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
-    state = plan(state, [call("CA2", T0 + 5)], T0 + 300, LIMITS).state
-    assert plan(state, [], T0 + 500, LIMITS).message is None
-    closing = plan(state, [call("CA2", T0 + 60, "outcome", "answered")], T0 + 605, LIMITS)
+    state = decide(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
+    state = decide(state, [call("CA2", T0 + 5)], T0 + 300, LIMITS).state
+    assert decide(state, [], T0 + 500, LIMITS).message is None
+    closing = decide(state, [call("CA2", T0 + 60, "outcome", "answered")], T0 + 605, LIMITS)
     assert closing.message is not None
     assert closing.message.kind == "closing"
     assert "Answered 1" in closing.message.text
-    assert closing.state.storm is None
+    assert closing.state.outage is None
 
 
 def test_a_single_call_then_quiet_starts_afresh() -> None:
-    state = plan(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
-    later = plan(state, [call("CA2", T0 + 601)], T0 + 601, LIMITS)
+    state = decide(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
+    later = decide(state, [call("CA2", T0 + 601)], T0 + 601, LIMITS)
     assert later.message is not None
     assert later.message.kind == "call"
 
@@ -90,12 +90,12 @@ def test_a_single_call_then_quiet_starts_afresh() -> None:
 def test_alerts_go_first() -> None:
     alert = Message("alert", "channel failing", ("x",))
     items = [call("CA1", T0), Item("alert@1", "alert", iso(T0 + 1), alert=alert)]
-    decided = plan(ChannelState(), items, T0 + 2, LIMITS)
+    decided = decide(ChannelState(), items, T0 + 2, LIMITS)
     assert decided.message == alert
 
 
 def test_state_round_trips_through_json() -> None:
-    state = plan(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
+    state = decide(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
     state.failures = 3
     assert ChannelState.from_json(state.to_json()) == state
     assert ChannelState.from_json("not json") == ChannelState()
@@ -106,7 +106,7 @@ def test_state_round_trips_through_json() -> None:
     st.floats(min_value=0, max_value=4000),
 )
 def test_every_call_is_counted_exactly_once(offsets: list[float], extra: float) -> None:
-    """Feeding calls through plan() as a dispatcher would never loses or doubles one."""
+    """Feeding calls through decide() as a dispatcher would never loses or doubles one."""
     pending = [call(f"CA{i}", T0 + offset) for i, offset in enumerate(sorted(offsets))]
     # All have arrived by the time the dispatcher looks (it was down, say).
     state, told, sent = ChannelState(), 0, set[str]()
@@ -114,7 +114,7 @@ def test_every_call_is_counted_exactly_once(offsets: list[float], extra: float) 
     now = T0 + max(offsets)
     horizon = T0 + max(offsets) + extra + 2000
     while now < horizon:
-        decided = plan(state, [i for i in arrived if i.id not in sent], now, LIMITS)
+        decided = decide(state, [i for i in arrived if i.id not in sent], now, LIMITS)
         if decided.message is not None:
             assert not sent & set(decided.consumed)
             sent |= set(decided.consumed)
@@ -145,13 +145,13 @@ LOCAL = Thresholds(
 
 def _outage(*offsets: float) -> ChannelState:
     """A channel's state after its first call was told and the others were summarised."""
-    state = plan(ChannelState(), [call("CA0", T0 + offsets[0])], T0 + offsets[0], LOCAL).state
+    state = decide(ChannelState(), [call("CA0", T0 + offsets[0])], T0 + offsets[0], LOCAL).state
     rest = [call(f"CA{i}", T0 + offset) for i, offset in enumerate(offsets[1:], 1)]
-    return plan(state, rest, T0 + offsets[0] + 300, LOCAL).state
+    return decide(state, rest, T0 + offsets[0] + 300, LOCAL).state
 
 
 def test_a_local_outage_merged_into_an_empty_channel_goes_on_with_its_counts() -> None:
-    part = _outage(0, 10, 20).storm
+    part = _outage(0, 10, 20).outage
     assert part is not None
     merged = merge_part(None, part, "p1", 600)
     assert merged is not None
@@ -161,15 +161,15 @@ def test_a_local_outage_merged_into_an_empty_channel_goes_on_with_its_counts() -
 
 
 def test_a_single_call_told_locally_is_no_outage_to_announce() -> None:
-    single = plan(ChannelState(), [call("CA1", T0)], T0, LOCAL).state.storm
+    single = decide(ChannelState(), [call("CA1", T0)], T0, LOCAL).state.outage
     assert single is not None
     merged = merge_part(None, single, "p1", 600)
     assert merged is not None and not merged.database_back
 
 
 def test_both_parts_count_together() -> None:
-    database = _outage(0, 5).storm  # the database's own, before it went away
-    part = _outage(100, 110, 120).storm
+    database = _outage(0, 5).outage  # the database's own, before it went away
+    part = _outage(100, 110, 120).outage
     assert database is not None and part is not None
     merged = merge_part(database, part, "p1", 600)
     assert merged is not None
@@ -181,33 +181,33 @@ def test_both_parts_count_together() -> None:
 
 
 def test_a_part_after_the_databases_own_outage_ended_waits_for_its_closing() -> None:
-    database = _outage(0, 5).storm
-    part = _outage(5 + 600, 700).storm
+    database = _outage(0, 5).outage
+    part = _outage(5 + 600, 700).outage
     assert database is not None and part is not None
     assert merge_part(database, part, "p1", 600) is None
 
 
 def test_after_the_merge_the_news_goes_out_at_once_then_summaries_then_one_closing() -> None:
-    part = _outage(0, 10, 20).storm
+    part = _outage(0, 10, 20).outage
     assert part is not None
     merged = merge_part(None, part, "p1", 600)
     assert merged is not None
     state = ChannelState(merged, 0)
     now = T0 + 30  # the summary interval has not passed: the news does not wait for it
-    back = plan(state, [call("CA9", T0 + 25)], now, LIMITS)
+    back = decide(state, [call("CA9", T0 + 25)], now, LIMITS)
     assert back.message is not None
     assert back.message.title.startswith("Database back, outage goes on: 4 diverted call(s)")
     assert "recorded locally" not in back.message.text
     assert back.wake_at == T0 + 25 + 600
-    later = plan(back.state, [call("CA10", T0 + 40)], T0 + 400, LIMITS)
+    later = decide(back.state, [call("CA10", T0 + 40)], T0 + 400, LIMITS)
     assert later.message is not None and later.message.title.startswith("Outage ongoing: 5")
-    closing = plan(later.state, [], T0 + 40 + 600, LIMITS)
+    closing = decide(later.state, [], T0 + 40 + 600, LIMITS)
     assert closing.message is not None and closing.message.title.startswith("Outage over: 5")
-    assert closing.state.storm is None
+    assert closing.state.outage is None
 
 
 def test_the_news_state_round_trips_through_json() -> None:
-    part = _outage(0, 10).storm
+    part = _outage(0, 10).outage
     assert part is not None
     merged = merge_part(None, part, "p1", 600)
     assert merged is not None
@@ -235,7 +235,7 @@ def test_a_story_across_the_return_never_loses_a_call_and_its_counts_only_grow(
     def run(state: ChannelState, now: float, until: float, limits: Thresholds) -> ChannelState:
         while now < until:
             pending = [i for i in arrivals if epoch(i.at) <= now and i.id not in sent]
-            decided = plan(state, pending, now, limits)
+            decided = decide(state, pending, now, limits)
             if decided.message is not None:
                 assert not sent & set(decided.consumed)
                 sent.update(decided.consumed)
@@ -249,10 +249,10 @@ def test_a_story_across_the_return_never_loses_a_call_and_its_counts_only_grow(
         return state
 
     local = run(ChannelState(), T0, handover, LOCAL)
-    storm = None
-    if local.storm is not None:
-        storm = merge_part(None, local.storm, "part", LIMITS.quiet)
-    run(ChannelState(storm, 0), handover, T0 + 3000 + 2000, LIMITS)
+    outage = None
+    if local.outage is not None:
+        outage = merge_part(None, local.outage, "part", LIMITS.quiet)
+    run(ChannelState(outage, 0), handover, T0 + 3000 + 2000, LIMITS)
 
     assert sent == {item.id for item in arrivals}
     counts: list[int] = []
@@ -290,10 +290,10 @@ def voicemail(sid: str, at: float, kind: str = "voicemail") -> Item:
 
 def test_a_voicemail_is_told_on_its_own_after_its_call() -> None:
     items = [voicemail("CA1", T0 + 40), call("CA1", T0), call("CA1", T0, "outcome", "voicemail")]
-    first = plan(ChannelState(), items, T0 + 41, LIMITS)
+    first = decide(ChannelState(), items, T0 + 41, LIMITS)
     assert first.message is not None and first.message.kind == "call"
     assert "voicemail offered" in first.message.text
-    second = plan(first.state, [items[0]], T0 + 42, LIMITS)
+    second = decide(first.state, [items[0]], T0 + 42, LIMITS)
     assert second.message is not None and second.message.kind == "voicemail"
     assert second.consumed == ("CA1:voicemail@1",)
     assert "Length: 42s" in second.message.text
@@ -301,27 +301,27 @@ def test_a_voicemail_is_told_on_its_own_after_its_call() -> None:
 
 
 def test_during_an_outage_voicemails_still_go_out_one_by_one() -> None:
-    state = plan(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
-    state = plan(state, [call("CA2", T0 + 5)], T0 + 300, LIMITS).state
-    assert state.storm is not None and state.storm.summarising
+    state = decide(ChannelState(), [call("CA1", T0)], T0, LIMITS).state
+    state = decide(state, [call("CA2", T0 + 5)], T0 + 300, LIMITS).state
+    assert state.outage is not None and state.outage.summarising
     # A summary is not due, new calls wait for it; the voicemail does not.
     items = [
         call("CA3", T0 + 301),
         voicemail("CA2", T0 + 320),
         voicemail("CA2", T0 + 330, "transcription"),
     ]
-    told = plan(state, items, T0 + 331, LIMITS)
+    told = decide(state, items, T0 + 331, LIMITS)
     assert told.message is not None and told.message.kind == "voicemail"
-    assert told.state.storm is not None and told.state.storm.calls == state.storm.calls
-    after = plan(told.state, [items[0], items[2]], T0 + 332, LIMITS)
+    assert told.state.outage is not None and told.state.outage.calls == state.outage.calls
+    after = decide(told.state, [items[0], items[2]], T0 + 332, LIMITS)
     assert after.message is not None and after.message.kind == "transcription"
     assert "call me back" in after.message.text
-    assert plan(after.state, [items[0]], T0 + 333, LIMITS).message is None  # summary not due
+    assert decide(after.state, [items[0]], T0 + 333, LIMITS).message is None  # summary not due
 
 
 def test_a_voicemail_never_goes_before_its_own_call_even_at_the_same_second() -> None:
     items = [voicemail("CA1", T0), call("CA1", T0)]
-    first = plan(ChannelState(), items, T0, LIMITS)
+    first = decide(ChannelState(), items, T0, LIMITS)
     assert first.message is not None and first.message.kind == "call"
-    second = plan(first.state, [items[0]], T0 + 1, LIMITS)
+    second = decide(first.state, [items[0]], T0 + 1, LIMITS)
     assert second.message is not None and second.message.kind == "voicemail"

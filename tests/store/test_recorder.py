@@ -50,12 +50,12 @@ def test_concurrent_answers_are_each_written_once(database_url: str, tmp_path: P
     recorder.start()
     records = [call_record() for _ in range(300)]
 
-    async def storm() -> list[str | None]:
-        # Each record twice, as when Twilio retries during a storm.
+    async def burst() -> list[str | None]:
+        # Each record twice, as when Twilio retries during a burst of calls.
         return await asyncio.gather(*(recorder.record(r) for r in records + records))
 
     try:
-        results = asyncio.run(storm())
+        results = asyncio.run(burst())
     finally:
         recorder.stop()
     assert results.count(None) == 300  # first writes are new...
