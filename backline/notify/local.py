@@ -4,8 +4,8 @@ When the database cannot be written, the recorder keeps calls in the local journ
 process then tells the team from there:
 
 1. :meth:`LocalOutbox.ingest` turns new journal records into ``events`` in a local SQLite outbox
-   (``<state dir>/outbox.db``, the same tables as the main database), holding the journal's
-   ``handover`` lock.
+   (``<state dir>/outbox.db``, the database's tables as backline/store/schema.py describes
+   them), holding the journal's ``handover`` lock.
 2. The dispatcher fans them out to the channels of the snapshot (which carries the channel
    list, and is saved locally, so this works even in a process started during the outage) and
    delivers them exactly as it does from the main database.
@@ -39,6 +39,7 @@ from typing import Any
 from backline.core.times import iso
 from backline.notify.channels import ChannelSpec
 from backline.notify.grouping import ChannelState, Outage
+from backline.notify.local_schema import STATEMENTS
 from backline.notify.outbox import Outbox
 from backline.store.calls import events_for
 from backline.store.database import Connection, Database, utc_now
@@ -50,34 +51,6 @@ __all__ = ["LocalOutbox"]
 
 log = logging.getLogger("backline.notify")
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS events (
-        id TEXT PRIMARY KEY, call_sid TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL,
-        created_at TEXT NOT NULL, fanned_out INTEGER NOT NULL DEFAULT 0)""",
-    """CREATE INDEX IF NOT EXISTS ix_events_pending ON events (fanned_out, created_at)""",
-    """CREATE TABLE IF NOT EXISTS channels (
-        id INTEGER PRIMARY KEY, kind TEXT NOT NULL, target TEXT NOT NULL, label TEXT,
-        client TEXT, options TEXT NOT NULL DEFAULT '{}', failing TEXT, failing_since TEXT,
-        state TEXT NOT NULL DEFAULT '{}', next_send_at TEXT NOT NULL DEFAULT '',
-        wake_at TEXT NOT NULL DEFAULT '', lease_owner TEXT, lease_until TEXT,
-        last_success_at TEXT, last_failure_at TEXT, last_result TEXT,
-        created_at TEXT NOT NULL, synced INTEGER NOT NULL DEFAULT 1)""",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id TEXT PRIMARY KEY, channel_id INTEGER NOT NULL, event_id TEXT NOT NULL,
-        kind TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
-        created_at TEXT NOT NULL, sent_at TEXT, error TEXT)""",
-    """CREATE INDEX IF NOT EXISTS ix_deliveries_channel_status
-        ON deliveries (channel_id, status, created_at)""",
-    """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
-    # Any change to a channel's results marks it for copying to the main database.
-    """CREATE TRIGGER IF NOT EXISTS channels_results AFTER UPDATE OF last_success_at,
-        last_failure_at, failing ON channels
-        WHEN NEW.last_success_at IS NOT OLD.last_success_at
-          OR NEW.last_failure_at IS NOT OLD.last_failure_at
-          OR (NEW.failing IS NOT NULL AND OLD.failing IS NULL)
-        BEGIN UPDATE channels SET synced = 0 WHERE id = NEW.id; END""",
-)
-
 _INGEST_BATCH = 500
 
 
@@ -88,7 +61,7 @@ class LocalOutbox(Outbox):
         self.journal = journal
         self.snapshot = snapshot
         with self.transaction() as cursor:
-            for statement in _SCHEMA:
+            for statement in STATEMENTS:
                 cursor.execute(statement)
             # Names this outbox in the parts it hands over, so that each is merged once.
             cursor.execute(

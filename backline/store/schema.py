@@ -7,6 +7,8 @@ DB-API drivers without type adapters.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -220,3 +222,108 @@ drills = Table(
     # JSON: the whole report, as `backline drill --json` prints it.
     Column("report", Text, nullable=False, server_default="{}"),
 )
+
+
+# -- the local outbox ----------------------------------------------------------------------------
+# While the database is down, the serving process tells the team from a SQLite file next to the
+# journal (backline/notify/local.py): the same events, channels and deliveries, except that a
+# channel names its client (there is no clients table there) and says whether its results
+# have been copied to the database (``synced``), and a small key-value table. The tables are
+# built from the ones above. The serving process does not load SQLAlchemy, so their statements
+# are kept as text in backline/notify/local_schema.py, written by ``python -m
+# backline.store.schema`` and compared with these tables by a test.
+
+local_metadata = MetaData()
+
+
+def _local_copy(
+    table: Table, *, without: tuple[str, ...] = (), more: tuple[Column[Any], ...] = ()
+) -> Table:
+    # Columns as they are, without foreign keys: the outbox has no clients, and deleting a
+    # channel there must not take its deliveries along, as it does not in the database.
+    columns = [
+        Column(
+            column.name,
+            column.type,
+            primary_key=column.primary_key,
+            nullable=column.nullable,
+            server_default=None if column.server_default is None else column.server_default.arg,  # type: ignore[attr-defined]
+        )
+        for column in table.columns
+        if column.name not in without
+    ]
+    indexes = [
+        Index(index.name, *(column.name for column in index.columns)) for index in table.indexes
+    ]
+    return Table(table.name, local_metadata, *columns, *more, *indexes)
+
+
+local_events = _local_copy(events)
+local_channels = _local_copy(
+    channels,
+    without=("client_id",),
+    more=(
+        Column("client", Text, nullable=True),
+        Column("synced", Boolean, nullable=False, server_default=true()),
+    ),
+)
+local_deliveries = _local_copy(deliveries)
+local_meta = Table(
+    "meta",
+    local_metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Any change to a channel's results marks it for copying to the main database.
+LOCAL_TRIGGERS = (
+    """CREATE TRIGGER IF NOT EXISTS channels_results AFTER UPDATE OF last_success_at,
+        last_failure_at, failing ON channels
+        WHEN NEW.last_success_at IS NOT OLD.last_success_at
+          OR NEW.last_failure_at IS NOT OLD.last_failure_at
+          OR (NEW.failing IS NOT NULL AND OLD.failing IS NULL)
+        BEGIN UPDATE channels SET synced = 0 WHERE id = NEW.id; END""",
+)
+
+
+def local_outbox_statements() -> tuple[str, ...]:
+    """The SQLite statements that create the local outbox, if it does not exist yet."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect = sqlite.dialect()
+    statements: list[str] = []
+    for table in local_metadata.sorted_tables:
+        statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+        statements.extend(
+            str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
+            for index in sorted(table.indexes, key=lambda index: str(index.name))
+        )
+    statements.extend(LOCAL_TRIGGERS)
+    return tuple(" ".join(statement.split()) for statement in statements)
+
+
+def local_schema_module() -> str:
+    """The text of backline/notify/local_schema.py."""
+    lines = [
+        '"""The local outbox\'s tables (see backline/notify/local.py), as SQLite statements.',
+        "",
+        "Written by ``python -m backline.store.schema`` from the tables of",
+        'backline/store/schema.py (a test fails when they differ): not to be edited by hand."""',
+        "",
+        "# ruff: noqa: E501",
+        "",
+        "STATEMENTS = (",
+    ]
+    for statement in local_outbox_statements():
+        lines.append(f"    {statement!r},")
+    lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    Path(__file__).parents[1].joinpath("notify", "local_schema.py").write_text(
+        local_schema_module(), encoding="utf-8"
+    )
