@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Literal
 
+from backline.core.events import CallEvent
 from backline.core.times import parse as parse_time
 from backline.core.twilio_errors import Language, explain, url_host
 
@@ -37,11 +38,9 @@ __all__ = [
     "voicemail_message",
 ]
 
-EventKind = Literal["diverted", "outcome", "voicemail", "transcription"]
 MessageKind = Literal[
     "call", "outcome", "voicemail", "transcription", "summary", "closing", "alert", "test", "drill"
 ]
-_EVENT_KINDS: tuple[EventKind, ...] = ("diverted", "outcome", "voicemail", "transcription")
 
 # Outcomes in which nobody on the team spoke to the caller.
 MISSED_OUTCOMES = frozenset(
@@ -50,52 +49,6 @@ MISSED_OUTCOMES = frozenset(
 
 # How many lines of "client / number: count" a summary lists before "and N more".
 _TOP_LINES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class CallEvent:
-    """One row of ``events`` as the dispatcher reads it (the payload the answer path wrote)."""
-
-    kind: EventKind
-    call_sid: str
-    to: str
-    from_: str
-    client: str | None
-    destinations: tuple[str, ...]
-    at: str
-    route_kind: str = ""
-    error_code: str = ""
-    error_url: str = ""
-    outcome: str = ""
-    duration: int | None = None
-    # A voicemail (and its transcription): where the message is, how long, whether there is one.
-    recording_url: str = ""
-    recording_duration: int | None = None
-    recording_status: str = ""
-    transcription: str = ""
-
-    @classmethod
-    def from_payload(cls, kind: str, payload: Mapping[str, Any]) -> CallEvent:
-        duration = payload.get("duration")
-        length = payload.get("recording_duration")
-        return cls(
-            kind=next((known for known in _EVENT_KINDS if known == kind), "diverted"),
-            call_sid=str(payload.get("call_sid", "")),
-            to=str(payload.get("to", "")),
-            from_=str(payload.get("from", "")),
-            client=payload.get("client") or None,
-            destinations=tuple(str(d) for d in payload.get("destinations") or ()),
-            at=str(payload.get("at", "")),
-            route_kind=str(payload.get("route_kind", "")),
-            error_code=str(payload.get("error_code", "")),
-            error_url=str(payload.get("error_url", "")),
-            outcome=str(payload.get("outcome", "")),
-            duration=int(duration) if isinstance(duration, int | float) else None,
-            recording_url=str(payload.get("recording_url") or ""),
-            recording_duration=int(length) if isinstance(length, int | float) else None,
-            recording_status=str(payload.get("recording_status") or ""),
-            transcription=str(payload.get("transcription") or ""),
-        )
 
 
 @dataclass(frozen=True, slots=True)

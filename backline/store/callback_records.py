@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, assert_never
 
 from backline.core.cleaning import clean_text
+from backline.core.events import CallEvent
 
 if TYPE_CHECKING:
     from backline.store.database import Database
@@ -240,42 +241,44 @@ KINDS: dict[str, type[CallbackRecord]] = {
 }
 
 
-def callback_events(record: CallbackRecord) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """The events a callback's record adds, as (id, kind, at, payload) (see
-    :func:`backline.store.calls.events_for`)."""
+def callback_events(record: CallbackRecord) -> list[CallEvent]:
+    """The events a callback's record adds (see :func:`backline.store.calls.call_events`)."""
     match record:
         case VoicemailRecord():
-            payload = {
-                **_common(record),
-                "recording_url": record.recording_url,
-                "recording_duration": record.duration,
-                "recording_status": record.status,
-            }
-            return [(f"{record.call_sid}:voicemail", "voicemail", record.at, payload)]
+            return [
+                CallEvent(
+                    "voicemail",
+                    record.call_sid,
+                    record.to_number,
+                    record.from_number,
+                    record.client,
+                    (),
+                    record.at,
+                    recording_url=record.recording_url,
+                    recording_duration=record.duration,
+                    recording_status=record.status,
+                )
+            ]
         case TranscriptionRecord():
             if not record.text:
                 return []  # a failed transcription: the voicemail itself was told already
-            payload = {
-                **_common(record),
-                "recording_url": record.recording_url,
-                "transcription": record.text,
-            }
-            return [(f"{record.call_sid}:transcription", "transcription", record.at, payload)]
+            return [
+                CallEvent(
+                    "transcription",
+                    record.call_sid,
+                    record.to_number,
+                    record.from_number,
+                    record.client,
+                    (),
+                    record.at,
+                    recording_url=record.recording_url,
+                    transcription=record.text,
+                )
+            ]
         case ScreenRecord():
             return []  # told through the leg it belongs to
         case _:
             assert_never(record)
-
-
-def _common(record: VoicemailRecord | TranscriptionRecord) -> dict[str, Any]:
-    return {
-        "call_sid": record.call_sid,
-        "to": record.to_number,
-        "from": record.from_number,
-        "client": record.client,
-        "destinations": [],
-        "at": record.at,
-    }
 
 
 _UPSERT_VOICEMAIL = """

@@ -6,8 +6,10 @@ is returned again.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from backline.core.events import CallEvent
 from backline.core.models import (
     DEFAULT_TIMEZONE,
     DEFAULT_VOICEMAIL_MAX_LENGTH,
@@ -58,56 +60,48 @@ def events_for(record: Record) -> list[tuple[str, str, str, dict[str, Any]]]:
     Used here, and by the notification side to tell the same calls from the local journal
     while the database is down (the ids match, so the replay can mark them as told).
     """
+    return [(event.id, event.kind, event.at, event.payload()) for event in call_events(record)]
+
+
+def call_events(record: Record) -> list[CallEvent]:
+    """The events a new record adds (see :class:`backline.core.messages.CallEvent`)."""
     match record:
         case CallRecord():
-            common = _common(record, record.destinations)
-            events = [
-                (
-                    f"{record.call_sid}:diverted",
-                    "diverted",
-                    record.at,
-                    {
-                        **common,
-                        "route_kind": record.route_kind,
-                        "error_code": record.error_code,
-                        "error_url": record.error_url,
-                    },
-                )
-            ]
-            if record.final:
-                events.append(
-                    (
-                        f"{record.call_sid}:outcome",
-                        "outcome",
-                        record.at,
-                        {**common, "outcome": record.outcome, "duration": None},
-                    )
-                )
-            return events
+            diverted = CallEvent(
+                "diverted",
+                record.call_sid,
+                record.to_number,
+                record.from_number,
+                record.client,
+                record.destinations,
+                record.at,
+                route_kind=record.route_kind,
+                error_code=record.error_code,
+                error_url=record.error_url,
+            )
+            if not record.final:
+                return [diverted]
+            return [diverted, replace(diverted, kind="outcome", outcome=record.outcome)]
         case LegRecord():
             if not record.final:
                 return []
-            payload = {
-                **_common(record, record.destinations),
-                "outcome": record.outcome,
-                "duration": record.duration,
-            }
-            return [(f"{record.call_sid}:outcome", "outcome", record.at, payload)]
+            return [
+                CallEvent(
+                    "outcome",
+                    record.call_sid,
+                    record.to_number,
+                    record.from_number,
+                    record.client,
+                    record.destinations,
+                    record.at,
+                    outcome=record.outcome,
+                    duration=record.duration,
+                )
+            ]
         case _:
             from backline.store.callback_records import callback_events
 
             return callback_events(record)
-
-
-def _common(record: CallRecord | LegRecord, destinations: tuple[str, ...]) -> dict[str, Any]:
-    return {
-        "call_sid": record.call_sid,
-        "to": record.to_number,
-        "from": record.from_number,
-        "client": record.client,
-        "destinations": list(destinations),
-        "at": record.at,
-    }
 
 
 def _event_rows(record: Record) -> list[dict[str, Any]]:
