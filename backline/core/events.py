@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
-__all__ = ["CallEvent", "EventKind"]
+__all__ = ["CallEvent", "EventKind", "RecordedCall"]
 
 EventKind = Literal["diverted", "outcome", "voicemail", "transcription"]
 _EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
@@ -25,6 +25,21 @@ _PAYLOAD_KEYS: Mapping[EventKind, tuple[str, ...]] = {
     "voicemail": (*_COMMON_KEYS, "recording_url", "recording_duration", "recording_status"),
     "transcription": (*_COMMON_KEYS, "recording_url", "transcription"),
 }
+
+
+class RecordedCall(Protocol):
+    """What every record an event is made from says about its call."""
+
+    @property
+    def call_sid(self) -> str: ...
+    @property
+    def to_number(self) -> str: ...
+    @property
+    def from_number(self) -> str: ...
+    @property
+    def client(self) -> str | None: ...
+    @property
+    def at(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +63,26 @@ class CallEvent:
     recording_duration: int | None = None
     recording_status: str = ""
     transcription: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        kind: EventKind,
+        record: RecordedCall,
+        destinations: tuple[str, ...] = (),
+        **details: Any,
+    ) -> CallEvent:
+        """The event of this kind for a record; ``details`` are the kind's own fields."""
+        return cls(
+            kind,
+            record.call_sid,
+            record.to_number,
+            record.from_number,
+            record.client,
+            destinations,
+            record.at,
+            **details,
+        )
 
     @property
     def id(self) -> str:

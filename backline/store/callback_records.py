@@ -8,7 +8,7 @@ Values from the request are cleaned and bounded here, as for calls and legs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, assert_never
 
 from backline.core.cleaning import clean_text
@@ -43,6 +43,18 @@ def _text(value: str, limit: int) -> str:
     """Words from a request, for people to read: control characters (line breaks too) as
     spaces, bounded; stored and shown like every other value (backline.core.cleaning)."""
     return clean_text(" ".join(value.split()), limit)
+
+
+# A record's fields as :meth:`build` names them, where the names differ.
+_BUILD_NAMES = {"to_number": "number", "from_number": "caller", "recording_url": "url"}
+
+
+def _as_built(record: CallbackRecord) -> dict[str, Any]:
+    """The arguments that build ``record`` again (and clean it by today's rules)."""
+    return {
+        _BUILD_NAMES.get(item.name, item.name): getattr(record, item.name)
+        for item in fields(record)
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +109,7 @@ class VoicemailRecord:
 
     def cleaned(self) -> VoicemailRecord:
         """Cleaned again (read back from the journal): the rules may have changed."""
-        return VoicemailRecord.build(
-            call_sid=self.call_sid,
-            recording_sid=self.recording_sid,
-            number=self.to_number,
-            caller=self.from_number,
-            client=self.client,
-            url=self.recording_url,
-            duration=self.duration,
-            status=self.status,
-            answer=self.answer,
-            at=self.at,
-        )
+        return VoicemailRecord.build(**_as_built(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,18 +163,7 @@ class TranscriptionRecord:
 
     def cleaned(self) -> TranscriptionRecord:
         """Cleaned again (read back from the journal): the rules may have changed."""
-        return TranscriptionRecord.build(
-            call_sid=self.call_sid,
-            recording_sid=self.recording_sid,
-            number=self.to_number,
-            caller=self.from_number,
-            client=self.client,
-            url=self.recording_url,
-            text=self.text,
-            status=self.status,
-            answer=self.answer,
-            at=self.at,
-        )
+        return TranscriptionRecord.build(**_as_built(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,16 +212,7 @@ class ScreenRecord:
 
     def cleaned(self) -> ScreenRecord:
         """Cleaned again (read back from the journal): the rules may have changed."""
-        return ScreenRecord.build(
-            call_sid=self.call_sid,
-            parent_call_sid=self.parent_call_sid,
-            number=self.to_number,
-            destination=self.destination,
-            digits=self.digits,
-            accepted=self.accepted,
-            answer=self.answer,
-            at=self.at,
-        )
+        return ScreenRecord.build(**_as_built(self))
 
 
 CallbackRecord = VoicemailRecord | TranscriptionRecord | ScreenRecord
@@ -246,14 +227,9 @@ def callback_events(record: CallbackRecord) -> list[CallEvent]:
     match record:
         case VoicemailRecord():
             return [
-                CallEvent(
+                CallEvent.of(
                     "voicemail",
-                    record.call_sid,
-                    record.to_number,
-                    record.from_number,
-                    record.client,
-                    (),
-                    record.at,
+                    record,
                     recording_url=record.recording_url,
                     recording_duration=record.duration,
                     recording_status=record.status,
@@ -263,14 +239,9 @@ def callback_events(record: CallbackRecord) -> list[CallEvent]:
             if not record.text:
                 return []  # a failed transcription: the voicemail itself was told already
             return [
-                CallEvent(
+                CallEvent.of(
                     "transcription",
-                    record.call_sid,
-                    record.to_number,
-                    record.from_number,
-                    record.client,
-                    (),
-                    record.at,
+                    record,
                     recording_url=record.recording_url,
                     transcription=record.text,
                 )

@@ -64,17 +64,13 @@ def events_for(record: Record) -> list[tuple[str, str, str, dict[str, Any]]]:
 
 
 def call_events(record: Record) -> list[CallEvent]:
-    """The events a new record adds (see :class:`backline.core.messages.CallEvent`)."""
+    """The events a new record adds (see :class:`backline.core.events.CallEvent`)."""
     match record:
         case CallRecord():
-            diverted = CallEvent(
+            diverted = CallEvent.of(
                 "diverted",
-                record.call_sid,
-                record.to_number,
-                record.from_number,
-                record.client,
+                record,
                 record.destinations,
-                record.at,
                 route_kind=record.route_kind,
                 error_code=record.error_code,
                 error_url=record.error_url,
@@ -86,14 +82,10 @@ def call_events(record: Record) -> list[CallEvent]:
             if not record.final:
                 return []
             return [
-                CallEvent(
+                CallEvent.of(
                     "outcome",
-                    record.call_sid,
-                    record.to_number,
-                    record.from_number,
-                    record.client,
+                    record,
                     record.destinations,
-                    record.at,
                     outcome=record.outcome,
                     duration=record.duration,
                 )
