@@ -8,6 +8,7 @@ import typer
 
 from backline.cli._common import AsJson, DatabaseUrl, fail, print_json
 from backline.cli._common import engine as open_database
+from backline.core.settings import GLOBAL_SETTINGS, GlobalSetting, global_setting
 from backline.core.validation import InvalidValue
 
 app = typer.Typer(
@@ -28,43 +29,25 @@ Key = Annotated[
 ]
 
 
-def _shown_key(key: str) -> str:
-    return key.replace("_", "-")
-
-
 def _effective(stored: dict[str, str]) -> dict[str, Any]:
     """What the answer path uses for each setting, as it reads them, by stored key."""
+    from backline.core.settings import defaults_from_settings
     from backline.core.voices import say_voice
-    from backline.store.calls import defaults_from_settings
 
     defaults = defaults_from_settings(stored)
-    return {
-        "default_message": defaults.message,
-        "default_language": defaults.language,
-        # The voice the apology is really read in: the built-in Japanese voice gives way to the
-        # default language's own voice when only the language was changed.
-        "default_voice": say_voice(defaults.language, defaults.voice),
-        "catch_all": defaults.catch_all,
-        "default_ring_timeout": defaults.ring_timeout,
-        "default_when_unanswered": defaults.when_unanswered,
-        "voicemail_max_length": defaults.voicemail_max_length,
-        "default_transcribe": defaults.transcribe,
-        "default_screen": defaults.screen,
-        "default_timezone": defaults.timezone,
-        "default_when_closed": defaults.when_closed,
-        "default_answer_on_bridge": defaults.answer_on_bridge,
-        "default_ring_tone": defaults.ring_tone,
-    }
+    effective = {row.key: getattr(defaults, row.field) for row in GLOBAL_SETTINGS}
+    # The voice the apology is really read in: the built-in Japanese voice gives way to the
+    # default language's own voice when only the language was changed.
+    effective["default_voice"] = say_voice(defaults.language, defaults.voice)
+    return effective
 
 
-def _shown_value(key: str, value: Any) -> str:
+def _shown_value(row: GlobalSetting, value: Any) -> str:
     """A setting's value as the table shows it."""
-    if key == "catch_all" and value is None:
-        return "(none: unknown numbers hear the message)"
-    if key == "default_ring_tone" and value is None:
-        return "(Twilio's: us)"
-    if key in ("default_ring_timeout", "voicemail_max_length"):
-        return f"{value} s"
+    if value is None:
+        return f"({row.when_none})"
+    if row.unit:
+        return f"{value} {row.unit}"
     if isinstance(value, bool):
         return "on" if value else "off"
     return str(value)
@@ -78,29 +61,26 @@ def show(as_json: AsJson = False, database_url: DatabaseUrl = None) -> None:
     from rich.text import Text
 
     from backline.manage.errors import ManageError
-    from backline.manage.settings import SETTING_KEYS, get_settings
+    from backline.manage.settings import get_settings
 
     try:
         stored = get_settings(open_database(database_url))
     except (InvalidValue, ManageError) as error:
         fail(str(error))
     effective = _effective(stored)
-    rows = [(key, effective[key], not stored.get(key)) for key in SETTING_KEYS]
+    rows = [(row, effective[row.key], not stored.get(row.key)) for row in GLOBAL_SETTINGS]
     if as_json:
         print_json(
-            {
-                _shown_key(key): {"value": value, "built_in": built_in}
-                for key, value, built_in in rows
-            }
+            {row.name: {"value": value, "built_in": built_in} for row, value, built_in in rows}
         )
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("SETTING", no_wrap=True)
     table.add_column("VALUE", overflow="fold")
     table.add_column("SOURCE", no_wrap=True)
-    for key, value, built_in in rows:
-        shown = _shown_value(key, value)
-        table.add_row(_shown_key(key), Text(shown), "built-in" if built_in else "set")
+    for row, value, built_in in rows:
+        shown = _shown_value(row, value)
+        table.add_row(row.name, Text(shown), "built-in" if built_in else "set")
     Console(highlight=False).print(table)
 
 
@@ -116,11 +96,12 @@ def set_(
 
     try:
         stored_key = setting_key(key)
-        if stored_key == "catch_all":
+        row = global_setting(stored_key)
+        if row.key == "catch_all":
             from backline.cli.numbers import parse_destinations
 
             value = parse_destinations([value], "")[0]
-        elif stored_key == "default_when_closed":
+        elif row.key == "default_when_closed":
             from backline.cli.numbers import parse_when_closed
 
             value = parse_when_closed(value, "")
@@ -128,10 +109,8 @@ def set_(
         stored = set_setting(open_database(database_url), stored_key, checked)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    shown = (
-        f"{stored} s" if stored_key in ("default_ring_timeout", "voicemail_max_length") else stored
-    )
-    typer.echo(f"{_shown_key(stored_key)} is now {shown}")
+    shown = f"{stored} {row.unit}" if row.unit else stored
+    typer.echo(f"{row.name} is now {shown}")
 
 
 @app.command("unset")
@@ -142,19 +121,20 @@ def unset(key: Key, database_url: DatabaseUrl = None) -> None:
 
     try:
         stored_key = setting_key(key)
+        row = global_setting(stored_key)
         was_set = unset_setting(open_database(database_url), stored_key)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
     built_in = built_in_settings()[stored_key]
-    if stored_key == "catch_all":
+    if row.key == "catch_all":
         now = "there is no catch-all"
-    elif stored_key == "default_ring_tone":
+    elif row.key == "default_ring_tone":
         now = "Twilio's own ringback (us) applies"
-    elif stored_key in ("default_ring_timeout", "voicemail_max_length"):
-        now = f"the built-in default {built_in} s applies"
+    elif row.unit:
+        now = f"the built-in default {built_in} {row.unit} applies"
     else:
         now = f"the built-in default {built_in} applies"
-    shown = _shown_key(stored_key)
+    shown = row.name
     if was_set:
         typer.echo(f"unset {shown}: {now}")
     else:

@@ -6,6 +6,7 @@ from sqlalchemy import Connection, Engine, delete, select
 
 from backline.core import validation
 from backline.core.models import Defaults
+from backline.core.settings import GLOBAL_SETTINGS, built_in_text, global_setting
 from backline.manage.engine import reading, transaction
 from backline.manage.errors import InvalidValue, field
 from backline.store.schema import settings
@@ -20,67 +21,23 @@ __all__ = [
     "unset_setting",
 ]
 
-# The stored settings and the check each value goes through. Users may type the keys with
-# dashes ("default-ring-timeout"); they are stored with underscores, as the answer path reads them.
-SETTING_KEYS: tuple[str, ...] = (
-    "default_message",
-    "default_language",
-    "default_voice",
-    "catch_all",
-    "default_ring_timeout",
-    "default_when_unanswered",
-    "voicemail_max_length",
-    "default_transcribe",
-    "default_screen",
-    "default_timezone",
-    "default_when_closed",
-    "default_answer_on_bridge",
-    "default_ring_tone",
-)
-# Settings that are on or off, stored as "on" / "off".
-FLAG_SETTINGS = ("default_transcribe", "default_screen", "default_answer_on_bridge")
+# The settings, their checks and their built-in values are the rows of GLOBAL_SETTINGS
+# (backline/core/settings.py). Users may type the keys with dashes ("default-ring-timeout");
+# they are stored with underscores, as the answer path reads them.
+SETTING_KEYS: tuple[str, ...] = tuple(row.key for row in GLOBAL_SETTINGS)
 
 
 def setting_key(name: str) -> str:
     """The stored key for a setting as a person types it (``catch-all`` -> ``catch_all``)."""
-    key = name.strip().lower().replace("-", "_")
-    if key in SETTING_KEYS:
-        return key
-    valid = ", ".join(k.replace("_", "-") for k in SETTING_KEYS)
-    raise InvalidValue("key", f"unknown setting {name!r}: the settings are {valid}")
+    with field("key"):
+        return global_setting(name).key
 
 
 def setting_value(key: str, value: str) -> str:
     """Check ``value`` for the stored ``key``; return the text to store."""
-    key = setting_key(key)
+    row = global_setting(setting_key(key))
     with field("value"):
-        return _checked_value(key, value)
-
-
-def _checked_value(key: str, value: str) -> str:
-    if key == "default_message":
-        return validation.message(value)
-    if key == "default_language":
-        return validation.language(value)
-    if key == "default_voice":
-        return validation.voice(value)
-    if key == "catch_all":
-        return validation.destination(value)
-    if key == "default_ring_timeout":
-        return str(validation.ring_timeout(value))
-    if key == "default_when_unanswered":
-        return validation.when_unanswered(value)
-    if key == "voicemail_max_length":
-        return str(validation.voicemail_max_length(value))
-    if key in FLAG_SETTINGS:
-        return "on" if flag(value, what=key.replace("_", "-")) else "off"
-    if key == "default_timezone":
-        return validation.time_zone(value)
-    if key == "default_when_closed":
-        return validation.when_closed(value)
-    if key == "default_ring_tone":
-        return validation.ring_tone(value)
-    raise InvalidValue("key", f"setting {key!r} has no check")  # a key added without one
+        return row.check(value)
 
 
 def flag(value: str | bool, *, what: str) -> bool:
@@ -154,19 +111,4 @@ def unset_setting(engine: Engine, key: str) -> bool:
 
 def built_in_settings() -> dict[str, str | None]:
     """The value each setting has when it is not set, by stored key."""
-    defaults = Defaults()
-    return {
-        "default_message": defaults.message,
-        "default_language": defaults.language,
-        "default_voice": defaults.voice,
-        "catch_all": defaults.catch_all,
-        "default_ring_timeout": str(defaults.ring_timeout),
-        "default_when_unanswered": defaults.when_unanswered,
-        "voicemail_max_length": str(defaults.voicemail_max_length),
-        "default_transcribe": "on" if defaults.transcribe else "off",
-        "default_screen": "on" if defaults.screen else "off",
-        "default_timezone": defaults.timezone,
-        "default_when_closed": defaults.when_closed,
-        "default_answer_on_bridge": "on" if defaults.answer_on_bridge else "off",
-        "default_ring_tone": defaults.ring_tone,
-    }
+    return {row.key: built_in_text(row) for row in GLOBAL_SETTINGS}

@@ -11,20 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from backline.core.events import CallEvent
 from backline.core.models import (
-    DEFAULT_TIMEZONE,
-    DEFAULT_VOICEMAIL_MAX_LENGTH,
     WHEN_UNANSWERED,
     Defaults,
     Route,
     WhenUnanswered,
 )
+from backline.core.settings import defaults_from_settings
 from backline.store.database import Connection, Database
 from backline.store.records import CallRecord, LegRecord, Record
 
 if TYPE_CHECKING:
     from backline.core.hours import Schedule
 
-__all__ = ["apply", "events_for", "load_table"]
+__all__ = ["apply", "defaults_from_settings", "events_for", "load_table"]
 
 _INSERT_CALL = """
 INSERT INTO calls (call_sid, account_sid, to_number, from_number, direction, error_code,
@@ -313,30 +312,3 @@ def load_table(db: Database, connection: Connection) -> tuple[dict[str, Route], 
             transcribe=_optional_bool(transcribe),
         )
     return routes, defaults
-
-
-def _flag(values: dict[str, str], key: str, default: bool) -> bool:
-    value = values.get(key)
-    return default if value is None else value == "on"
-
-
-def defaults_from_settings(values: dict[str, str]) -> Defaults:
-    built_in = Defaults()
-    timeout = values.get("default_ring_timeout")
-    max_length = values.get("voicemail_max_length")
-    return Defaults(
-        message=values.get("default_message") or built_in.message,
-        language=values.get("default_language") or built_in.language,
-        voice=values.get("default_voice") or built_in.voice,
-        catch_all=values.get("catch_all") or None,
-        ring_timeout=int(timeout) if timeout else built_in.ring_timeout,
-        when_unanswered=_when_unanswered(values.get("default_when_unanswered"))
-        or built_in.when_unanswered,
-        screen=_flag(values, "default_screen", built_in.screen),
-        timezone=values.get("default_timezone") or DEFAULT_TIMEZONE,
-        when_closed=values.get("default_when_closed") or built_in.when_closed,
-        answer_on_bridge=_flag(values, "default_answer_on_bridge", built_in.answer_on_bridge),
-        ring_tone=values.get("default_ring_tone") or None,
-        voicemail_max_length=int(max_length) if max_length else DEFAULT_VOICEMAIL_MAX_LENGTH,
-        transcribe=_flag(values, "default_transcribe", built_in.transcribe),
-    )

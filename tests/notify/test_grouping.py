@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backline.core.messages import CallEvent, EventKind, Message
+from backline.core.events import CallEvent, EventKind
+from backline.core.messages import Message
+from backline.core.times import iso
 from backline.notify.grouping import (
     ChannelState,
     Item,
@@ -15,7 +17,6 @@ from backline.notify.grouping import (
     backoff,
     decide,
     epoch,
-    iso,
     merge_part,
 )
 
