@@ -580,7 +580,8 @@ def _row(name: str) -> Setting[Any]:
     return next(row for row in SETTINGS if row.field == name)
 
 
-# The environment variables backline reads, for the documentation test and `backline config`.
+# The environment variables backline reads (the documentation and the SAM template are checked
+# against it).
 ENVIRONMENT: tuple[str, ...] = (
     *(row.env for row in SETTINGS),
     *(name for row in SETTINGS for name in row.also),

@@ -32,7 +32,6 @@ __all__ = [
     "ChannelOption",
     "KindModule",
     "check_target",
-    "kind_named",
     "missing_settings",
     "redacted",
     "transport_for",
@@ -154,10 +153,6 @@ _ROWS = (
 
 #: Every kind by name, in the order help lists them.
 KINDS: Mapping[str, ChannelKind] = {row.name: row for row in _ROWS}
-
-
-def kind_named(name: str) -> ChannelKind | None:
-    return KINDS.get(name)
 
 
 def check_target(kind: str, target: str, *, allow_private: bool = False) -> str:
