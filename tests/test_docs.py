@@ -51,3 +51,28 @@ def test_readme_commands_exist() -> None:
             check=False,
         )
         assert result.returncode == 0, f"`backline {' '.join(args)}` in README: {result.stderr}"
+
+
+def _parts_of_the_package() -> list[str]:
+    package = ROOT / "backline"
+    parts = [f"backline/{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()]
+    parts += [
+        f"backline/{p.name}"
+        for p in package.glob("*.py")
+        if p.name != "__init__.py"
+    ]
+    return sorted(parts)
+
+
+@pytest.mark.parametrize("part", _parts_of_the_package())
+def test_every_package_is_on_the_map(part: str) -> None:
+    """docs/architecture.md names every package and top-level module, so the map stays true."""
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert f"`{part}" in architecture, f"{part} is missing from docs/architecture.md"
+
+
+def test_the_map_names_only_what_exists() -> None:
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(backline/[a-z_/]+\.py)`", architecture))
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"docs/architecture.md names files that do not exist: {missing}"
