@@ -56,11 +56,7 @@ def test_readme_commands_exist() -> None:
 def _parts_of_the_package() -> list[str]:
     package = ROOT / "backline"
     parts = [f"backline/{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()]
-    parts += [
-        f"backline/{p.name}"
-        for p in package.glob("*.py")
-        if p.name != "__init__.py"
-    ]
+    parts += [f"backline/{p.name}" for p in package.glob("*.py") if p.name != "__init__.py"]
     return sorted(parts)
 
 
