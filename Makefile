@@ -12,7 +12,7 @@ LAMBDA_PYTHON_VERSION ?= 3.12
 LAMBDA_ARCH ?= x86_64
 export LAMBDA_PYTHON_VERSION LAMBDA_ARCH
 
-.PHONY: help install demo serve test test-fast test-sqlite test-postgres faults check format lint types bench lambda-package template-lint lock audit clean
+.PHONY: help install demo serve test test-fast test-sqlite test-postgres faults check format lint types bench lambda-package template-lint lock audit screenshots clean
 
 help:
 	@echo "make demo      run the service on SQLite with demo numbers (insecure demo mode);"
@@ -23,6 +23,7 @@ help:
 	@echo "make check     format check, lint, types and tests (what CI runs, with make faults)"
 	@echo "make bench     benchmarks: answer throughput, cold start, notifications"
 	@echo "make lambda-package   the AWS Lambda package (then sam build, sam deploy)"
+	@echo "make screenshots  the web admin's pages into docs/screenshots (needs chromium)"
 	@echo "make lock      regenerate requirements/*.lock from pyproject.toml"
 	@echo "make audit     check every locked dependency for known vulnerabilities"
 
@@ -82,6 +83,11 @@ audit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The web admin's pages as the README shows them (the browser test, saving into docs/).
+screenshots: $(STAMP)
+	BACKLINE_SCREENSHOTS=$(CURDIR)/docs/screenshots BACKLINE_TEST_REQUIRE_BROWSER=1 \
+		$(BIN)/python -m pytest tests/admin/test_browser.py -q
 
 lambda-package: $(STAMP)
 	scripts/build-lambda

@@ -236,6 +236,16 @@ def _region(raw: str, name: str) -> str:
     return region
 
 
+def _admin_token(raw: str, name: str) -> str:
+    token = raw.strip()
+    if len(token) < 24:
+        raise ConfigError(
+            f"{name} is too short to be a secret: use at least 24 random characters "
+            "(or `backline tokens create`)"
+        )
+    return token
+
+
 def _log_level(raw: str, name: str) -> str:
     level = raw.strip().upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -474,6 +484,13 @@ class Config:
         _region,
         "The country of numbers typed without a country code.",
         default="",
+    )
+    admin_token: str = setting(
+        "BACKLINE_ADMIN_TOKEN",
+        _admin_token,
+        "A bearer token for the REST API and the web admin (docs/admin.md).",
+        default="",
+        secret=True,
     )
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from backline.cli import (
+    admin,
     calls,
     channels,
     clients,
@@ -18,6 +19,7 @@ from backline.cli import (
     serve,
     settings,
     simulate,
+    tokens,
     twilio,
     worker,
 )
@@ -42,6 +44,10 @@ app.add_typer(channels.app, name="channels")
 app.add_typer(journal.app, name="journal")
 app.add_typer(twilio.app, name="twilio")
 app.add_typer(imports.app, name="import")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(tokens.users_app, name="users")
+app.add_typer(admin.app, name="admin")
+app.add_typer(admin.audit_app, name="audit")
 serve.register(app)
 demo.register(app)
 simulate.register(app)

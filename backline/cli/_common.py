@@ -20,6 +20,8 @@ __all__ = [
     "AsJson",
     "Command",
     "DatabaseUrl",
+    "audited",
+    "audited_import",
     "config",
     "engine",
     "fail",
@@ -121,3 +123,25 @@ def engine(database_url: str | None) -> Engine:
         return open_database(url)
     except (ConfigError, ManageError) as error:
         fail(str(error))
+
+
+def audited(
+    database_url: str | None, action: str, target: str, before: Any = None, after: Any = None
+) -> None:
+    """Put a change this command made in the audit log (see docs/admin.md)."""
+    from backline.manage.audit import record_cli
+
+    problem = record_cli(engine(database_url), action, target, before, after)
+    if problem is not None:
+        typer.echo(f"warning: the change is made but not in the audit log: {problem}", err=True)
+
+
+def audited_import(database_url: str | None, diff: Any) -> None:
+    """Each number a bulk import added, changed or removed, in the audit log."""
+    for added in diff.added:
+        audited(database_url, "number.add", added.entry.number, None, added.entry.to_json())
+    for changed in diff.changed:
+        before, after = changed.before.to_json(), changed.after.to_json()
+        audited(database_url, "number.update", changed.after.number, before, after)
+    for removed in diff.removed:
+        audited(database_url, "number.remove", removed.number, removed.to_json(), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, config, fail, print_json, time_shown
+from backline.cli._common import AsJson, DatabaseUrl, audited, config, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
 from backline.notify.channels.kinds import KINDS
 
@@ -83,6 +83,7 @@ def add(
         fail(str(error))
     except Exception as error:
         fail(f"could not add the channel: {error}")
+    audited(database_url, "channel.add", f"#{entry.spec.id}", None, entry.to_json())
     scope = f"client {entry.spec.client}" if entry.spec.client else "every call"
     typer.echo(f"added channel #{entry.spec.id} ({entry.spec.kind}, {scope})")
     if entry.spec.kind == "webhook":
@@ -179,6 +180,7 @@ def remove(
         entry = remove_channel(open_database(database_url), number)
     except NoSuchChannel as error:
         fail(str(error))
+    audited(database_url, "channel.remove", f"#{entry.spec.id}", entry.to_json(), None)
     typer.echo(f"removed channel {describe(entry.spec)}")
 
 
@@ -219,9 +221,13 @@ def send_test(
         receipt = transport_for(entry.spec, settings).send(message, f"test:{channel_id_number}")
     except DeliveryError as error:
         record_test(engine, channel_id_number, ok=False, result=error.detail)
+        test_result = {"ok": False, "result": error.detail}
+        audited(database_url, "channel.test", f"#{channel_id_number}", None, test_result)
         kind = "permanent" if error.permanent else "temporary"
         fail(f"channel #{channel_id_number} failed ({kind}): {error.detail}", code=1)
     record_test(engine, channel_id_number, ok=True, result=receipt)
+    test_result = {"ok": True, "result": receipt}
+    audited(database_url, "channel.test", f"#{channel_id_number}", None, test_result)
     typer.echo(f"channel #{channel_id_number} answered: {receipt}")
     if entry.spec.failing:
         typer.echo("it was marked failing; it is back in use")

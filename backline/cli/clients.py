@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, fail, print_json, time_shown
+from backline.cli._common import AsJson, DatabaseUrl, audited, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
 from backline.core.validation import InvalidValue
 
@@ -28,6 +28,7 @@ def add(name: Name, database_url: DatabaseUrl = None) -> None:
         entry = add_client(open_database(database_url), name)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    audited(database_url, "client.add", entry.name, None, entry.to_json())
     typer.echo(f"added client {entry.name}")
 
 
@@ -77,6 +78,7 @@ def rename(
         entry = rename_client(open_database(database_url), old, new)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    audited(database_url, "client.rename", entry.name, {"name": old}, {"name": entry.name})
     typer.echo(f"renamed client {old} to {entry.name}")
 
 
@@ -101,6 +103,8 @@ def merge(
         gone, kept, numbers, channels = merge_clients(open_database(database_url), source, target)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    moved = {"into": kept, "numbers": numbers, "channels": channels}
+    audited(database_url, "client.merge", gone, {"name": gone}, moved)
 
     def count(n: int, noun: str) -> str:
         return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -135,6 +139,7 @@ def remove(
         fail(f"{error}, or use --force to keep them without a client")
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    audited(database_url, "client.remove", name, {"name": name, "numbers": detached}, None)
     if detached:
         numbers = "1 number now has" if detached == 1 else f"{detached} numbers now have"
         typer.echo(f"removed client {name}; {numbers} no client")

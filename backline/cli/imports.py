@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from backline.cli._common import DatabaseUrl, config, fail
+from backline.cli._common import DatabaseUrl, audited_import, config, fail
 from backline.cli._common import engine as open_database
 
 if TYPE_CHECKING:
@@ -154,6 +154,8 @@ def twiml(
     except (InvalidValue, ManageError) as error:
         fail(f"{error}; nothing was written")
     show_difference(diff, "the files")
+    if apply:
+        audited_import(database_url, diff)
     for channel in added:
         typer.echo(f"+ SMS channel {channel.target} for {channel.scope}")
     summary = (

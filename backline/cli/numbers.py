@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, fail, print_json, time_shown
+from backline.cli._common import AsJson, DatabaseUrl, audited, fail, print_json, time_shown
 from backline.cli._common import config as load_config
 from backline.cli._common import engine as open_database
 from backline.core import validation
@@ -465,6 +465,7 @@ def add(
         fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    audited(database_url, "number.add", entry.number, None, entry.to_json())
     if owner is not None and known is None:
         typer.echo(f"added client {entry.client}")
     _note_sip_in_simultaneous(entry.destinations, entry.mode)
@@ -602,6 +603,11 @@ def update(
         fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    from backline.manage.audit import differs
+
+    before, after = change.before.to_json(), change.after.to_json()
+    if differs(before, after):
+        audited(database_url, "number.update", change.after.number, before, after)
     if change.new_client:
         typer.echo(f"added client {change.after.client}")
     if forward_to or mode is not None:
@@ -743,6 +749,8 @@ def refresh_holidays(database_url: DatabaseUrl = None) -> None:
         refreshed = refresh_holidays(open_database(database_url))
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    if refreshed:
+        audited(database_url, "number.refresh-holidays", "", None, [list(r) for r in refreshed])
     if not refreshed:
         typer.echo("no number has --holidays")
         return
@@ -814,4 +822,5 @@ def remove(number: Number, database_url: DatabaseUrl = None) -> None:
         entry = remove_number(open_database(database_url), number)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    audited(database_url, "number.remove", entry.number, entry.to_json(), None)
     typer.echo(f"removed {entry.number} (was forwarded to {', '.join(entry.destinations)})")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from backline.cli._common import DatabaseUrl, config, fail, print_json
+from backline.cli._common import DatabaseUrl, audited_import, config, fail, print_json
 from backline.cli._common import engine as open_database
 
 if TYPE_CHECKING:
@@ -155,6 +155,8 @@ def run_import(
     except (InvalidValue, ManageError) as error:
         fail(f"{error}; nothing was written")
     show_difference(diff, source)
+    if not dry_run:
+        audited_import(database_url, diff)
     if dry_run:
         typer.echo(f"dry run, nothing written: {_counts(diff)}")
     elif diff.empty:

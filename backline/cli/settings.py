@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, fail, print_json
+from backline.cli._common import AsJson, DatabaseUrl, audited, fail, print_json
 from backline.cli._common import engine as open_database
 from backline.core.settings import GLOBAL_SETTINGS, GlobalSetting, global_setting
 from backline.core.validation import InvalidValue
@@ -92,7 +92,7 @@ def set_(
 ) -> None:
     """Change a setting; the service picks it up when it next refreshes its table."""
     from backline.manage.errors import ManageError
-    from backline.manage.settings import set_setting, setting_key, setting_value
+    from backline.manage.settings import get_settings, set_setting, setting_key, setting_value
 
     try:
         stored_key = setting_key(key)
@@ -106,9 +106,13 @@ def set_(
 
             value = parse_when_closed(value, "")
         checked = setting_value(stored_key, value)
-        stored = set_setting(open_database(database_url), stored_key, checked)
+        engine = open_database(database_url)
+        before = get_settings(engine).get(stored_key)
+        stored = set_setting(engine, stored_key, checked)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    if before != stored:
+        audited(database_url, "setting.set", stored_key, {"value": before}, {"value": stored})
     shown = f"{stored} {row.unit}" if row.unit else stored
     typer.echo(f"{row.name} is now {shown}")
 
@@ -117,14 +121,23 @@ def set_(
 def unset(key: Key, database_url: DatabaseUrl = None) -> None:
     """Go back to the built-in default for a setting (for catch-all: no catch-all)."""
     from backline.manage.errors import ManageError
-    from backline.manage.settings import built_in_settings, setting_key, unset_setting
+    from backline.manage.settings import (
+        built_in_settings,
+        get_settings,
+        setting_key,
+        unset_setting,
+    )
 
     try:
         stored_key = setting_key(key)
         row = global_setting(stored_key)
-        was_set = unset_setting(open_database(database_url), stored_key)
+        engine = open_database(database_url)
+        before = get_settings(engine).get(stored_key)
+        was_set = unset_setting(engine, stored_key)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
+    if was_set:
+        audited(database_url, "setting.unset", stored_key, {"value": before}, {"value": None})
     built_in = built_in_settings()[stored_key]
     if row.key == "catch_all":
         now = "there is no catch-all"

@@ -292,6 +292,27 @@ def time_zone(value: str) -> str:
     )
 
 
+def utc_time(value: str, *, what: str = "time") -> str:
+    """An ISO-8601 time (``2026-11-24T05:00:00Z``, ``2026-11-24T14:00+09:00``, a bare date is
+    its midnight UTC; no zone means UTC) in the tables' form, for comparing with stored times."""
+    from datetime import UTC, datetime
+
+    cleaned = value.strip()
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise InvalidValue(
+            f"{what} {value[:40]!r} is not a time such as 2026-11-24T05:00:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidValue(f"{what} {value[:40]!r} is out of range") from None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def caller_id_policy(value: str) -> str:
     cleaned = value.strip()
     if cleaned.lower() in CALLER_ID_POLICIES:

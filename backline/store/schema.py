@@ -223,6 +223,59 @@ drills = Table(
     Column("report", Text, nullable=False, server_default="{}"),
 )
 
+# Who may use the REST API and the web admin: bearer tokens (only a SHA-256 of each is kept; the
+# token itself is shown once, when it is made) and people who sign in with a password (an
+# Argon2id hash). A read-only token or user may look but not change anything.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("read_only", Boolean, nullable=False, server_default=false()),
+    Column("created_at", String(32), nullable=False),
+    Column("last_used_at", String(32), nullable=True),
+    Column("revoked_at", String(32), nullable=True),
+)
+
+admin_users = Table(
+    "admin_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("read_only", Boolean, nullable=False, server_default=false()),
+    Column("created_at", String(32), nullable=False),
+)
+
+# Signed-in web sessions: the cookie holds a random id, only its SHA-256 is kept here, with the
+# form token (CSRF) of the session.
+admin_sessions = Table(
+    "admin_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("actor", String(200), nullable=False),
+    Column("read_only", Boolean, nullable=False, server_default=false()),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+)
+
+# Every change made through the API, the web admin or the command line: who, what, the values
+# before and after (JSON, null for a creation or a removal), and when.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("source", String(8), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False, server_default=""),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Index("ix_audit_log_at", "at"),
+)
 
 # -- the local outbox ----------------------------------------------------------------------------
 # While the database is down, the serving process tells the team from a SQLite file next to the

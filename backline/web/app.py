@@ -18,6 +18,7 @@ from backline.answer import ENDPOINTS
 from backline.config import Config
 from backline.service import Service
 from backline.web.limits import BoundedRequests
+from backline.web.surface import ManagementSurface
 from backline.web.twilio import TwilioEndpoints
 
 __all__ = ["create_app", "twilio_routes"]
@@ -54,8 +55,14 @@ def create_app(config: Config | None = None, *, service: Service | None = None) 
             endpoints.close()
             service.stop()
 
+    # /api and /admin: answered only while the admin surface is on (docs/admin.md), and
+    # loaded on first use, so the answer path never imports them.
+    surface = ManagementSurface(service.config)
     app = Starlette(
-        routes=[*twilio_routes(endpoints), Route("/healthz", healthz, methods=["GET"])],
+        routes=[
+            *twilio_routes(endpoints),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
         lifespan=lifespan,
     )
     # Starlette would redirect a path that differs by a final slash to a URL built from the Host
@@ -63,5 +70,7 @@ def create_app(config: Config | None = None, *, service: Service | None = None) 
     app.router.redirect_slashes = False
     app.state.service = service
     return BoundedRequests(
-        app, insecure=service.config.insecure_demo, on_too_large=service.count_too_large
+        surface.beside(app),
+        insecure=service.config.insecure_demo,
+        on_too_large=service.count_too_large,
     )

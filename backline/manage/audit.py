@@ -1,0 +1,168 @@
+"""The audit log: every change made through the REST API, the web admin or the command line.
+
+Each entry says who (``token:ci``, ``user:hanako``, ``cli:ops``), from where (``api``, ``web``,
+``cli``), what (``number.update``), on what (``+815031234567``), the values before and after
+(``None`` for a creation or a removal), and when (UTC). Never imported by the answer path.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+
+from backline.store.database import utc_now
+from backline.store.schema import audit_log
+
+__all__ = ["SOURCES", "AuditEntry", "cli_actor", "differs", "list_entries", "record", "record_cli"]
+
+SOURCES = ("api", "web", "cli")
+_MAX_LIMIT = 500
+# When a row was made or last changed: not a change of its own.
+_TIMES = ("created_at", "updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: str
+    actor: str
+    source: str
+    action: str
+    target: str
+    before: Any
+    after: Any
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "actor": self.actor,
+            "source": self.source,
+            "action": self.action,
+            "target": self.target,
+            "before": self.before,
+            "after": self.after,
+        }
+
+    @property
+    def changes(self) -> list[tuple[str, Any, Any]]:
+        """The fields that differ between before and after (for an update), in order."""
+        before = self.before if isinstance(self.before, Mapping) else {}
+        after = self.after if isinstance(self.after, Mapping) else {}
+        keys = [key for key in dict.fromkeys([*before, *after]) if key not in _TIMES]
+        return [
+            (key, before.get(key), after.get(key))
+            for key in keys
+            if before.get(key) != after.get(key)
+        ]
+
+
+def differs(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether a change changed anything (its time of change aside)."""
+    return {k: v for k, v in before.items() if k not in _TIMES} != {
+        k: v for k, v in after.items() if k not in _TIMES
+    }
+
+
+def cli_actor() -> str:
+    """Who runs a command: the operating system's user name."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def record(
+    engine: Engine,
+    *,
+    actor: str,
+    source: str,
+    action: str,
+    target: str = "",
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    """Add one entry (its own short transaction, after the change it tells of)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown audit source {source!r}")
+    with engine.begin() as connection:
+        connection.execute(
+            insert(audit_log).values(
+                at=utc_now(),
+                actor=actor[:200],
+                source=source,
+                action=action[:64],
+                target=target[:200],
+                before=_dump(before),
+                after=_dump(after),
+            )
+        )
+
+
+def _load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def list_entries(
+    engine: Engine,
+    *,
+    limit: int = 50,
+    before_id: int | None = None,
+    target: str | None = None,
+    actor: str | None = None,
+) -> list[AuditEntry]:
+    """The newest entries first; ``before_id`` continues a page (the last id seen)."""
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(max(1, min(limit, _MAX_LIMIT)))
+    if before_id is not None:
+        query = query.where(audit_log.c.id < before_id)
+    if target:
+        query = query.where(audit_log.c.target == target)
+    if actor:
+        query = query.where(audit_log.c.actor == actor)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [
+        AuditEntry(
+            id=row.id,
+            at=row.at,
+            actor=row.actor,
+            source=row.source,
+            action=row.action,
+            target=row.target,
+            before=_load(row.before),
+            after=_load(row.after),
+        )
+        for row in rows
+    ]
+
+
+def record_cli(
+    engine: Engine, action: str, target: str = "", before: Any = None, after: Any = None
+) -> str | None:
+    """Record a change made by a command (as the operating system's user). Returns None, or
+    why it could not be recorded (the change itself is made: the caller says so)."""
+    from sqlalchemy import exc
+
+    try:
+        record(
+            engine,
+            actor=cli_actor(),
+            source="cli",
+            action=action,
+            target=target,
+            before=before,
+            after=after,
+        )
+    except exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
+        return (reason[0] if reason else type(error).__name__) + " (run `backline db upgrade`)"
+    return None

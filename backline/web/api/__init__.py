@@ -1,0 +1,2 @@
+"""The REST API under ``/api``: loaded only when the admin surface is enabled, never by the
+answer path."""
