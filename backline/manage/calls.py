@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
+from backline.core import validation
 from backline.manage.engine import reading
-from backline.manage.errors import InvalidValue
+from backline.manage.errors import InvalidValue, checked
 from backline.manage.numbers import _json_list
 from backline.store.schema import calls, legs, screenings, voicemails
 
-__all__ = ["CallEntry", "LegEntry", "VoicemailEntry", "list_calls"]
+__all__ = ["CallEntry", "LegEntry", "VoicemailEntry", "dashboard", "list_calls", "search_calls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +102,42 @@ class CallEntry:
 
 def list_calls(engine: Engine, limit: int = 50) -> list[CallEntry]:
     """The ``limit`` newest calls, newest first, each with its dial legs in step order."""
+    return search_calls(engine, limit=limit)
+
+
+def search_calls(
+    engine: Engine,
+    *,
+    limit: int = 50,
+    number: str | None = None,
+    client: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    outcome: str | None = None,
+    after: tuple[str, str] | None = None,
+) -> list[CallEntry]:
+    """:func:`list_calls`, only the calls to ``number``, of ``client`` (any case), from
+    ``since`` and before ``until`` (ISO-8601 times), with ``outcome``, and older than the call
+    ``after`` names (its time and CallSid: the last of the previous page)."""
     if limit < 1:
         raise InvalidValue("limit", f"limit {limit} must be at least 1")
+    conditions: list[Any] = []
+    if number:
+        conditions.append(calls.c.to_number == checked("number", validation.e164, number))
+    if client:
+        name = checked("client", validation.client_name, client)
+        conditions.append(func.lower(calls.c.client) == name.lower())
+    if since:
+        conditions.append(calls.c.created_at >= checked("since", _time("since"), since))
+    if until:
+        conditions.append(calls.c.created_at < checked("until", _time("until"), until))
+    if outcome:
+        conditions.append(calls.c.outcome == outcome.strip().lower())
+    if after is not None:
+        at, sid = after
+        conditions.append(
+            (calls.c.created_at < at) | ((calls.c.created_at == at) & (calls.c.call_sid < sid))
+        )
     query = (
         select(
             calls.c.call_sid,
@@ -116,6 +152,7 @@ def list_calls(engine: Engine, limit: int = 50) -> list[CallEntry]:
             calls.c.duration,
             calls.c.destinations,
         )
+        .where(*conditions)
         .order_by(calls.c.created_at.desc(), calls.c.call_sid.desc())
         .limit(limit)
     )
@@ -180,6 +217,10 @@ def list_calls(engine: Engine, limit: int = 50) -> list[CallEntry]:
     ]
 
 
+def _time(what: str) -> Callable[[str], str]:
+    return lambda value: validation.utc_time(value, what=what)
+
+
 def _screenings(connection: Connection, sids: list[str]) -> dict[str, tuple[str, str, bool]]:
     """Screened legs picked up during these calls: leg call SID -> (parent call SID,
     destination, accepted). A leg is found by its parent (when Twilio named it) or by the
@@ -217,4 +258,39 @@ def _voicemails(connection: Connection, sids: list[str]) -> dict[str, VoicemailE
             str(recording), str(status), str(url), None if length is None else int(length), text
         )
         for sid, recording, status, url, length, text in rows
+    }
+
+
+def dashboard(engine: Engine, now: float | None = None) -> dict[str, Any]:
+    """What the admin's dashboard shows: calls diverted in the last 10 minutes and 24 hours,
+    and the last hour's diverted calls per minute and outcome."""
+    import time
+
+    from backline.store.database import utc_now
+
+    moment = time.time() if now is None else now
+    recent, day, hour = (utc_now(moment - seconds) for seconds in (600, 86400, 3600))
+    minute = func.substr(calls.c.created_at, 1, 16)
+    with engine.connect() as connection:
+        count_recent = connection.execute(
+            select(func.count()).select_from(calls).where(calls.c.created_at >= recent)
+        ).scalar_one()
+        count_day = connection.execute(
+            select(func.count()).select_from(calls).where(calls.c.created_at >= day)
+        ).scalar_one()
+        rows = connection.execute(
+            select(minute, calls.c.outcome, func.count())
+            .where(calls.c.created_at >= hour)
+            .group_by(minute, calls.c.outcome)
+        ).all()
+    per_minute: dict[str, dict[str, int]] = {}
+    for at, outcome, count in rows:
+        per_minute.setdefault(str(at), {})[str(outcome)] = int(count)
+    minutes = [utc_now(moment - 60 * back)[:16] for back in range(59, -1, -1)]
+    return {
+        "recent": int(count_recent),
+        "day": int(count_day),
+        "minutes": minutes,
+        "per_minute": per_minute,
+        "outcomes": sorted({outcome for counts in per_minute.values() for outcome in counts}),
     }

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, exc, func, insert, select, update
 
-from backline.core.validation import InvalidValue
+from backline.manage.errors import InvalidValue
 from backline.store.database import utc_now
 from backline.store.schema import admin_sessions, api_tokens
 
@@ -77,7 +77,9 @@ def token_hash(token: str) -> str:
 def _name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > _NAME_MAX or not name.isprintable():
-        raise InvalidValue(f"a token's name is 1 to {_NAME_MAX} printable characters, not {name!r}")
+        raise InvalidValue(
+            "name", f"a token's name is 1 to {_NAME_MAX} printable characters, not {name!r}"
+        )
     return name
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, exc, insert, select, update
 
-from backline.core.validation import InvalidValue
+from backline.manage.errors import InvalidValue
 from backline.manage.tokens import Access
 from backline.store.database import utc_now
 from backline.store.schema import admin_sessions, admin_users
@@ -65,16 +65,17 @@ def _name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > _NAME_MAX or not name.isprintable() or " " in name:
         raise InvalidValue(
-            f"a user name is 1 to {_NAME_MAX} printable characters without spaces, not {name!r}"
+            "name",
+            f"a user name is 1 to {_NAME_MAX} printable characters without spaces, not {name!r}",
         )
     return name
 
 
 def _password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise InvalidValue(f"a password has at least {MIN_PASSWORD} characters")
+        raise InvalidValue("password", f"a password has at least {MIN_PASSWORD} characters")
     if len(password) > 1024:
-        raise InvalidValue("a password has at most 1024 characters")
+        raise InvalidValue("password", "a password has at most 1024 characters")
     return password
 
 

@@ -38,7 +38,7 @@ class ManagementSurface:
     def engine(self) -> Any:
         with self._lock:
             if self._engine is None:
-                from backline.store.admin import open_engine
+                from backline.manage.engine import open_database as open_engine
 
                 self._engine = open_engine(self.config.database_url)
             return self._engine

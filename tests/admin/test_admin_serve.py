@@ -16,7 +16,8 @@ import pytest
 
 from backline.answer import FALLBACK_PATH
 from backline.manage import tokens
-from backline.store.admin import add_number, open_engine
+from backline.manage.engine import open_database as open_engine
+from backline.manage.numbers import add_number
 from tests.processes import free_port
 from tests.support import fallback_params, signed_post
 
@@ -32,6 +33,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
         return int(error.code), error.read()
 
 
+@pytest.mark.slow
 def test_admin_serve_runs_the_api_and_no_twilio_path(sqlite_url: str, tmp_path: Path) -> None:
     engine = open_engine(sqlite_url)
     add_number(engine, "+815031234567", ["+81312345678"])

@@ -19,17 +19,17 @@ import pytest
 
 from backline.answer import FALLBACK_PATH, STATUS_PATH
 from backline.manage import tokens, users
-from backline.notify.admin import add_channel
-from backline.store.admin import add_number, open_engine
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
+from backline.manage.channels import add_channel
+from backline.manage.engine import open_database as open_engine
+from backline.manage.numbers import add_number
 from tests.processes import Server
-from tests.support import dial_params, fallback_params, signed_post
+from tests.support import AUTH_TOKEN, PUBLIC_URL, dial_params, fallback_params, signed_post
 
 CHROMIUM = Path(os.environ.get("BACKLINE_TEST_CHROMIUM", "/usr/bin/chromium"))
 PASSWORD = "a long and private passphrase"
 NUMBER = "+815031234567"
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def _answer(server: Server) -> str:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Server]:
-    from backline.store.migrate import upgrade
+    from backline.manage.migrate import upgrade
 
     url = f"sqlite:///{tmp_path}/backline.db"
     upgrade(url)

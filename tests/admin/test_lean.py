@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from backline.answer import FALLBACK_PATH
-from backline.store.admin import add_number, open_engine
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
-from tests.support import fallback_params, signed_post
+from backline.manage.engine import open_database as open_engine
+from backline.manage.numbers import add_number
+from tests.support import AUTH_TOKEN, PUBLIC_URL, fallback_params, signed_post
 
 ADMIN_MODULES = (
     "backline.web.api",
@@ -23,6 +25,7 @@ ADMIN_MODULES = (
 )
 
 
+@pytest.mark.slow
 def test_answering_calls_loads_no_admin(sqlite_url: str, tmp_path: Path) -> None:
     add_number(open_engine(sqlite_url), "+815031234567", ["+81312345678"])
     # Signed here: the test helpers import the migrations (and so SQLAlchemy).
@@ -30,6 +33,8 @@ def test_answering_calls_loads_no_admin(sqlite_url: str, tmp_path: Path) -> None
     script = f"""
 import json, sys
 from starlette.testclient import TestClient
+import pytest
+
 from backline.answer import FALLBACK_PATH
 from backline.config import Config
 from backline.web.app import create_app

@@ -11,7 +11,8 @@ from starlette.testclient import TestClient
 
 from backline.config import Config
 from backline.manage import audit, tokens, users
-from backline.store.admin import add_number, open_engine
+from backline.manage.engine import open_database as open_engine
+from backline.manage.numbers import add_number
 from backline.web.admin.i18n import WORDS
 from backline.web.app import create_app
 
@@ -228,7 +229,7 @@ def test_sign_out_ends_the_session(site: TestClient) -> None:
 
 
 def test_send_test_from_the_clients_page(site: TestClient, sqlite_url: str) -> None:
-    from backline.notify.admin import add_channel
+    from backline.manage.channels import add_channel
     from tests.notify.conftest import StandIn
 
     receiver = StandIn()

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from backline.answer import FALLBACK_PATH
 from backline.config import Config
 from backline.manage import tokens
-from backline.store.admin import open_engine
+from backline.manage.engine import open_database as open_engine
 from backline.web.app import create_app
 from tests.api.conftest import problem
 from tests.support import fallback_params, sign, signed_post
@@ -83,7 +83,7 @@ def test_twilio_paths_take_no_admin_credentials(
 def test_admin_paths_take_no_twilio_signature(
     database_url: str, make_config: Callable[..., Config]
 ) -> None:
-    from tests.conftest import PUBLIC_URL
+    from tests.support import PUBLIC_URL
 
     with TestClient(create_app(make_config(database_url, admin_token="x" * 32))) as client:
         params = {"number": "+815031234567"}

@@ -202,8 +202,8 @@ def test_the_whole_table_in_one_put(api: TestClient) -> None:
 def test_open_outages(api: TestClient, database_url: str, receiver: Any) -> None:
     from sqlalchemy import update
 
+    from backline.manage.engine import open_database as open_engine
     from backline.notify.grouping import ChannelState, Storm
-    from backline.store.admin import open_engine
     from backline.store.schema import channels
 
     assert api.get("/api/outages").json() == []

@@ -17,10 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from backline.store.admin import add_number, open_engine, set_setting
+from backline.manage.engine import open_database as open_engine
+from backline.manage.numbers import add_number
+from backline.manage.settings import set_setting
 from backline.web.api.operations import OPERATIONS
-from tests.conftest import AUTH_TOKEN, PUBLIC_URL
 from tests.processes import Server
+from tests.support import AUTH_TOKEN, PUBLIC_URL
+
+pytestmark = pytest.mark.slow
 
 ADMIN_TOKEN = "schemathesis-admin-token-0123456789"
 LEFT_OUT = ("channels.create", "channels.test")
@@ -28,7 +32,7 @@ LEFT_OUT = ("channels.create", "channels.test")
 
 @pytest.fixture(scope="module")
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from backline.store.migrate import upgrade
+    from backline.manage.migrate import upgrade
 
     root = tmp_path_factory.mktemp("schemathesis")
     url = f"sqlite:///{root}/backline.db"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backline.manage import tokens
-from backline.store.admin import open_engine
+from backline.manage.engine import open_database as open_engine
 from tests.cli import as_json, invoke, ok, refused
 
 

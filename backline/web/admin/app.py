@@ -249,7 +249,7 @@ def admin_app(engine: Engine, config: Config) -> Starlette:
     # -- pages ----------------------------------------------------------------------------------
     @signed_in
     async def dashboard(request: Request) -> Response:
-        from backline.manage.calls_log import dashboard as counts
+        from backline.manage.calls import dashboard as counts
 
         data = await run_in_threadpool(counts, engine)
         channels = await call(request, "channels.list")

@@ -20,8 +20,12 @@ from typing import Any, Literal
 from sqlalchemy import Engine
 
 from backline.config import Config
+from backline.core import validation
 from backline.core.validation import InvalidValue
-from backline.manage import audit
+from backline.manage import audit, errors
+from backline.manage import clients as clients_store
+from backline.manage import numbers as numbers_store
+from backline.manage import settings as settings_store
 from backline.manage.tokens import Access
 
 __all__ = ["OPERATIONS", "Context", "Operation", "Problem", "by_name", "run"]
@@ -320,17 +324,14 @@ def _field_of(error: Exception, given: Mapping[str, Any]) -> str | None:
 
 
 def _problem(error: Exception, given: Mapping[str, Any]) -> Problem:
-    from backline.notify.admin import NoSuchChannel
-    from backline.store import admin
-
     detail = str(error)
-    if isinstance(error, admin.UnknownClient) and "client" in given:
+    if isinstance(error, errors.UnknownClient) and "client" in given:
         return Problem(422, "Unknown client", detail, "client")
-    if isinstance(error, admin.NotFound | NoSuchChannel):
+    if isinstance(error, errors.NotFound):
         return Problem(404, "Not found", detail)
-    if isinstance(error, admin.AlreadyExists | admin.Ambiguous | admin.InUse):
+    if isinstance(error, errors.AlreadyExists | errors.Ambiguous | errors.InUse):
         return Problem(409, "Conflict", detail, _field_of(error, given) if given else None)
-    if isinstance(error, admin.SchemaMissing | admin.DatabaseError):
+    if isinstance(error, errors.SchemaMissing | errors.DatabaseError):
         return Problem(503, "Database unavailable", detail)
     if isinstance(error, InvalidValue):
         return Problem(422, "Invalid value", detail, _field_of(error, given))
@@ -345,33 +346,23 @@ def run(
     body: dict[str, Any],
 ) -> Any:
     """Run an operation as ``ctx.access``; a refusal is raised as a :class:`Problem`."""
-    from backline.notify.admin import NoSuchChannel
-    from backline.store import admin
-
     if operation.writes and ctx.access.read_only:
         raise Problem(403, "Read-only", f"{ctx.access.actor} may read but not change anything")
     try:
         return operation.handler(ctx, path, query, body)
-    except (InvalidValue, admin.AdminError, NoSuchChannel) as error:
+    except (InvalidValue, errors.ManageError) as error:
         raise _problem(error, body or dict(query)) from None
 
 
 # --- numbers ------------------------------------------------------------------------------------
 
 
-def _store() -> Any:
-    from backline.store import admin
-
-    return admin
-
-
 def numbers_list(
     ctx: Context, _p: Mapping[str, str], q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    admin = _store()
     try:
-        entries = admin.list_numbers(ctx.engine, q.get("client") or None)
-    except admin.NotFound as error:
+        entries = numbers_store.list_numbers(ctx.engine, q.get("client") or None)
+    except errors.NotFound as error:
         raise Problem(422, "Unknown client", str(error), "client") from None
     needle = (q.get("q") or "").strip().casefold()
     if needle:
@@ -390,14 +381,14 @@ def numbers_list(
 def numbers_get(
     ctx: Context, p: Mapping[str, str], _q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    return _store().get_number(ctx.engine, p["number"]).to_json()
+    return numbers_store.get_number(ctx.engine, p["number"]).to_json()
 
 
 def numbers_create(
     ctx: Context, _p: Mapping[str, str], _q: Mapping[str, str], b: dict[str, Any]
 ) -> Any:
     values = {key: value for key, value in b.items() if key not in ("number", "destinations")}
-    entry = _store().add_number(ctx.engine, b["number"], b["destinations"], **values)
+    entry = numbers_store.add_number(ctx.engine, b["number"], b["destinations"], **values)
     after = entry.to_json()
     ctx.audit("number.add", entry.number, None, after)
     return after
@@ -406,12 +397,11 @@ def numbers_create(
 def numbers_update(
     ctx: Context, p: Mapping[str, str], _q: Mapping[str, str], b: dict[str, Any]
 ) -> Any:
-    admin = _store()
     values = dict(b)
     for name in ("mode", "ring_timeout", "caller_id", "enabled", "destinations"):
         if values.get(name, "") is None:
             raise Problem(422, "Invalid value", f"{name} cannot be null", name)
-    change = admin.change_number(ctx.engine, p["number"], **values)
+    change = numbers_store.change_number(ctx.engine, p["number"], **values)
     before, after = change.before.to_json(), change.after.to_json()
     if audit.differs(before, after):
         ctx.audit("number.update", change.after.number, before, after)
@@ -421,7 +411,7 @@ def numbers_update(
 def numbers_delete(
     ctx: Context, p: Mapping[str, str], _q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    entry = _store().remove_number(ctx.engine, p["number"])
+    entry = numbers_store.remove_number(ctx.engine, p["number"])
     ctx.audit("number.remove", entry.number, entry.to_json(), None)
     return None
 
@@ -441,8 +431,7 @@ def numbers_try(
     from backline.store.calls import load_table
     from backline.store.database import Database
 
-    admin = _store()
-    number = admin.get_number(ctx.engine, p["number"]).number
+    number = numbers_store.get_number(ctx.engine, p["number"]).number
     caller = q.get("from") or "+815000000000"
     database = Database(ctx.config.database_url, create=False)
     connection = database.connect()
@@ -524,15 +513,14 @@ def numbers_replace(
 def clients_list(
     ctx: Context, _p: Mapping[str, str], _q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    return [entry.to_json() for entry in _store().list_clients(ctx.engine)]
+    return [entry.to_json() for entry in clients_store.list_clients(ctx.engine)]
 
 
 def _client(ctx: Context, name: str) -> Any:
-    admin = _store()
-    wanted = admin.find_client(ctx.engine, admin.client_name(name))
+    wanted = clients_store.find_client(ctx.engine, validation.client_name(name))
     if wanted is None:
-        raise admin.NotFound(f"there is no client named {name!r}")
-    return next(entry for entry in admin.list_clients(ctx.engine) if entry.name == wanted)
+        raise errors.NotFound(f"there is no client named {name!r}")
+    return next(entry for entry in clients_store.list_clients(ctx.engine) if entry.name == wanted)
 
 
 def clients_get(
@@ -544,8 +532,7 @@ def clients_get(
 def clients_create(
     ctx: Context, _p: Mapping[str, str], _q: Mapping[str, str], b: dict[str, Any]
 ) -> Any:
-    admin = _store()
-    entry = admin.add_client(ctx.engine, admin.client_name(b["name"]))
+    entry = clients_store.add_client(ctx.engine, validation.client_name(b["name"]))
     ctx.audit("client.add", entry.name, None, entry.to_json())
     return entry.to_json()
 
@@ -553,11 +540,10 @@ def clients_create(
 def clients_update(
     ctx: Context, p: Mapping[str, str], _q: Mapping[str, str], b: dict[str, Any]
 ) -> Any:
-    admin = _store()
     before = _client(ctx, p["name"])
     if "name" not in b:
         return before.to_json()
-    entry = admin.rename_client(ctx.engine, before.name, admin.client_name(b["name"]))
+    entry = clients_store.rename_client(ctx.engine, before.name, validation.client_name(b["name"]))
     ctx.audit("client.rename", entry.name, before.to_json(), entry.to_json())
     return entry.to_json()
 
@@ -565,10 +551,9 @@ def clients_update(
 def clients_delete(
     ctx: Context, p: Mapping[str, str], q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    admin = _store()
     before = _client(ctx, p["name"])
     force = (q.get("force") or "").lower() in ("1", "true", "yes")
-    admin.remove_client(ctx.engine, before.name, force=force)
+    clients_store.remove_client(ctx.engine, before.name, force=force)
     ctx.audit("client.remove", before.name, before.to_json(), None)
     return None
 
@@ -585,7 +570,7 @@ def _channel_id(text: str) -> int:
 def channels_list(
     ctx: Context, _p: Mapping[str, str], _q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    from backline.notify.admin import list_channels
+    from backline.manage.channels import list_channels
 
     return [entry.to_json() for entry in list_channels(ctx.engine)]
 
@@ -593,7 +578,7 @@ def channels_list(
 def channels_get(
     ctx: Context, p: Mapping[str, str], _q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    from backline.notify.admin import get_channel
+    from backline.manage.channels import get_channel
 
     return get_channel(ctx.engine, _channel_id(p["id"])).to_json()
 
@@ -601,7 +586,7 @@ def channels_get(
 def channels_create(
     ctx: Context, _p: Mapping[str, str], _q: Mapping[str, str], b: dict[str, Any]
 ) -> Any:
-    from backline.notify.admin import add_channel
+    from backline.manage.channels import add_channel
 
     entry = add_channel(
         ctx.engine,
@@ -622,7 +607,7 @@ def channels_create(
 def channels_delete(
     ctx: Context, p: Mapping[str, str], _q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    from backline.notify.admin import remove_channel
+    from backline.manage.channels import remove_channel
 
     entry = remove_channel(ctx.engine, _channel_id(p["id"]))
     ctx.audit("channel.remove", f"#{entry.spec.id}", entry.to_json(), None)
@@ -636,7 +621,7 @@ def channels_test(
     from zoneinfo import ZoneInfo
 
     from backline.core.messages import channel_test_message
-    from backline.notify.admin import get_channel, record_test
+    from backline.manage.channels import get_channel, record_test
     from backline.notify.channels import DeliveryError, describe, missing_settings, transport_for
     from backline.store.database import utc_now
 
@@ -669,29 +654,28 @@ def channels_test(
 def settings_get(
     ctx: Context, _p: Mapping[str, str], _q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    admin = _store()
-    stored = admin.get_settings(ctx.engine)
-    built_in = admin.built_in_settings()
+    stored = settings_store.get_settings(ctx.engine)
+    built_in = settings_store.built_in_settings()
     return {
-        key: {"value": stored.get(key), "built_in": built_in.get(key)} for key in admin.SETTING_KEYS
+        key: {"value": stored.get(key), "built_in": built_in.get(key)}
+        for key in settings_store.SETTING_KEYS
     }
 
 
 def settings_update(
     ctx: Context, _p: Mapping[str, str], _q: Mapping[str, str], b: dict[str, Any]
 ) -> Any:
-    admin = _store()
-    before = admin.get_settings(ctx.engine)
+    before = settings_store.get_settings(ctx.engine)
     for name, value in b.items():
         try:
-            key = admin.setting_key(name)
+            key = settings_store.setting_key(name)
             if value is None:
-                admin.unset_setting(ctx.engine, key)
+                settings_store.unset_setting(ctx.engine, key)
             else:
-                admin.set_setting(ctx.engine, key, value)
+                settings_store.set_setting(ctx.engine, key, value)
         except InvalidValue as error:
             raise Problem(422, "Invalid value", str(error), name) from None
-    after = admin.get_settings(ctx.engine)
+    after = settings_store.get_settings(ctx.engine)
     if before != after:
         ctx.audit("settings.update", "settings", before, after)
     return settings_get(ctx, _p, _q, {})
@@ -727,10 +711,10 @@ def _next_cursor(at: str, sid: str) -> str:
 def calls_list(
     ctx: Context, _p: Mapping[str, str], q: Mapping[str, str], _b: dict[str, Any]
 ) -> Any:
-    from backline.manage import calls_log
+    from backline.manage import calls as calls_store
 
     limit = _int_query(q, "limit", 50, 1, 500)
-    page = calls_log.search(
+    page = calls_store.search_calls(
         ctx.engine,
         number=q.get("number") or None,
         client=q.get("client") or None,
@@ -738,7 +722,7 @@ def calls_list(
         until=q.get("until") or None,
         outcome=q.get("outcome") or None,
         after=_cursor(q),
-        limit=limit,
+        limit=limit + 1,
     )
     more = len(page) > limit
     page = page[:limit]
