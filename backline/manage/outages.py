@@ -24,7 +24,7 @@ def open_outages(engine: Engine) -> list[dict[str, Any]]:
         rows = connection.execute(query).all()
     found = []
     for channel_id, kind, state, client in rows:
-        storm = ChannelState.from_json(state).storm
+        storm = ChannelState.from_json(state).outage
         if storm is None:
             continue
         found.append(

@@ -203,12 +203,12 @@ def test_open_outages(api: TestClient, database_url: str, receiver: Any) -> None
     from sqlalchemy import update
 
     from backline.manage.engine import open_database as open_engine
-    from backline.notify.grouping import ChannelState, Storm
+    from backline.notify.grouping import ChannelState, Outage
     from backline.store.schema import channels
 
     assert api.get("/api/outages").json() == []
     created = api.post("/api/channels", json={"kind": "webhook", "target": receiver.url}).json()
-    storm = Storm(
+    storm = Outage(
         started_at="2026-11-24T05:00:00.000000Z",
         last_call_at="2026-11-24T05:03:00.000000Z",
         last_message_at="2026-11-24T05:03:00.000000Z",
@@ -221,7 +221,7 @@ def test_open_outages(api: TestClient, database_url: str, receiver: Any) -> None
         connection.execute(
             update(channels)
             .where(channels.c.id == created["id"])
-            .values(state=ChannelState(storm=storm).to_json())
+            .values(state=ChannelState(outage=storm).to_json())
         )
     (outage,) = api.get("/api/outages").json()
     assert (outage["channel"], outage["calls"], outage["outcomes"]) == (

@@ -622,7 +622,8 @@ def channels_test(
 
     from backline.core.messages import channel_test_message
     from backline.manage.channels import get_channel, record_test
-    from backline.notify.channels import DeliveryError, describe, missing_settings, transport_for
+    from backline.notify.channels import DeliveryError, describe
+    from backline.notify.channels.kinds import missing_settings, transport_for
     from backline.store.database import utc_now
 
     channel_id = _channel_id(p["id"])
