@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from backline.config import Config
 from backline.manage.migrate import upgrade
 from backline.web.app import create_app
+from tests.standins import StandIn
 from tests.support import AUTH_TOKEN, POSTGRES_ADMIN_URL, PUBLIC_URL, empty_postgres
 
 # Tests never assert times: on a loaded machine (CI, or tests in parallel) an example may take
@@ -177,3 +178,23 @@ def client_for(make_config: Callable[..., Config]) -> Iterator[Callable[..., Tes
     yield start
     for client in started:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def stand_in() -> Iterator[StandIn]:
+    server = StandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stand_in_factory() -> Iterator[Callable[[], StandIn]]:
+    servers: list[StandIn] = []
+
+    def make() -> StandIn:
+        servers.append(StandIn())
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()

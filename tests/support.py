@@ -21,7 +21,10 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
+from backline.core.models import Call, Plan
+from backline.store import calls
 from backline.store.database import Database, utc_now
+from backline.store.records import CallRecord, LegRecord
 
 AUTH_TOKEN = "12345678901234567890123456789012"
 PUBLIC_URL = "https://abc123.execute-api.ap-northeast-1.amazonaws.com/Prod"
@@ -196,3 +199,73 @@ def empty_postgres(url: str) -> None:
     connection.commit()
     connection.close()
     del psycopg2
+
+
+def call_record(
+    sid: str,
+    *,
+    to: str = "+81312345678",
+    client: str | None = "Acme",
+    outcome: str = "forwarding",
+    at: str | None = None,
+) -> CallRecord:
+    call = Call(
+        call_sid=sid,
+        to=to,
+        from_="+819011112222",
+        error_code="11205",
+        error_url="https://primary.example.com/voice",
+    )
+    plan = Plan((), outcome, "route", client, ("+819033334444",))  # type: ignore[arg-type]
+    return CallRecord.build(call, plan, "<Response/>", at or utc_now())
+
+
+def leg_record(
+    sid: str, outcome: str = "answered", duration: int | None = 42, *, client: str | None = "Acme"
+) -> LegRecord:
+    call = Call(call_sid=sid, to="+81312345678", from_="+819011112222")
+    plan = Plan((), outcome, "route", client, ("+819033334444",))  # type: ignore[arg-type]
+    return LegRecord.build(
+        call=call,
+        step=0,
+        plan=plan,
+        status="completed",
+        dial_call_sid="CAleg",
+        duration=duration,
+        answer="<Response/>",
+        at=utc_now(),
+    )
+
+
+def record(database_url: str, *records: CallRecord | LegRecord) -> None:
+    """Write records as the answer path does (calls + events in one transaction)."""
+    database = Database(database_url)
+    connection = database.connect()
+    try:
+        calls.apply(database, connection, list(records))
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def add_client(database_url: str, name: str) -> None:
+    from sqlalchemy import insert
+
+    from backline.manage.engine import make_engine
+    from backline.store.schema import clients
+
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(insert(clients).values(name=name, created_at=utc_now()))
+    engine.dispose()
+
+
+def service_env(database_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
+    """The settings a ``backline`` process needs to answer signed calls, and ``extra``."""
+    return {
+        "BACKLINE_DATABASE_URL": database_url,
+        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
+        "BACKLINE_STATE_DIR": str(state_dir),
+        **extra,
+    }

@@ -11,9 +11,8 @@ from backline.aws.dispatcher import DispatcherFailed, DispatcherHandler
 from backline.config import Config
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.notify.conftest import StandIn, call_record, record, stand_in
-
-__all__ = ["stand_in"]  # the fixture, used by name below
+from tests.standins import StandIn
+from tests.support import call_record, record
 
 
 def test_a_pass_sends_what_was_recorded_and_only_once(

@@ -27,7 +27,7 @@ from tests.aws.conftest import (
     twilio_post,
 )
 from tests.processes import Server
-from tests.support import AUTH_TOKEN, PUBLIC_URL, fallback_params
+from tests.support import AUTH_TOKEN, PUBLIC_URL, fallback_params, service_env
 
 __all__ = ["aws"]  # the fixture, used by name below
 
@@ -106,13 +106,7 @@ def test_the_drill_function_runs_without_what_the_lambda_package_leaves_out(
     """The Lambda package holds no ORM, migration tool, CLI or web framework: a drill that
     imports any of them would fail there on its first run."""
     add_route(sqlite_url)
-    env = {
-        "BACKLINE_DATABASE_URL": sqlite_url,
-        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
-        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
-        "BACKLINE_LOG_LEVEL": "WARNING",
-    }
+    env = service_env(sqlite_url, tmp_path / "state", BACKLINE_LOG_LEVEL="WARNING")
     server = Server(env, tmp_path)
     missing = ("sqlalchemy", "alembic", "typer", "rich", "starlette", "uvicorn", "phonenumbers")
     script = (

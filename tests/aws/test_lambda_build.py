@@ -36,7 +36,7 @@ from tests.aws.conftest import (
     twilio_post,
 )
 from tests.processes import Relay, Server
-from tests.support import AUTH_TOKEN, PUBLIC_URL, fallback_params
+from tests.support import fallback_params, service_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -235,12 +235,7 @@ def test_the_dispatcher_imports_its_channels_from_the_package_alone(
 def test_the_drill_runs_from_the_package_alone(built: Path, postgres: str, tmp_path: Path) -> None:
     """The built drill function drills a running service and keeps its result, loading
     nothing from outside the package (no ORM: the package has none)."""
-    env = {
-        "BACKLINE_DATABASE_URL": postgres,
-        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
-        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
-    }
+    env = service_env(postgres, tmp_path / "state")
     server = Server({**env, "BACKLINE_LOG_LEVEL": "WARNING"}, tmp_path)
     try:
         report = invoke(

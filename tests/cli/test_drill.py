@@ -13,8 +13,8 @@ from typer.testing import CliRunner, Result
 from backline.cli import app
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.notify.conftest import Received, StandIn, stand_in
 from tests.processes import Server, relayed
+from tests.standins import Received, StandIn
 from tests.support import (
     AUTH_TOKEN,
     PUBLIC_URL,
@@ -31,8 +31,6 @@ DISABLED = "+815031234569"
 FIRST = "+81312345678"
 SECOND = "+819011112222"
 FALLBACK = "/twilio/voice/fallback"
-
-__all__ = ["stand_in"]  # the fixture, used by name below
 
 
 def environment(database_url: str, state: Path, token: str = AUTH_TOKEN) -> dict[str, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import Server
-from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, run_backline
+from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, run_backline, service_env
 
 TWILIO = "+815031234567"
 
@@ -63,12 +63,7 @@ def test_several_workers_start_together_on_a_fresh_state_directory(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     add_number(sqlite_url, TWILIO, OFFICE)
-    env = {
-        "BACKLINE_DATABASE_URL": sqlite_url,
-        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
-        "BACKLINE_STATE_DIR": str(tmp_path / "fresh"),
-    }
+    env = service_env(sqlite_url, tmp_path / "fresh")
     server = Server(env, tmp_path, "--workers", "3")
     try:
         for _ in range(6):
@@ -83,12 +78,7 @@ def test_several_workers_start_together_on_a_fresh_state_directory(
 def test_serve_before_db_upgrade_still_answers_and_says_what_to_do(tmp_path: Path) -> None:
     from tests.support import fallback_params, signed_post
 
-    env = {
-        "BACKLINE_DATABASE_URL": f"sqlite:///{tmp_path}/empty.db",
-        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
-        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
-    }
+    env = service_env(f"sqlite:///{tmp_path}/empty.db", tmp_path / "state")
     server = Server(env, tmp_path)
     try:
         path = "/twilio/voice/fallback"

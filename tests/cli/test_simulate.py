@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from backline.cli import app
 from tests.processes import Server
-from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, query, run_backline
+from tests.support import add_number, query, run_backline, service_env
 
 TWILIO = "+815031234567"
 
@@ -63,12 +63,7 @@ def test_simulate_against_a_running_server_is_a_real_signed_call(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_number(database_url, TWILIO, OFFICE)
-    env = {
-        "BACKLINE_DATABASE_URL": database_url,
-        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
-        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
-    }
+    env = service_env(database_url, tmp_path / "state")
     server = Server(env, tmp_path)
     try:
         for key, value in env.items():
@@ -84,12 +79,7 @@ def test_simulate_against_a_running_server_is_a_real_signed_call(
 
 
 def test_simulate_with_the_wrong_token_is_refused(tmp_path: Path, sqlite_url: str) -> None:
-    env = {
-        "BACKLINE_DATABASE_URL": sqlite_url,
-        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
-        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
-    }
+    env = service_env(sqlite_url, tmp_path / "state")
     server = Server(env, tmp_path)
     try:
         result = run_backline(

@@ -25,8 +25,8 @@ import pytest
 
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.notify.conftest import Received, StandIn
 from tests.processes import Server
+from tests.standins import Received, StandIn
 from tests.support import (
     AUTH_TOKEN,
     PUBLIC_URL,

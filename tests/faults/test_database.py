@@ -18,13 +18,11 @@ from tests.faults.harness import (
     environment,
     prepare,
 )
-from tests.notify.conftest import StandIn, stand_in
 from tests.processes import PrivatePostgres, Server
+from tests.standins import StandIn
 from tests.support import wait_for
 
 pytestmark = pytest.mark.faults
-
-__all__ = ["stand_in"]  # the fixture, used by name below
 
 
 def test_database_stopped_mid_traffic_and_started_again(

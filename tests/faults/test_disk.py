@@ -25,12 +25,10 @@ from tests.faults.harness import (
     environment,
     prepare,
 )
-from tests.notify.conftest import StandIn, stand_in
 from tests.processes import Relay, Server, relayed
+from tests.standins import StandIn
 
 pytestmark = [pytest.mark.faults, pytest.mark.postgres_only]
-
-__all__ = ["stand_in"]  # the fixture, used by name below
 
 
 @pytest.fixture

@@ -23,13 +23,11 @@ from tests.faults.harness import (
     prepare,
     recorded,
 )
-from tests.notify.conftest import StandIn, stand_in
 from tests.processes import Server
+from tests.standins import StandIn
 from tests.support import wait_for
 
 pytestmark = pytest.mark.faults
-
-__all__ = ["stand_in"]  # the fixture, used by name below
 
 
 def test_killed_during_a_burst_and_restarted(

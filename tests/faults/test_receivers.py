@@ -17,13 +17,12 @@ from tests.faults.harness import (
     environment,
     prepare,
 )
-from tests.notify.conftest import StandIn, stand_in
 from tests.processes import Server, free_port
+from tests.standins import StandIn
 from tests.support import query, wait_for
 
 pytestmark = pytest.mark.faults
 
-__all__ = ["stand_in"]  # the fixture, used by name below
 
 CALLS = 20
 

@@ -24,10 +24,18 @@ from backline.manage.engine import make_engine
 from backline.notify.channels import ChannelSpec, DeliveryError
 from backline.notify.channels.kinds import transport_for
 from backline.notify.dispatcher import Dispatcher
-from tests.notify.conftest import Received, StandIn, call_record, record
 from tests.notify.test_dispatcher import run_dispatcher, slack
 from tests.processes import Server, free_port
-from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, fallback_params, signed_post, wait_for
+from tests.standins import Received, StandIn
+from tests.support import (
+    add_number,
+    call_record,
+    fallback_params,
+    record,
+    service_env,
+    signed_post,
+    wait_for,
+)
 
 __all__ = ["run_dispatcher"]  # the fixture, used by name below
 
@@ -59,13 +67,7 @@ def test_caller_text_reaches_slack_as_text_not_markup(
     twilio = "+815031234567"
     add_number(sqlite_url, twilio, ("+81312345678",))
     slack(sqlite_url, stand_in.url)
-    env = {
-        "BACKLINE_DATABASE_URL": sqlite_url,
-        "BACKLINE_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "BACKLINE_PUBLIC_URL": PUBLIC_URL,
-        "BACKLINE_STATE_DIR": str(tmp_path / "state"),
-        "BACKLINE_NOTIFY_LANGUAGE": "en",
-    }
+    env = service_env(sqlite_url, tmp_path / "state", BACKLINE_NOTIFY_LANGUAGE="en")
     server = Server(env, tmp_path)
     try:
         caller = "<!channel> <https://evil.example|Log in> & co"

@@ -23,7 +23,7 @@ from backline.notify.channels import ChannelSpec, DeliveryError
 from backline.notify.channels.kinds import transport_for
 from backline.notify.channels.slack import blocks, escape
 from backline.notify.channels.sms import SMS_MAX
-from tests.notify.conftest import StandIn
+from tests.standins import StandIn
 
 EVENT = CallEvent(
     "diverted",

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from backline.cli import app
-from tests.notify.conftest import StandIn, add_client, call_record, record
+from tests.standins import StandIn
+from tests.support import add_client, call_record, record
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from backline.notify.outbox import Outbox
 from backline.service import Service
 from backline.store.database import Database
 from backline.web.app import create_app
-from tests.notify.conftest import Received, StandIn, call_record, record
 from tests.notify.test_dispatcher import FAST
 from tests.processes import Relay
-from tests.support import wait_for
+from tests.standins import Received, StandIn
+from tests.support import call_record, record, wait_for
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from backline.manage.engine import make_engine
 from backline.notify.dispatcher import Dispatcher
 from backline.notify.outbox import Outbox
 from backline.store.database import Database
-from tests.notify.conftest import StandIn, add_client, call_record, leg_record, record
-from tests.support import wait_for
+from tests.standins import StandIn
+from tests.support import add_client, call_record, leg_record, record, wait_for
 
 # Short thresholds: an outage ends after 1.5 s without a call, summaries every 0.5 s.
 FAST = {

@@ -20,9 +20,9 @@ from starlette.testclient import TestClient
 
 from backline.service import Service
 from backline.web.app import create_app
-from tests.notify.conftest import StandIn
 from tests.notify.test_dispatcher import slack
 from tests.processes import Relay
+from tests.standins import StandIn
 from tests.support import wait_for
 
 # An outage ends after 3 s without a call; summaries at most every second.

@@ -15,8 +15,8 @@ import pytest
 
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.notify.conftest import StandIn, call_record, record
-from tests.support import wait_for
+from tests.standins import StandIn
+from tests.support import call_record, record, wait_for
 
 BACKLINE = [sys.executable, "-c", "from backline.cli import main; main()"]
 

@@ -10,8 +10,8 @@ import pytest
 
 from backline.manage.channels import add_channel
 from backline.manage.engine import make_engine
-from tests.notify.conftest import StandIn
 from tests.processes import Server
+from tests.standins import StandIn
 from tests.support import AUTH_TOKEN, PUBLIC_URL, add_number, fallback_params, signed_post, wait_for
 
 TWILIO = "+815031234567"

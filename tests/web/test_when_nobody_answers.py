@@ -21,7 +21,7 @@ from backline.manage.numbers import add_number
 from backline.service import Service
 from backline.web.app import create_app
 from tests.cli import invoke
-from tests.notify.conftest import StandIn
+from tests.standins import StandIn
 from tests.support import (
     PUBLIC_URL,
     dial_params,

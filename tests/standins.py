@@ -1,23 +1,16 @@
 """Stand-ins for the receivers, on 127.0.0.1: an HTTP server that answers as told (Slack, a
-webhook, Twilio's Messages endpoint), an SMTP server with STARTTLS; and helpers that record calls
-through the project's own code so that ``events`` rows are what the answer path writes."""
+webhook, Twilio's Messages endpoint). The ``stand_in`` and ``stand_in_factory`` fixtures in the
+root conftest.py make them."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-import pytest
-
-from backline.core.models import Call, Plan
-from backline.store import calls
-from backline.store.database import Database, utc_now
-from backline.store.records import CallRecord, LegRecord
 
 
 @dataclass
@@ -107,82 +100,3 @@ class StandIn:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    server = StandIn()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def stand_in_factory() -> Iterator[Callable[[], StandIn]]:
-    servers: list[StandIn] = []
-
-    def make() -> StandIn:
-        servers.append(StandIn())
-        return servers[-1]
-
-    yield make
-    for server in servers:
-        server.close()
-
-
-def call_record(
-    sid: str,
-    *,
-    to: str = "+81312345678",
-    client: str | None = "Acme",
-    outcome: str = "forwarding",
-    at: str | None = None,
-) -> CallRecord:
-    call = Call(
-        call_sid=sid,
-        to=to,
-        from_="+819011112222",
-        error_code="11205",
-        error_url="https://primary.example.com/voice",
-    )
-    plan = Plan((), outcome, "route", client, ("+819033334444",))  # type: ignore[arg-type]
-    return CallRecord.build(call, plan, "<Response/>", at or utc_now())
-
-
-def leg_record(
-    sid: str, outcome: str = "answered", duration: int | None = 42, *, client: str | None = "Acme"
-) -> LegRecord:
-    call = Call(call_sid=sid, to="+81312345678", from_="+819011112222")
-    plan = Plan((), outcome, "route", client, ("+819033334444",))  # type: ignore[arg-type]
-    return LegRecord.build(
-        call=call,
-        step=0,
-        plan=plan,
-        status="completed",
-        dial_call_sid="CAleg",
-        duration=duration,
-        answer="<Response/>",
-        at=utc_now(),
-    )
-
-
-def record(database_url: str, *records: CallRecord | LegRecord) -> None:
-    """Write records as the answer path does (calls + events in one transaction)."""
-    database = Database(database_url)
-    connection = database.connect()
-    try:
-        calls.apply(database, connection, list(records))
-        connection.commit()
-    finally:
-        connection.close()
-
-
-def add_client(database_url: str, name: str) -> None:
-    from sqlalchemy import insert
-
-    from backline.manage.engine import make_engine
-    from backline.store.schema import clients
-
-    engine = make_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(insert(clients).values(name=name, created_at=utc_now()))
-    engine.dispose()
