@@ -127,6 +127,7 @@ def resolve(
     bundle = env.get(BUNDLE_VARIABLE, "").strip()
     if not wanted and not bundle:
         return dict(env)
+    own_client = client is None
     client = client or AwsClient(env)
     results: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -142,12 +143,16 @@ def resolve(
     jobs = [(target, target + SUFFIX, reference) for target, reference in wanted.items()]
     if bundle:
         jobs.append(("", BUNDLE_VARIABLE, bundle))
-    threads = [threading.Thread(target=fetch, args=job, daemon=True) for job in jobs[1:]]
-    for thread in threads:
-        thread.start()
-    fetch(*jobs[0])
-    for thread in threads:
-        thread.join(timeout * 2 + 1)
+    try:
+        threads = [threading.Thread(target=fetch, args=job, daemon=True) for job in jobs[1:]]
+        for thread in threads:
+            thread.start()
+        fetch(*jobs[0])
+        for thread in threads:
+            thread.join(timeout * 2 + 1)
+    finally:
+        if own_client:  # a client passed in is the caller's to close
+            client.close()
     for target, variable, _reference in jobs:
         if target not in results and variable not in errors:
             errors[variable] = f"reading the secret named by {variable} timed out"

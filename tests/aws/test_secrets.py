@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,22 @@ def test_secrets_manager_and_ssm_fill_their_variables(aws: AwsStandIn) -> None:
     ssm = next(r for r in aws.received if "SSM" in r.headers["x-amz-target"])
     assert json.loads(ssm.body) == {"Name": PARAMETER, "WithDecryption": True}
     assert "/ssm/aws4_request" in ssm.headers["authorization"]
+
+
+def test_the_connections_it_opened_are_closed(aws: AwsStandIn) -> None:
+    aws.secrets[SECRET] = AUTH_TOKEN
+    aws.parameters[PARAMETER] = "from-ssm"
+    env = {
+        **aws.env(),
+        "BACKLINE_TWILIO_AUTH_TOKEN_SECRET_ARN": SECRET,
+        "TWILIO_AUTH_TOKEN_SECRET_ARN": PARAMETER,
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        resolve(env)
+        gc.collect()
+    port = aws.url.rsplit(":", 1)[1]
+    assert [str(w.message) for w in caught if f", {port})" in str(w.message)] == []
 
 
 def test_a_variable_set_directly_wins(aws: AwsStandIn) -> None:
