@@ -307,9 +307,6 @@ class Answerer:
                 "mostly_refused": self.refusals.mostly_refused(now),
             }
 
-    def action_url(self, step: int) -> str:
-        return self.links.dial_action(step, closed=False)
-
     # -- the fallback and the dial outcome -------------------------------------------------------
     def _planned(
         self, call: Call, step: int | None, status: str, closed: bool = False
