@@ -79,14 +79,6 @@ class Twilio:
 
 
 @pytest.fixture
-def stand_in() -> Iterator[StandIn]:
-    """The team's Slack: an HTTP server on 127.0.0.1 that answers as Slack does."""
-    server = StandIn()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def running(
     make_config: Callable[..., Config], stand_in: StandIn
 ) -> Iterator[Callable[..., Twilio]]:
