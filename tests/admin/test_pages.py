@@ -230,7 +230,7 @@ def test_sign_out_ends_the_session(site: TestClient) -> None:
 
 def test_send_test_from_the_clients_page(site: TestClient, sqlite_url: str) -> None:
     from backline.manage.channels import add_channel
-    from tests.notify.conftest import StandIn
+    from tests.standins import StandIn
 
     receiver = StandIn()
     try:

@@ -35,7 +35,7 @@ def problem(response: Any, status: int, field: str | None = None) -> dict[str, A
 @pytest.fixture
 def receiver() -> Iterator[Any]:
     """A webhook receiver on 127.0.0.1 (the notification tests' stand-in)."""
-    from tests.notify.conftest import StandIn
+    from tests.standins import StandIn
 
     server = StandIn()
     server.bodies = server.received  # type: ignore[attr-defined]
