@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from backline import answer as answer_module
 from tests.support import (
     AUTH_TOKEN,
     PUBLIC_URL,
@@ -201,15 +203,22 @@ def test_a_route_in_english_without_a_voice_gets_an_english_voice(
 # -- 5. several auth tokens ------------------------------------------------------------------------
 @pytest.fixture
 def hmacs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The HMACs computed by the twilio library's validator, by token."""
+    """The HMACs computed, by token: the answer path's own (the library's algorithm written
+    out) and the twilio library's validator's. Both are counted and still computed."""
     computed: list[str] = []
     original = RequestValidator.compute_signature
+    written_out = answer_module.twilio_signature
 
     def counting(self: RequestValidator, *args: object, **kwargs: object) -> str:
         computed.append(self.token.decode() if isinstance(self.token, bytes) else self.token)
         return str(original(self, *args, **kwargs))  # type: ignore[arg-type]
 
+    def counting_written_out(key: bytes, url: str, params: Mapping[str, str]) -> str:
+        computed.append(key.decode())
+        return written_out(key, url, params)
+
     monkeypatch.setattr(RequestValidator, "compute_signature", counting)
+    monkeypatch.setattr(answer_module, "twilio_signature", counting_written_out)
     return computed
 
 
