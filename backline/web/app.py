@@ -1,7 +1,10 @@
 """The one ASGI app: Twilio's endpoints and /healthz (uvicorn, containers and Lambda alike).
 
 Every request passes :class:`~backline.web.limits.BoundedRequests` first (bodies over 64 KiB
-refused with 413; in insecure demo mode, a header on every response).
+refused with 413; in insecure demo mode, a header on every response). A GET or POST to one of
+Twilio's paths then goes straight to the Twilio endpoint (a plain ASGI app); everything else
+goes to the management surface (under /api and /admin) or, the lifespan included, through
+Starlette, whose routes serve the same Twilio endpoint (for HEAD, and the 405 to other methods).
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from starlette.routing import Route
 from backline.answer import ENDPOINTS
 from backline.config import Config
 from backline.service import Service
-from backline.web.limits import BoundedRequests
+from backline.web.limits import App, BoundedRequests, Receive, Send
 from backline.web.surface import ManagementSurface
-from backline.web.twilio import TwilioEndpoints
+from backline.web.twilio import Scope, TwilioEndpoints
 
-__all__ = ["create_app", "twilio_routes"]
+__all__ = ["TwilioFirst", "create_app", "twilio_routes"]
 
 
 def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
@@ -33,10 +36,35 @@ def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
     built from the Host header, and Twilio would not sign the new URL anyway).
     """
     return [
-        Route(path, endpoints.answer, methods=["GET", "POST"])
+        Route(path, endpoints, methods=["GET", "POST"])
         for endpoint in ENDPOINTS
         for path in (endpoint.path, endpoint.path + "/")
     ]
+
+
+class TwilioFirst:
+    """ASGI: a GET or POST to one of Twilio's paths (with or without a final slash) straight to
+    the Twilio endpoint, everything else to ``app``. Starlette's routing, request and response
+    objects and middleware would cost a warm answer more than its signature check and planning
+    together; the endpoint answers every request itself and never raises."""
+
+    def __init__(self, twilio: TwilioEndpoints, app: App) -> None:
+        self.twilio = twilio
+        self.app = app
+        self.paths = frozenset(
+            path for endpoint in ENDPOINTS for path in (endpoint.path, endpoint.path + "/")
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] in self.paths
+            and scope["method"] in ("POST", "GET")
+            and not scope.get("root_path")
+        ):
+            await self.twilio(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(config: Config | None = None, *, service: Service | None = None) -> BoundedRequests:
@@ -70,7 +98,7 @@ def create_app(config: Config | None = None, *, service: Service | None = None) 
     app.router.redirect_slashes = False
     app.state.service = service
     return BoundedRequests(
-        surface.beside(app),
+        TwilioFirst(endpoints, surface.beside(app)),
         insecure=service.config.insecure_demo,
         on_too_large=service.count_too_large,
     )
