@@ -41,7 +41,7 @@ from backline.core.planner import (
     url_caller,
 )
 from backline.core.refusals import RefusalWatch
-from backline.core.signatures import twilio_signature
+from backline.core.signatures import TwilioSigner
 from backline.core.twiml import LAST_RESORT_TWIML, render, render_verbs
 from backline.core.validation import is_e164
 from backline.store.database import utc_now
@@ -191,7 +191,7 @@ class Answerer:
         self.recorder = recorder
         self.clock = clock
         self._validators: tuple[RequestValidator, ...] = ()
-        self._keys: tuple[bytes, ...] = ()
+        self._keys: tuple[TwilioSigner, ...] = ()
         # AccountSid -> the index of the validator whose token signed its last good request, so
         # that a normal request costs one HMAC however many tokens there are.
         self._signers: dict[str, int] = {}
@@ -212,7 +212,7 @@ class Answerer:
         """Check signatures with the tokens in ``raw`` from now on (comma-separated)."""
         tokens = auth_tokens(raw) or ("unset",)
         self._validators = tuple(RequestValidator(token) for token in tokens)
-        self._keys = tuple(token.encode("utf-8") for token in tokens)
+        self._keys = tuple(TwilioSigner(token) for token in tokens)
         self._signers = {}
 
     def is_authentic(
@@ -236,7 +236,7 @@ class Answerer:
         # tokens run only when that one does not match. The one HMAC is the library's algorithm
         # written out (backline.core.signatures, held equal to the library by property tests).
         first = remembered if remembered is not None and remembered < len(validators) else 0
-        expected = twilio_signature(self._keys[first], url, params)
+        expected = self._keys[first].signature(url, params)
         if hmac.compare_digest(expected, signature):
             if remembered is None and account:
                 self._remember(account, first)

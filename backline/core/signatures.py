@@ -13,15 +13,37 @@ still runs whenever this one does not match.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import hmac
 from collections.abc import Mapping
 
-__all__ = ["twilio_signature"]
+__all__ = ["TwilioSigner", "twilio_signature"]
 
 
-def twilio_signature(key: bytes, url: str, params: Mapping[str, str]) -> str:
+class TwilioSigner:
+    """Computes X-Twilio-Signature with one auth token.
+
+    The HMAC keyed with the token is prepared once and copied for each request: cheaper than
+    keying it again, and, unlike ``hmac.digest``, it never lets go of the interpreter lock in
+    the middle of an answer (taking it back can cost an answer milliseconds when the recorder's
+    thread holds it).
+    """
+
+    __slots__ = ("_keyed", "token")
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self._keyed = hmac.new(token.encode("utf-8"), digestmod=hashlib.sha1)
+
+    def signature(self, url: str, params: Mapping[str, str]) -> str:
+        """The signature of a request to ``url`` with the form ``params``."""
+        signed = url + "".join([name + params[name] for name in sorted(params)]) if params else url
+        mac = self._keyed.copy()
+        mac.update(signed.encode("utf-8"))
+        return binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
+
+
+def twilio_signature(token: str, url: str, params: Mapping[str, str]) -> str:
     """The X-Twilio-Signature of a request to ``url`` with the form ``params``, signed with
-    ``key`` (the auth token, UTF-8 encoded)."""
-    signed = url + "".join([name + params[name] for name in sorted(params)]) if params else url
-    digest = hmac.digest(key, signed.encode("utf-8"), "sha1")
-    return binascii.b2a_base64(digest, newline=False).decode("ascii")
+    ``token`` (the auth token)."""
+    return TwilioSigner(token).signature(url, params)

@@ -14,7 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from backline import answer as answer_module
+from backline.core.signatures import TwilioSigner
 from tests.support import (
     AUTH_TOKEN,
     PUBLIC_URL,
@@ -207,18 +207,18 @@ def hmacs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     out) and the twilio library's validator's. Both are counted and still computed."""
     computed: list[str] = []
     original = RequestValidator.compute_signature
-    written_out = answer_module.twilio_signature
+    written_out = TwilioSigner.signature
 
     def counting(self: RequestValidator, *args: object, **kwargs: object) -> str:
         computed.append(self.token.decode() if isinstance(self.token, bytes) else self.token)
         return str(original(self, *args, **kwargs))  # type: ignore[arg-type]
 
-    def counting_written_out(key: bytes, url: str, params: Mapping[str, str]) -> str:
-        computed.append(key.decode())
-        return written_out(key, url, params)
+    def counting_written_out(self: TwilioSigner, url: str, params: Mapping[str, str]) -> str:
+        computed.append(self.token)
+        return written_out(self, url, params)
 
     monkeypatch.setattr(RequestValidator, "compute_signature", counting)
-    monkeypatch.setattr(answer_module, "twilio_signature", counting_written_out)
+    monkeypatch.setattr(TwilioSigner, "signature", counting_written_out)
     return computed
 
 
