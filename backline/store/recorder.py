@@ -23,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,44 @@ def _settle(
             future.set_result(outcome[index])
 
 
+class _Deadlines:
+    """The answers on one event loop waiting for the writer, oldest first, each failed with
+    TimeoutError if its record is not settled within ``timeout``.
+
+    One timer at a time, at the oldest waiting answer's deadline, rather than a timer armed and
+    cancelled for every answer: the timeout is the same for all, so the answers expire in the
+    order they came, and the timer fires about once a timeout however many answers go by.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self.loop = loop
+        self.timeout = timeout
+        self.waiting: deque[tuple[float, asyncio.Future[str | None]]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, future: asyncio.Future[str | None]) -> None:
+        waiting = self.waiting
+        while waiting and waiting[0][1].done():
+            waiting.popleft()
+        deadline = self.loop.time() + self.timeout
+        waiting.append((deadline, future))
+        if self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        waiting = self.waiting
+        while waiting:
+            deadline, future = waiting[0]
+            if not future.done():
+                if deadline > now:
+                    self.timer = self.loop.call_at(deadline, self._expire)
+                    return
+                future.set_exception(TimeoutError())
+            waiting.popleft()
+
+
 class Recorder:
     def __init__(
         self, database: Database, journal: Journal, *, timeout: float, retry_seconds: float = 5.0
@@ -105,6 +144,8 @@ class Recorder:
         # Called inside each replay transaction, before its commit, with the replayed records:
         # the notification side marks the calls it already told from the journal.
         self.replay_hooks: list[Callable[[Database, Connection, list[Record]], None]] = []
+        # The answers each event loop is waiting on, to be timed out (see _Deadlines).
+        self._deadlines: dict[asyncio.AbstractEventLoop, _Deadlines] = {}
         # Records that neither the database nor the journal would take, oldest first.
         self._held: list[Record] = []
         self._held_lock = threading.Lock()
@@ -237,14 +278,25 @@ class Recorder:
             return await self._journal_directly(record)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str | None] = loop.create_future()
+        deadlines = self._deadlines.get(loop)
+        if deadlines is None:
+            deadlines = self._watch(loop)
+        deadlines.add(future)
         self._queue.put((record, future))
         try:
-            async with asyncio.timeout(self.timeout):
-                return await future
+            return await future
         except TimeoutError:
             self._mark_down(f"Timeout: the database did not answer within {self.timeout:g} s")
             log.warning("database write timed out; journaling %s locally", record.key)
             return await self._journal_directly(record)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> _Deadlines:
+        # The loops of a process are few (one, but tests start and close many): forget closed
+        # ones when a new one comes.
+        kept = {known: d for known, d in self._deadlines.items() if not known.is_closed()}
+        kept[loop] = deadlines = _Deadlines(loop, self.timeout)
+        self._deadlines = kept
+        return deadlines
 
     async def _journal_directly(self, record: Record) -> str | None:
         import asyncio

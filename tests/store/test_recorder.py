@@ -99,6 +99,53 @@ def test_journal_survives_a_restart(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
+def test_answers_that_arrive_while_others_wait_each_get_their_own_timeout(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Waiting answers are timed out by one timer at the oldest one's deadline: answers that
+    came later are timed out too, each about a timeout after it came, never sooner, and their
+    records reach the database through the journal."""
+    empty_postgres(postgres_url)
+    parts = urlsplit(postgres_url)
+    relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
+    url = postgres_url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{relay.port}")
+    timeout = 1.0
+    recorder = Recorder(Database(url, timeout=5), Journal(tmp_path / "journal.db"), timeout=timeout)
+    recorder.start()
+    first = call_record()
+    early = [call_record() for _ in range(5)]
+    late = [call_record() for _ in range(5)]
+
+    async def timed(record: CallRecord) -> tuple[str | None, float]:
+        started = time.monotonic()
+        result = await recorder.record(record)
+        return result, time.monotonic() - started
+
+    async def calls() -> list[tuple[str | None, float]]:
+        assert await recorder.record(first) is None
+        relay.freeze()
+        waiting = [asyncio.ensure_future(timed(record)) for record in early]
+        await asyncio.sleep(timeout / 2)  # the writer is stuck, but not yet for a timeout
+        waiting += [asyncio.ensure_future(timed(record)) for record in late]
+        return await asyncio.gather(*waiting)
+
+    try:
+        outcomes = asyncio.run(calls())
+        assert [result for result, _ in outcomes] == [None] * 10
+        assert all(timeout * 0.9 <= waited < timeout * 3 for _, waited in outcomes)
+        relay.thaw()
+        deadline = time.monotonic() + 30
+        while recorder.journal.pending and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        recorder.stop()
+        relay.close()
+    sids = [r.call_sid for r in [first, *early, *late]]
+    rows = query(postgres_url, "SELECT call_sid FROM calls")
+    assert sorted(sid for (sid,) in rows) == sorted(sids)
+
+
+@pytest.mark.timeout(60)
 def test_a_stalled_database_costs_one_timeout_not_one_per_call(
     postgres_url: str, tmp_path: Path
 ) -> None:
