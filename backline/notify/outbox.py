@@ -153,30 +153,35 @@ class Outbox:
             channels = self._execute(
                 cursor, f"SELECT c.id, {self._client} FROM {self._from} WHERE c.failing IS NULL"
             ).fetchall()
+            deliveries = []
             for event_id, kind, payload in rows:
                 client = _json(payload).get("client") or None
-                for channel_id, channel_client in channels:
-                    if channel_client is not None and channel_client != client:
-                        continue
-                    self._execute(
-                        cursor,
-                        "INSERT INTO deliveries (id, channel_id, event_id, kind, "
-                        "payload, status, created_at) VALUES (:id, :channel, :event, :kind, "
-                        ":payload, 'pending', :now) ON CONFLICT (id) DO NOTHING",
-                        {
-                            "id": f"{event_id}@{channel_id}",
-                            "channel": int(channel_id),
-                            "event": event_id,
-                            "kind": kind,
-                            "payload": payload,
-                            "now": now,
-                        },
-                    )
-                self._execute(
-                    cursor,
-                    "UPDATE events SET fanned_out = :t WHERE id = :id",
-                    {"t": True, "id": event_id},
-                )
+                deliveries += [
+                    {
+                        "id": f"{event_id}@{channel_id}",
+                        "channel": int(channel_id),
+                        "event": event_id,
+                        "kind": kind,
+                        "payload": payload,
+                        "now": now,
+                    }
+                    for channel_id, channel_client in channels
+                    if channel_client is None or channel_client == client
+                ]
+            # Batched: during a storm a pass takes in hundreds of events, and a statement (a
+            # round trip, on PostgreSQL) for each would compete with the answers.
+            self.database.execute_many(
+                cursor,
+                "INSERT INTO deliveries (id, channel_id, event_id, kind, payload, status, "
+                "created_at) VALUES (:id, :channel, :event, :kind, :payload, 'pending', :now) "
+                "ON CONFLICT (id) DO NOTHING",
+                deliveries,
+            )
+            self.database.execute_many(
+                cursor,
+                "UPDATE events SET fanned_out = :t WHERE id = :id",
+                [{"t": True, "id": event_id} for event_id, _kind, _payload in rows],
+            )
             return len(rows)
 
     # -- claiming channels ------------------------------------------------------------------
