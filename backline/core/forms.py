@@ -27,9 +27,23 @@ def parse_form(body: str) -> dict[str, str]:
     return form
 
 
+# Pieces decoded lately (the URLs of a caller's IVR come again with every call of an outage),
+# at most this many and this long each; a pure function's results, so the cache changes nothing.
+_DECODED_MAX = 256
+_DECODED_LENGTH = 512
+_decoded: dict[str, str] = {}
+
+
 def _unquote(piece: str) -> str:
     # Every phone number in a Twilio form arrives as "%2B" and digits; decode that shape
     # directly, everything else through the standard library.
     if piece.startswith("%2B") and piece[3:].isdigit():
         return "+" + piece[3:]
-    return unquote_plus(piece)
+    decoded = _decoded.get(piece)
+    if decoded is None:
+        decoded = unquote_plus(piece)
+        if len(piece) <= _DECODED_LENGTH:
+            if len(_decoded) >= _DECODED_MAX:
+                _decoded.clear()
+            _decoded[piece] = decoded
+    return decoded

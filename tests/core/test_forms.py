@@ -26,3 +26,19 @@ def test_plus_and_percent_and_blanks() -> None:
         "Note": "a b",
         "Empty": "",
     }
+
+
+def test_decoded_pieces_are_remembered_within_a_bound() -> None:
+    from backline.core import forms
+
+    url = quote("https://ivr.example.com/twilio/incoming?a=1&b=2", safe="")
+    for _ in range(2):  # the second time from what was remembered: the same
+        assert parse_form(f"ErrorUrl={url}") == {
+            "ErrorUrl": "https://ivr.example.com/twilio/incoming?a=1&b=2"
+        }
+    for index in range(3 * forms._DECODED_MAX):
+        assert parse_form(f"Note=a+{index}") == {"Note": f"a {index}"}
+    assert len(forms._decoded) <= forms._DECODED_MAX
+    long_piece = "x+" * forms._DECODED_LENGTH
+    assert parse_form(f"Long={long_piece}") == {"Long": "x " * forms._DECODED_LENGTH}
+    assert long_piece not in forms._decoded
