@@ -5,7 +5,7 @@ Every Twilio path is one row of :data:`ENDPOINTS`: the path, the planner that an
 builds its record, the kind of record it makes, and what to answer when planning fails.
 :func:`respond` is the one sequence every request goes through (verify, plan, record, answer,
 or the emergency answer); :class:`Answerer` holds what it needs (the tokens, the snapshot, the
-recorder, the memo of answers). The Starlette endpoints (``backline.web.twilio``) and the
+recorder, the memo of answers). The server's ASGI endpoint (``backline.web.twilio``) and the
 Lambda handler (``backline.aws.fallback``) only adapt their I/O to it and differ only in how
 they wait for the durable record, so both answer alike. This module imports no web framework:
 a Lambda cold start pays only for what answering needs.
