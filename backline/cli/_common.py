@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -16,17 +17,19 @@ from backline.core.redact import mask_password
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from backline.manage.audit import Changes
+
 __all__ = [
     "AsJson",
     "Command",
     "DatabaseUrl",
     "audited",
-    "audited_import",
     "config",
     "engine",
     "fail",
     "print_json",
     "readable_help",
+    "record_import",
     "time_shown",
 ]
 
@@ -125,23 +128,23 @@ def engine(database_url: str | None) -> Engine:
         fail(str(error))
 
 
-def audited(
-    database_url: str | None, action: str, target: str, before: Any = None, after: Any = None
-) -> None:
-    """Put a change this command made in the audit log (see docs/admin.md)."""
-    from backline.manage.audit import record_cli
+@contextmanager
+def audited(database_url: str | None) -> Iterator[Changes]:
+    """One transaction for a command's change and its audit entries (see docs/admin.md): give
+    the management functions ``changes.engine``, then ``changes.record(...)`` what they did.
+    Either both are written or neither (a ManageError says why)."""
+    from backline.manage import audit
 
-    problem = record_cli(engine(database_url), action, target, before, after)
-    if problem is not None:
-        typer.echo(f"warning: the change is made but not in the audit log: {problem}", err=True)
+    with audit.changes(engine(database_url), actor=audit.cli_actor(), source="cli") as changes:
+        yield changes
 
 
-def audited_import(database_url: str | None, diff: Any) -> None:
+def record_import(changes: Changes, diff: Any) -> None:
     """Each number a bulk import added, changed or removed, in the audit log."""
     for added in diff.added:
-        audited(database_url, "number.add", added.entry.number, None, added.entry.to_json())
+        changes.record("number.add", added.entry.number, None, added.entry.to_json())
     for changed in diff.changed:
         before, after = changed.before.to_json(), changed.after.to_json()
-        audited(database_url, "number.update", changed.after.number, before, after)
+        changes.record("number.update", changed.after.number, before, after)
     for removed in diff.removed:
-        audited(database_url, "number.remove", removed.number, removed.to_json(), None)
+        changes.record("number.remove", removed.number, removed.to_json(), None)

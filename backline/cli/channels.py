@@ -69,21 +69,22 @@ def add(
 
     settings = config()
     try:
-        entry = add_channel(
-            open_database(database_url),
-            kind,
-            target,
-            client=client,
-            label=name,
-            sender=sender,
-            secret=secret,
-            allow_private=config().allow_private_channels,
-        )
+        with audited(database_url) as changes:
+            entry = add_channel(
+                changes.engine,
+                kind,
+                target,
+                client=client,
+                label=name,
+                sender=sender,
+                secret=secret,
+                allow_private=config().allow_private_channels,
+            )
+            changes.record("channel.add", f"#{entry.spec.id}", None, entry.to_json())
     except InvalidValue as error:
         fail(str(error))
     except Exception as error:
         fail(f"could not add the channel: {error}")
-    audited(database_url, "channel.add", f"#{entry.spec.id}", None, entry.to_json())
     scope = f"client {entry.spec.client}" if entry.spec.client else "every call"
     typer.echo(f"added channel #{entry.spec.id} ({entry.spec.kind}, {scope})")
     if entry.spec.kind == "webhook":
@@ -172,16 +173,28 @@ def remove(
 ) -> None:
     """Remove a channel (and what was still waiting to be sent to it)."""
     from backline.manage.channels import remove_channel
-    from backline.manage.errors import NoSuchChannel
+    from backline.manage.errors import ManageError, NoSuchChannel
     from backline.notify.channels import describe
 
     number = _channel_id(channel_id)
     try:
-        entry = remove_channel(open_database(database_url), number)
-    except NoSuchChannel as error:
+        with audited(database_url) as changes:
+            entry = remove_channel(changes.engine, number)
+            changes.record("channel.remove", f"#{entry.spec.id}", entry.to_json(), None)
+    except (NoSuchChannel, ManageError) as error:
         fail(str(error))
-    audited(database_url, "channel.remove", f"#{entry.spec.id}", entry.to_json(), None)
     typer.echo(f"removed channel {describe(entry.spec)}")
+
+
+def _record_test(database_url: str | None, channel_id: int, result: dict[str, object]) -> None:
+    """A test sent, in the audit log (the message is out whatever the log says)."""
+    from backline.manage.errors import ManageError
+
+    try:
+        with audited(database_url) as changes:
+            changes.record("channel.test", f"#{channel_id}", None, result)
+    except ManageError as error:
+        typer.echo(f"warning: the test is not in the audit log: {error}", err=True)
 
 
 @app.command("test")
@@ -221,13 +234,11 @@ def send_test(
         receipt = transport_for(entry.spec, settings).send(message, f"test:{channel_id_number}")
     except DeliveryError as error:
         record_test(engine, channel_id_number, ok=False, result=error.detail)
-        test_result = {"ok": False, "result": error.detail}
-        audited(database_url, "channel.test", f"#{channel_id_number}", None, test_result)
+        _record_test(database_url, channel_id_number, {"ok": False, "result": error.detail})
         kind = "permanent" if error.permanent else "temporary"
         fail(f"channel #{channel_id_number} failed ({kind}): {error.detail}", code=1)
     record_test(engine, channel_id_number, ok=True, result=receipt)
-    test_result = {"ok": True, "result": receipt}
-    audited(database_url, "channel.test", f"#{channel_id_number}", None, test_result)
+    _record_test(database_url, channel_id_number, {"ok": True, "result": receipt})
     typer.echo(f"channel #{channel_id_number} answered: {receipt}")
     if entry.spec.failing:
         typer.echo("it was marked failing; it is back in use")

@@ -25,10 +25,11 @@ def add(name: Name, database_url: DatabaseUrl = None) -> None:
     from backline.manage.errors import ManageError
 
     try:
-        entry = add_client(open_database(database_url), name)
+        with audited(database_url) as changes:
+            entry = add_client(changes.engine, name)
+            changes.record("client.add", entry.name, None, entry.to_json())
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    audited(database_url, "client.add", entry.name, None, entry.to_json())
     typer.echo(f"added client {entry.name}")
 
 
@@ -75,10 +76,11 @@ def rename(
 
     try:
         old, new = client_name(old), client_name(new)
-        entry = rename_client(open_database(database_url), old, new)
+        with audited(database_url) as changes:
+            entry = rename_client(changes.engine, old, new)
+            changes.record("client.rename", entry.name, {"name": old}, {"name": entry.name})
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    audited(database_url, "client.rename", entry.name, {"name": old}, {"name": entry.name})
     typer.echo(f"renamed client {old} to {entry.name}")
 
 
@@ -100,11 +102,12 @@ def merge(
     from backline.manage.errors import ManageError
 
     try:
-        gone, kept, numbers, channels = merge_clients(open_database(database_url), source, target)
+        with audited(database_url) as changes:
+            gone, kept, numbers, channels = merge_clients(changes.engine, source, target)
+            moved = {"into": kept, "numbers": numbers, "channels": channels}
+            changes.record("client.merge", gone, {"name": gone}, moved)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    moved = {"into": kept, "numbers": numbers, "channels": channels}
-    audited(database_url, "client.merge", gone, {"name": gone}, moved)
 
     def count(n: int, noun: str) -> str:
         return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
@@ -133,13 +136,13 @@ def remove(
 
     try:
         name = client_name(name)
-        engine = open_database(database_url)
-        detached = remove_client(engine, name, force=force)
+        with audited(database_url) as changes:
+            detached = remove_client(changes.engine, name, force=force)
+            changes.record("client.remove", name, {"name": name, "numbers": detached}, None)
     except InUse as error:
         fail(f"{error}, or use --force to keep them without a client")
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    audited(database_url, "client.remove", name, {"name": name, "numbers": detached}, None)
     if detached:
         numbers = "1 number now has" if detached == 1 else f"{detached} numbers now have"
         typer.echo(f"removed client {name}; {numbers} no client")

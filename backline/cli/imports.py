@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from backline.cli._common import DatabaseUrl, audited_import, config, fail
+from backline.cli._common import DatabaseUrl, audited, config, fail, record_import
 from backline.cli._common import engine as open_database
 
 if TYPE_CHECKING:
@@ -143,7 +143,9 @@ def twiml(
                 added.extend(missing_channels(shared, channels))
                 add_channels(shared, added)
 
-            diff = bulk.apply(engine, wanted, then=add_sms)
+            with audited(database_url) as changes:
+                diff = bulk.apply(changes.engine, wanted, then=add_sms)
+                record_import(changes, diff)
         else:
             diff = bulk.preview(engine, wanted)
             added = missing_channels(engine, channels)
@@ -154,8 +156,6 @@ def twiml(
     except (InvalidValue, ManageError) as error:
         fail(f"{error}; nothing was written")
     show_difference(diff, "the files")
-    if apply:
-        audited_import(database_url, diff)
     for channel in added:
         typer.echo(f"+ SMS channel {channel.target} for {channel.scope}")
     summary = (

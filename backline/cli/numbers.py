@@ -449,23 +449,24 @@ def add(
                 "closed_message": closed_message,
             },
         )
-        engine = open_database(database_url)
-        known = None if owner is None else find_client(engine, owner)
-        entry = add_number(
-            engine,
-            number,
-            fields.pop("destinations"),
-            client=owner,
-            **fields,
-            enabled=not disabled,
-            new_client=new_client,
-            **extras,
-        )
+        with audited(database_url) as changes:
+            engine = changes.engine
+            known = None if owner is None else find_client(engine, owner)
+            entry = add_number(
+                engine,
+                number,
+                fields.pop("destinations"),
+                client=owner,
+                **fields,
+                enabled=not disabled,
+                new_client=new_client,
+                **extras,
+            )
+            changes.record("number.add", entry.number, None, entry.to_json())
     except UnknownClient as error:
         fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    audited(database_url, "number.add", entry.number, None, entry.to_json())
     if owner is not None and known is None:
         typer.echo(f"added client {entry.client}")
     _note_sip_in_simultaneous(entry.destinations, entry.mode)
@@ -591,23 +592,24 @@ def update(
         extras: dict[str, Any] = handling(number, given_handling)
         extras.update({name: None for name in resets})
         # Every value is checked by now; only then is the database opened.
-        change = change_number(
-            open_database(database_url),
-            number,
-            enabled=keep if enabled is None else enabled,
-            new_client=new_client,
-            **fields,
-            **extras,
-        )
+        from backline.manage.audit import differs
+
+        with audited(database_url) as changes:
+            change = change_number(
+                changes.engine,
+                number,
+                enabled=keep if enabled is None else enabled,
+                new_client=new_client,
+                **fields,
+                **extras,
+            )
+            before, after = change.before.to_json(), change.after.to_json()
+            if differs(before, after):
+                changes.record("number.update", change.after.number, before, after)
     except UnknownClient as error:
         fail(f"{error}{_UNKNOWN_CLIENT_HINT}")
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    from backline.manage.audit import differs
-
-    before, after = change.before.to_json(), change.after.to_json()
-    if differs(before, after):
-        audited(database_url, "number.update", change.after.number, before, after)
     if change.new_client:
         typer.echo(f"added client {change.after.client}")
     if forward_to or mode is not None:
@@ -746,11 +748,13 @@ def refresh_holidays(database_url: DatabaseUrl = None) -> None:
     from backline.manage.numbers import refresh_holidays
 
     try:
-        refreshed = refresh_holidays(open_database(database_url))
+        with audited(database_url) as changes:
+            refreshed = refresh_holidays(changes.engine)
+            if refreshed:
+                after = [list(r) for r in refreshed]
+                changes.record("number.refresh-holidays", "", None, after)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    if refreshed:
-        audited(database_url, "number.refresh-holidays", "", None, [list(r) for r in refreshed])
     if not refreshed:
         typer.echo("no number has --holidays")
         return
@@ -819,8 +823,9 @@ def remove(number: Number, database_url: DatabaseUrl = None) -> None:
 
     try:
         number = parse_number(number)
-        entry = remove_number(open_database(database_url), number)
+        with audited(database_url) as changes:
+            entry = remove_number(changes.engine, number)
+            changes.record("number.remove", entry.number, entry.to_json(), None)
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    audited(database_url, "number.remove", entry.number, entry.to_json(), None)
     typer.echo(f"removed {entry.number} (was forwarded to {', '.join(entry.destinations)})")

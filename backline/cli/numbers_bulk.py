@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from backline.cli._common import DatabaseUrl, audited_import, config, fail, print_json
+from backline.cli._common import DatabaseUrl, audited, config, fail, print_json, record_import
 from backline.cli._common import engine as open_database
 
 if TYPE_CHECKING:
@@ -147,7 +147,9 @@ def run_import(
         if dry_run:
             diff = bulk.preview(engine, wanted, prune=prune, notes=notes)
         else:
-            diff = bulk.apply(engine, wanted, prune=prune, notes=notes)
+            with audited(database_url) as changes:
+                diff = bulk.apply(changes.engine, wanted, prune=prune, notes=notes)
+                record_import(changes, diff)
     except bulk.RowErrors as error:
         for line in error.errors:
             typer.echo(f"error: {line}", err=True)
@@ -155,8 +157,6 @@ def run_import(
     except (InvalidValue, ManageError) as error:
         fail(f"{error}; nothing was written")
     show_difference(diff, source)
-    if not dry_run:
-        audited_import(database_url, diff)
     if dry_run:
         typer.echo(f"dry run, nothing written: {_counts(diff)}")
     elif diff.empty:

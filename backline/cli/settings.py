@@ -106,13 +106,13 @@ def set_(
 
             value = parse_when_closed(value, "")
         checked = setting_value(stored_key, value)
-        engine = open_database(database_url)
-        before = get_settings(engine).get(stored_key)
-        stored = set_setting(engine, stored_key, checked)
+        with audited(database_url) as changes:
+            before = get_settings(changes.engine).get(stored_key)
+            stored = set_setting(changes.engine, stored_key, checked)
+            if before != stored:
+                changes.record("setting.set", stored_key, {"value": before}, {"value": stored})
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    if before != stored:
-        audited(database_url, "setting.set", stored_key, {"value": before}, {"value": stored})
     shown = f"{stored} {row.unit}" if row.unit else stored
     typer.echo(f"{row.name} is now {shown}")
 
@@ -131,13 +131,13 @@ def unset(key: Key, database_url: DatabaseUrl = None) -> None:
     try:
         stored_key = setting_key(key)
         row = global_setting(stored_key)
-        engine = open_database(database_url)
-        before = get_settings(engine).get(stored_key)
-        was_set = unset_setting(engine, stored_key)
+        with audited(database_url) as changes:
+            before = get_settings(changes.engine).get(stored_key)
+            was_set = unset_setting(changes.engine, stored_key)
+            if was_set:
+                changes.record("setting.unset", stored_key, {"value": before}, {"value": None})
     except (InvalidValue, ManageError) as error:
         fail(str(error))
-    if was_set:
-        audited(database_url, "setting.unset", stored_key, {"value": before}, {"value": None})
     built_in = built_in_settings()[stored_key]
     if row.key == "catch_all":
         now = "there is no catch-all"

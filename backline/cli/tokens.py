@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from backline.cli._common import AsJson, DatabaseUrl, fail, print_json, time_shown
+from backline.cli._common import AsJson, DatabaseUrl, audited, fail, print_json, time_shown
 from backline.cli._common import engine as open_database
 from backline.core.validation import InvalidValue
+from backline.manage.errors import ManageError
 
 app = typer.Typer(
     help="Bearer tokens for the REST API and the web admin (shown once, stored as a hash).",
@@ -24,22 +25,6 @@ Name = Annotated[str, typer.Argument(metavar="NAME", help="The token's name.", s
 ReadOnly = Annotated[bool, typer.Option("--read-only", help="May read but not change anything.")]
 
 
-def _audit(
-    database_url: str | None, action: str, target: str, before: object, after: object
-) -> None:
-    from backline.manage import audit
-
-    audit.record(
-        open_database(database_url),
-        actor=audit.cli_actor(),
-        source="cli",
-        action=action,
-        target=target,
-        before=before,
-        after=after,
-    )
-
-
 @app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", metavar="NAME", help="What the token is for.")],
@@ -50,10 +35,11 @@ def create(
     from backline.manage import tokens
 
     try:
-        entry, token = tokens.create(open_database(database_url), name, read_only=read_only)
-    except (InvalidValue, tokens.TokenError) as error:
+        with audited(database_url) as changes:
+            entry, token = tokens.create(changes.engine, name, read_only=read_only)
+            changes.record("token.create", entry.name, None, entry.to_json())
+    except (InvalidValue, tokens.TokenError, ManageError) as error:
         fail(str(error))
-    _audit(database_url, "token.create", entry.name, None, entry.to_json())
     typer.echo(token)
     kind = "read-only token" if entry.read_only else "token"
     typer.echo(f"note: created {kind} {entry.name!r}; keep it now, it is not shown again", err=True)
@@ -85,10 +71,11 @@ def revoke(name: Name, database_url: DatabaseUrl = None) -> None:
     from backline.manage import tokens
 
     try:
-        entry = tokens.revoke(open_database(database_url), name)
-    except (InvalidValue, tokens.TokenError) as error:
+        with audited(database_url) as changes:
+            entry = tokens.revoke(changes.engine, name)
+            changes.record("token.revoke", entry.name, None, entry.to_json())
+    except (InvalidValue, tokens.TokenError, ManageError) as error:
         fail(str(error))
-    _audit(database_url, "token.revoke", entry.name, None, entry.to_json())
     typer.echo(f"revoked token {entry.name!r}")
 
 
@@ -113,10 +100,11 @@ def user_add(name: UserName, read_only: ReadOnly = False, database_url: Database
 
     password = os.environ.get("BACKLINE_NEW_PASSWORD") or _password()
     try:
-        entry = users.add(open_database(database_url), name, password, read_only=read_only)
-    except (InvalidValue, users.UserError) as error:
+        with audited(database_url) as changes:
+            entry = users.add(changes.engine, name, password, read_only=read_only)
+            changes.record("user.add", entry.name, None, entry.to_json())
+    except (InvalidValue, users.UserError, ManageError) as error:
         fail(str(error))
-    _audit(database_url, "user.add", entry.name, None, entry.to_json())
     typer.echo(f"added user {entry.name}")
 
 
@@ -129,10 +117,11 @@ def user_passwd(name: UserName, database_url: DatabaseUrl = None) -> None:
 
     password = os.environ.get("BACKLINE_NEW_PASSWORD") or _password()
     try:
-        entry = users.set_password(open_database(database_url), name, password)
-    except (InvalidValue, users.UserError) as error:
+        with audited(database_url) as changes:
+            entry = users.set_password(changes.engine, name, password)
+            changes.record("user.password", entry.name, None, None)
+    except (InvalidValue, users.UserError, ManageError) as error:
         fail(str(error))
-    _audit(database_url, "user.password", entry.name, None, None)
     typer.echo(f"changed the password of {entry.name}")
 
 
@@ -157,8 +146,9 @@ def user_remove(name: UserName, database_url: DatabaseUrl = None) -> None:
     from backline.manage import users
 
     try:
-        entry = users.remove(open_database(database_url), name)
-    except (InvalidValue, users.UserError) as error:
+        with audited(database_url) as changes:
+            entry = users.remove(changes.engine, name)
+            changes.record("user.remove", entry.name, entry.to_json(), None)
+    except (InvalidValue, users.UserError, ManageError) as error:
         fail(str(error))
-    _audit(database_url, "user.remove", entry.name, entry.to_json(), None)
     typer.echo(f"removed user {entry.name}")

@@ -1,5 +1,8 @@
 """The audit log: every change made through the REST API, the web admin or the command line.
 
+A change and its entry are one transaction (:func:`changes`): if the entry cannot be written,
+the change is not made either, so the log never misses a change.
+
 Each entry says who (``token:ci``, ``user:hanako``, ``cli:ops``), from where (``api``, ``web``,
 ``cli``), what (``number.update``), on what (``+815031234567``), the values before and after
 (``None`` for a creation or a removal), and when (UTC). Never imported by the answer path.
@@ -9,7 +12,8 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +22,16 @@ from sqlalchemy import Engine, insert, select
 from backline.store.database import utc_now
 from backline.store.schema import audit_log
 
-__all__ = ["SOURCES", "AuditEntry", "cli_actor", "differs", "list_entries", "record", "record_cli"]
+__all__ = [
+    "SOURCES",
+    "AuditEntry",
+    "Changes",
+    "changes",
+    "cli_actor",
+    "differs",
+    "list_entries",
+    "record",
+]
 
 SOURCES = ("api", "web", "cli")
 _MAX_LIMIT = 500
@@ -91,7 +104,7 @@ def record(
     before: Any = None,
     after: Any = None,
 ) -> None:
-    """Add one entry (its own short transaction, after the change it tells of)."""
+    """Add one entry. Given the engine of :func:`changes`, in the change's own transaction."""
     if source not in SOURCES:
         raise ValueError(f"unknown audit source {source!r}")
     with engine.begin() as connection:
@@ -145,24 +158,37 @@ def list_entries(
     ]
 
 
-def record_cli(
-    engine: Engine, action: str, target: str = "", before: Any = None, after: Any = None
-) -> str | None:
-    """Record a change made by a command (as the operating system's user). Returns None, or
-    why it could not be recorded (the change itself is made: the caller says so)."""
-    from sqlalchemy import exc
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """One transaction's changes and their audit entries: hand ``engine`` to the management
+    functions, then :meth:`record` what they changed."""
 
-    try:
+    engine: Engine
+    actor: str
+    source: str
+
+    def record(self, action: str, target: str = "", before: Any = None, after: Any = None) -> None:
         record(
-            engine,
-            actor=cli_actor(),
-            source="cli",
+            self.engine,
+            actor=self.actor,
+            source=self.source,
             action=action,
             target=target,
             before=before,
             after=after,
         )
-    except exc.SQLAlchemyError as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()
-        return (reason[0] if reason else type(error).__name__) + " (run `backline db upgrade`)"
-    return None
+
+
+@contextmanager
+def changes(engine: Engine, *, actor: str, source: str) -> Iterator[Changes]:
+    """One transaction for changes and their audit entries: all are written, or none.
+
+    A failure to write an entry (or anything else raised inside) rolls the changes back; a
+    database failure surfaces as :class:`~backline.manage.errors.DatabaseError`.
+    """
+    from backline.manage.engine import in_one_transaction, transaction
+
+    if source not in SOURCES:
+        raise ValueError(f"unknown audit source {source!r}")
+    with transaction(engine) as connection:
+        yield Changes(in_one_transaction(connection), actor, source)

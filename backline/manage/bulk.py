@@ -14,16 +14,16 @@ nearest existing name when it looks like a typo).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from backline.core import validation
 from backline.core.validation import InvalidValue
 from backline.imports.rows import Cell, RawRow
 from backline.manage.clients import list_clients
+from backline.manage.engine import in_one_transaction
 from backline.manage.errors import DatabaseError, ManageError
 from backline.manage.numbers import (
     KEEP,
@@ -39,7 +39,7 @@ from backline.manage.phones import parse_destination, parse_number
 from backline.manage.settings import get_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from sqlalchemy import Engine
 
 __all__ = [
     "Added",
@@ -381,27 +381,6 @@ def difference(
 # --- reading and writing the table --------------------------------------------------------------
 
 
-class _InOneTransaction:
-    """Hands the management functions one open connection wherever they would open their own.
-
-    Each of them is written as its own transaction (``engine.begin()``) or read
-    (``engine.connect()``); given this in place of the engine, all of them run inside the one
-    transaction the import opened, so the import is written whole or not at all.
-    """
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-        self.url = connection.engine.url
-
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        yield self._connection
-
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        yield self._connection
-
-
 def _state(engine: Engine) -> tuple[list[NumberEntry], list[str], dict[str, str]]:
     numbers = list_numbers(engine)
     clients = [client.name for client in list_clients(engine)]
@@ -431,7 +410,7 @@ def apply(
 
     try:
         with engine.begin() as connection:
-            shared = cast("Engine", _InOneTransaction(connection))
+            shared = in_one_transaction(connection)
             numbers, clients, settings = _state(shared)
             diff = difference(wanted, numbers, clients, settings, prune=prune, notes=notes)
             _write(shared, diff)

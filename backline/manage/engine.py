@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy import exc as sa_exc
@@ -19,7 +20,14 @@ from backline.core.redact import mask_password
 from backline.manage.errors import AlreadyExists, DatabaseError, SchemaMissing
 from backline.store.database import private_file
 
-__all__ = ["check_schema", "make_engine", "open_database", "reading", "transaction"]
+__all__ = [
+    "check_schema",
+    "in_one_transaction",
+    "make_engine",
+    "open_database",
+    "reading",
+    "transaction",
+]
 
 # The tables the management side works on; a database without them has not been upgraded.
 _TABLES = ("clients", "numbers", "settings", "calls", "legs")
@@ -125,3 +133,30 @@ def reading(engine: Engine) -> Iterator[Connection]:
             yield connection
     except sa_exc.DBAPIError as error:
         raise DatabaseError(f"cannot read the database: {_reason(error)}") from error
+
+
+class _InOneTransaction:
+    """Hands the management functions one open connection wherever they would open their own.
+
+    Each of them is written as its own transaction (``engine.begin()``) or read
+    (``engine.connect()``); given this in place of the engine, all of them run inside the one
+    transaction the caller opened, so what they write is written whole or not at all.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.url = connection.engine.url
+        self.dialect = connection.dialect
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        yield self._connection
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        yield self._connection
+
+
+def in_one_transaction(connection: Connection) -> Engine:
+    """An engine-like object whose every transaction and read is ``connection``'s transaction."""
+    return cast("Engine", _InOneTransaction(connection))

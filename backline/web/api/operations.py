@@ -14,7 +14,7 @@ import base64
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sqlalchemy import Engine
@@ -96,6 +96,8 @@ class Operation:
     status: int = 200
     # What the path parameter is (OpenAPI): name -> schema.
     params: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # A change runs in one transaction with its audit entries (not one that waits on the network).
+    one_transaction: bool = True
 
 
 # --- schemas (shape only: the management side checks the values) -------------------------------
@@ -349,7 +351,11 @@ def run(
     if operation.writes and ctx.access.read_only:
         raise Problem(403, "Read-only", f"{ctx.access.actor} may read but not change anything")
     try:
-        return operation.handler(ctx, path, query, body)
+        if not operation.writes or not operation.one_transaction:
+            return operation.handler(ctx, path, query, body)
+        # The change and its audit entries: one transaction, all written or none.
+        with audit.changes(ctx.engine, actor=ctx.access.actor, source=ctx.source) as changes:
+            return operation.handler(replace(ctx, engine=changes.engine), path, query, body)
     except (InvalidValue, errors.ManageError) as error:
         raise _problem(error, body or dict(query)) from None
 
@@ -997,6 +1003,7 @@ OPERATIONS: tuple[Operation, ...] = (
         channels_test,
         "channels",
         writes=True,
+        one_transaction=False,
         params=_CHANNEL_PARAM,
         response={
             "type": "object",
