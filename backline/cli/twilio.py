@@ -95,6 +95,18 @@ def _survey(database_url: str | None, subaccounts: bool) -> _Survey:
     return _Survey(audit(numbers, routes, fallback_url, verified), account, not_read)
 
 
+def _keep(database_url: str | None, result: Audit) -> None:
+    """The result, for the web admin's dashboard (a database that cannot keep it only warns:
+    the audit itself is what was asked for)."""
+    from backline.manage import coverage
+    from backline.manage.errors import ManageError
+
+    try:
+        coverage.save(open_database(database_url), result)
+    except ManageError as error:
+        typer.echo(f"warning: the result is not kept for the dashboard: {error}", err=True)
+
+
 @app.command("audit")
 def audit_command(
     as_json: AsJson = False,
@@ -112,6 +124,7 @@ def audit_command(
     survey = _survey(database_url, subaccounts)
     result = survey.audit
     complete = not survey.not_read
+    _keep(database_url, result)
     if as_json:
         print_json({**result.to_json(), "accounts_not_read": survey.not_read})
         raise typer.Exit(0 if result.all_covered and complete else 1)

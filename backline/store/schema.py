@@ -277,6 +277,19 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
+# The last `backline twilio audit` (one row, replaced by each audit): when, the fallback URL it
+# looked for, how many numbers the account has, and (JSON) those not protected: each number,
+# its status (fallback missing, fallback elsewhere, no route) and why.
+twilio_coverage = Table(
+    "twilio_coverage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False),
+    Column("fallback_url", Text, nullable=False),
+    Column("numbers", Integer, nullable=False),
+    Column("uncovered", Text, nullable=False),
+)
+
 # -- the local outbox ----------------------------------------------------------------------------
 # While the database is down, the serving process tells the team from a SQLite file next to the
 # journal (backline/notify/local.py): the same events, channels and deliveries, except that a

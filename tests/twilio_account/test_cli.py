@@ -4,10 +4,15 @@ stand-in for Twilio's REST API and a real database (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
+from starlette.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from backline.cli import app
+from backline.config import Config
+from backline.manage import tokens
+from backline.web.app import create_app
 from tests.cli import ok
 from tests.twilio_account.conftest import FALLBACK, MainAccount
 
@@ -240,3 +245,49 @@ def test_an_api_key_or_the_twilio_librarys_own_variables(
         account, sqlite_url, "twilio", "audit", BACKLINE_TWILIO_AUTH_TOKEN=f"{account.token},other"
     )
     assert several.exit_code == 0, several.output
+
+
+def test_the_dashboard_shows_the_last_audit(
+    database_url: str, account: MainAccount, make_config: Callable[..., Config]
+) -> None:
+    from backline.manage import coverage
+    from backline.manage.engine import open_database
+    from tests.admin.test_pages import _csrf
+
+    engine = open_database(database_url)
+    _entry, token = tokens.create(engine, "ops")
+    with TestClient(create_app(make_config(database_url))) as client:
+        form = client.get("/admin/sign-in")
+        signed = client.post(
+            "/admin/sign-in",
+            data={"csrf": _csrf(form.text), "token": token},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303
+        before = client.get("/admin/", headers={"Accept-Language": "en"}).text
+        assert "never audited — run backline twilio audit" in before
+        assert coverage.last(engine) is None
+
+        _account_with_four_numbers(account, database_url)
+        assert run(account, database_url, "twilio", "audit").exit_code == 1
+        kept = coverage.last(engine)
+        assert kept is not None and kept.numbers == 4 and kept.fallback_url == FALLBACK
+        assert [row["number"] for row in kept.uncovered] == [
+            "+815012345602",
+            "+815012345603",
+            "+815012345604",
+        ]
+        shown = client.get("/admin/", headers={"Accept-Language": "en"}).text
+        section = shown[shown.index('id="coverage"') :]
+        assert "never audited" not in section
+        assert "+815012345601" not in section  # covered
+        assert "+815012345602" in section and "fallback missing" in section
+        assert "old.example.com" in section and "no route" in section
+        assert "Last audit" in section
+
+        add_route(database_url, "+815012345604")
+        assert run(account, database_url, "twilio", "sync", "--apply").exit_code == 0
+        assert run(account, database_url, "twilio", "audit").exit_code == 0
+        shown = client.get("/admin/", headers={"Accept-Language": "en"}).text
+        assert "Every number of the account falls back to backline." in shown
+        assert "+815012345602" not in shown[shown.index('id="coverage"') :]

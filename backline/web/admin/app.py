@@ -249,9 +249,11 @@ def admin_app(engine: Engine, config: Config) -> Starlette:
     # -- pages ----------------------------------------------------------------------------------
     @signed_in
     async def dashboard(request: Request) -> Response:
+        from backline.manage import coverage
         from backline.manage.calls import dashboard as counts
 
         data = await run_in_threadpool(counts, engine)
+        last_audit = await run_in_threadpool(coverage.last, engine)
         channels = await call(request, "channels.list")
         failing = [channel for channel in channels if channel["status"] != "ok"]
         outages = await call(request, "outages.list")
@@ -263,6 +265,7 @@ def admin_app(engine: Engine, config: Config) -> Starlette:
             chart=_chart(data),
             failing=failing,
             outages=outages,
+            coverage=last_audit,
         )
 
     @signed_in
