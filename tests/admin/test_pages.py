@@ -184,6 +184,88 @@ def test_a_refused_value_names_its_field(site: TestClient) -> None:
     assert 'value="2"' in refused.text  # what was typed stays in the form
 
 
+def test_the_form_sets_hours_voicemail_and_screening(site: TestClient, sqlite_url: str) -> None:
+    from backline.manage.numbers import get_number
+
+    sign_in(site)
+    page = site.get("/admin/numbers/+815031234567")
+    form = {
+        "csrf": _csrf(page.text),
+        "destinations": "+81312345678",
+        "mode": "simultaneous",
+        "ring_timeout": "30",
+        "enabled": "on",
+        "when_unanswered": "voicemail",
+        "voicemail_max_length": "90",
+        "transcribe": "off",
+        "screen": "on",
+        "hours": "mon-fri 09:00-18:00\nsat 09:00-12:00",
+        "timezone": "Asia/Tokyo",
+        "closed_on": "2026-12-31\n2026-12-30",
+        "holidays": "",
+        "when_closed": "voicemail",
+        "closed_message": "本日の営業は終了しました。",
+    }
+    saved = site.post("/admin/numbers/+815031234567", data=form)
+    assert saved.status_code == 200, saved.text
+    entry = get_number(open_engine(sqlite_url), "+815031234567")
+    assert (entry.when_unanswered, entry.voicemail_max_length) == ("voicemail", 90)
+    assert (entry.transcribe, entry.screen) == (False, True)
+    assert entry.hours == ("mon-fri 09:00-18:00", "sat 09:00-12:00")
+    assert entry.closed_on == ("2026-12-30", "2026-12-31")
+    assert (entry.timezone, entry.when_closed) == ("Asia/Tokyo", "voicemail")
+    assert entry.closed_message == "本日の営業は終了しました。"
+    # The form shows what is stored, and setting a field back to "(setting)" clears it.
+    assert "sat 09:00-12:00" in saved.text and '<option value="on" selected>' in saved.text
+    cleared = site.post(
+        "/admin/numbers/+815031234567",
+        data={**form, "csrf": _csrf(saved.text), "screen": "", "hours": "", "closed_on": ""},
+    )
+    assert cleared.status_code == 200, cleared.text
+    entry = get_number(open_engine(sqlite_url), "+815031234567")
+    assert (entry.screen, entry.hours, entry.closed_on) == (None, (), ())
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("hours", "mon-fri 25:00-26:00", "25:00"),
+        ("voicemail_max_length", "1", "out of range"),
+        ("when_unanswered", "music", "not one of"),
+        ("closed_on", "2026-02-30", "2026-02-30"),
+        ("timezone", "Mars/Olympus", "Mars/Olympus"),
+    ],
+)
+def test_a_refused_value_is_shown_next_to_its_field(
+    site: TestClient, sqlite_url: str, field: str, value: str, words: str
+) -> None:
+    from backline.manage.numbers import get_number
+
+    sign_in(site)
+    page = site.get("/admin/numbers/+815031234567")
+    form = {
+        "csrf": _csrf(page.text),
+        "destinations": "+81312345678",
+        "mode": "simultaneous",
+        "ring_timeout": "30",
+        "enabled": "on",
+        field: value,
+    }
+    refused = site.post("/admin/numbers/+815031234567", data=form)
+    assert refused.status_code == 422, refused.text
+    label = re.search(
+        rf'<label class="bad">[^<]*<(?:input|textarea) name="{field}".*?</label>',
+        refused.text,
+        re.S,
+    )
+    assert label, refused.text
+    assert f'<span class="field-error" id="error-{field}">' in label.group(0)
+    assert words in label.group(0) and value in label.group(0)  # why, and what was typed
+    assert refused.text.count('class="field-error"') == 1
+    entry = get_number(open_engine(sqlite_url), "+815031234567")
+    assert (entry.hours, entry.when_unanswered) == ((), None)  # nothing was saved
+
+
 def test_forms_without_the_session_token_are_refused(site: TestClient) -> None:
     sign_in(site)
     form = {

@@ -284,7 +284,7 @@ def admin_app(engine: Engine, config: Config) -> Starlette:
     ) -> Response:
         entry = await call(request, "numbers.get", {"number": number})
         tried = await call(request, "numbers.try", {"number": number})
-        values = form or {**entry, "destinations": "\n".join(entry["destinations"])}
+        values = form or _form_values(entry)
         return page(
             request,
             "number.html",
@@ -323,11 +323,23 @@ def admin_app(engine: Engine, config: Config) -> Starlette:
             "language": _one(form, "language").strip() or None,
             "voice": _one(form, "voice").strip() or None,
             "enabled": _one(form, "enabled") == "on",
+            "when_unanswered": _one(form, "when_unanswered").strip() or None,
+            "voicemail_max_length": _one(form, "voicemail_max_length").strip() or None,
+            "transcribe": _TRISTATE.get(_one(form, "transcribe")),
+            "screen": _TRISTATE.get(_one(form, "screen")),
+            "hours": _lines(_one(form, "hours")) or None,
+            "timezone": _one(form, "timezone").strip() or None,
+            "closed_on": _lines(_one(form, "closed_on")) or None,
+            "holidays": _one(form, "holidays").strip() or None,
+            "when_closed": _one(form, "when_closed").strip() or None,
+            "closed_message": _one(form, "closed_message").strip() or None,
         }
         try:
             entry = await call(request, "numbers.update", {"number": number_text}, body=body)
         except Problem as problem:
-            shown = {**body, "number": number_text, "destinations": _one(form, "destinations")}
+            # The form as it was sent, so that nothing typed is lost.
+            raw = ("destinations", "hours", "closed_on", "transcribe", "screen")
+            shown = {**body, "number": number_text, **{name: _one(form, name) for name in raw}}
             try:
                 return await _number_page(request, number_text, error=problem, form=shown)
             except Problem as other:
@@ -430,6 +442,30 @@ def admin_app(engine: Engine, config: Config) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
     app.router.redirect_slashes = False
     return app
+
+
+# A setting of a number that is on, off, or the setting's value ("").
+_TRISTATE: dict[str, bool] = {"on": True, "off": False}
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _form_values(entry: dict[str, Any]) -> dict[str, Any]:
+    """A number as its form shows it: lists a line each, on/off/"" for the settings."""
+
+    def tristate(value: bool | None) -> str:
+        return "" if value is None else ("on" if value else "off")
+
+    return {
+        **entry,
+        "destinations": "\n".join(entry["destinations"]),
+        "hours": "\n".join(entry["hours"]),
+        "closed_on": "\n".join(entry["closed_on"]),
+        "transcribe": tristate(entry["transcribe"]),
+        "screen": tristate(entry["screen"]),
+    }
 
 
 def _when(timezone: str) -> Any:
