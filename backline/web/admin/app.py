@@ -28,6 +28,7 @@ from backline.config import Config
 from backline.manage import tokens, users
 from backline.web.admin import sessions
 from backline.web.admin.i18n import LANGUAGES, pick_language, translator
+from backline.web.admin.throttle import SignInThrottle
 from backline.web.api.operations import Context, Problem, by_name, run
 
 __all__ = ["CSP", "admin_app"]
@@ -77,8 +78,12 @@ def _same_origin(request: Request) -> bool:
     return origin in (f"http://{host}", f"https://{host}")
 
 
-def admin_app(engine: Engine, config: Config) -> Starlette:
+def admin_app(
+    engine: Engine, config: Config, *, throttle: SignInThrottle | None = None
+) -> Starlette:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    throttle = throttle or SignInThrottle()
 
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -183,6 +188,17 @@ def admin_app(engine: Engine, config: Config) -> Starlette:
             _one(form, "user"),
             _one(form, "password"),
         )
+        # Failed sign-ins are counted per address and per user name; past the limit, refused
+        # unchecked for a while.
+        host = request.client.host if request.client else ""
+        keys = [f"address:{host}"] + ([f"user:{name.strip().casefold()}"] if name else [])
+        wait = throttle.wait(keys)
+        if wait:
+            minutes = max(1, -(-wait // 60))
+            message = translator(language(request))("too_many_sign_ins").format(minutes=minutes)
+            response = await sign_in_form(request, message, 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
 
         def check() -> tokens.Access | None:
             if token:
@@ -193,7 +209,10 @@ def admin_app(engine: Engine, config: Config) -> Starlette:
 
         access = await run_in_threadpool(check)
         if access is None:
+            if token or (name and password):
+                throttle.failed(keys)
             return await sign_in_form(request, translator(language(request))("bad_sign_in"), 401)
+        throttle.succeeded(keys[1:])
         session_id, _session = await run_in_threadpool(sessions.start, engine, access)
         root = request.scope.get("root_path", "")
         response = RedirectResponse(f"{root}/", status_code=303, headers=HEADERS)
