@@ -35,7 +35,6 @@ __all__ = [
     "list_numbers",
     "refresh_holidays",
     "remove_number",
-    "update_number",
 ]
 
 
@@ -43,7 +42,7 @@ class _Keep(enum.Enum):
     KEEP = "keep"
 
 
-#: Passed to :func:`update_number` for "leave this field as it is" (``None`` clears a field).
+#: Passed to :func:`change_number` for "leave this field as it is" (``None`` clears a field).
 KEEP = _Keep.KEEP
 Keep = Literal[_Keep.KEEP]
 
@@ -426,44 +425,6 @@ class NumberChange:
     new_client: bool = False
 
 
-def update_number(
-    engine: Engine,
-    number: str,
-    *,
-    destinations: Sequence[str] | Keep = KEEP,
-    client: str | Keep | None = KEEP,
-    mode: str | Keep = KEEP,
-    ring_timeout: int | Keep = KEEP,
-    caller_id: str | Keep = KEEP,
-    message: str | Keep | None = KEEP,
-    language: str | Keep | None = KEEP,
-    voice: str | Keep | None = KEEP,
-    enabled: bool | Keep = KEEP,
-    new_client: bool = False,
-    **extras: Any,
-) -> NumberEntry:
-    """Change the fields given; :data:`KEEP` leaves a field, ``None`` clears an optional one.
-
-    A new ``destinations`` replaces the whole list. ``client`` follows :func:`add_number`'s
-    rule. Returns the number as it is now; :func:`change_number` also gives what it was.
-    """
-    return change_number(
-        engine,
-        number,
-        destinations=destinations,
-        client=client,
-        mode=mode,
-        ring_timeout=ring_timeout,
-        caller_id=caller_id,
-        message=message,
-        language=language,
-        voice=voice,
-        enabled=enabled,
-        new_client=new_client,
-        **extras,
-    ).after
-
-
 def change_number(
     engine: Engine,
     number: str,
@@ -492,7 +453,11 @@ def change_number(
     closed_message: str | Keep | None = KEEP,
     today: date | None = None,
 ) -> NumberChange:
-    """:func:`update_number`, returning the number before and after, read in one transaction."""
+    """Change the fields given; :data:`KEEP` leaves a field, ``None`` clears an optional one.
+
+    A new ``destinations`` replaces the whole list. ``client`` follows :func:`add_number`'s
+    rule. Returns the number before and after the change, read in one transaction.
+    """
     number = _number(number)
     fields = check_fields(
         number,

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from backline.config import Config
 from backline.manage import audit, errors, settings
 from backline.manage.engine import open_database
-from backline.manage.numbers import add_number, get_number, update_number
+from backline.manage.numbers import add_number, change_number, get_number
 from backline.web.app import create_app
 from tests.cli import invoke
 
@@ -64,7 +64,7 @@ def engine(database_url: str) -> Engine:
 
 def test_the_entry_and_the_change_are_written_together(engine: Engine) -> None:
     with audit.changes(engine, actor="cli:test", source="cli") as changes:
-        change = update_number(changes.engine, NUMBER, ring_timeout=45)
+        change = change_number(changes.engine, NUMBER, ring_timeout=45).after
         changes.record("number.update", NUMBER, None, change.to_json())
     assert get_number(engine, NUMBER).ring_timeout == 45
     assert [entry.action for entry in audit.list_entries(engine)] == ["number.update"]
@@ -75,7 +75,7 @@ def test_a_refused_entry_leaves_no_change(engine: Engine) -> None:
 
     def change() -> None:
         with audit.changes(engine, actor="cli:test", source="cli") as changes:
-            update_number(changes.engine, NUMBER, ring_timeout=45)
+            change_number(changes.engine, NUMBER, ring_timeout=45)
             changes.record("number.update", NUMBER)
 
     with pytest.raises(errors.DatabaseError, match="audit entries refused"):

@@ -36,10 +36,10 @@ from backline.manage.errors import (
 )
 from backline.manage.numbers import (
     add_number,
+    change_number,
     get_number,
     list_numbers,
     remove_number,
-    update_number,
 )
 from backline.manage.settings import (
     SETTING_KEYS,
@@ -172,7 +172,7 @@ def test_update_keeps_clears_and_stamps(engine: Engine) -> None:
     )
     tick()
 
-    updated = update_number(engine, NUMBER, message=None, voice="woman", enabled=False)
+    updated = change_number(engine, NUMBER, message=None, voice="woman", enabled=False).after
 
     assert (updated.message, updated.language, updated.voice) == (None, "en-US", "woman")
     assert updated.client == "Acme"
@@ -181,13 +181,13 @@ def test_update_keeps_clears_and_stamps(engine: Engine) -> None:
     assert updated.updated_at > added.updated_at
 
     tick()
-    moved = update_number(
+    moved = change_number(
         engine, NUMBER, client="Beta", new_client=True, destinations=[DEST2, DEST]
-    )
+    ).after
     assert moved.client == "Beta"
     assert moved.destinations == (DEST2, DEST)
     assert moved.updated_at > updated.updated_at
-    assert update_number(engine, NUMBER, client=None).client is None
+    assert change_number(engine, NUMBER, client=None).after.client is None
 
 
 def test_update_refusals_change_nothing(engine: Engine) -> None:
@@ -195,13 +195,13 @@ def test_update_refusals_change_nothing(engine: Engine) -> None:
     before = list_numbers(engine)
 
     with pytest.raises(NotFound):
-        update_number(engine, OTHER, client="New", new_client=True)
+        change_number(engine, OTHER, client="New", new_client=True)
     with pytest.raises(InvalidValue):
-        update_number(engine, NUMBER, client="New", new_client=True, mode="loud")
+        change_number(engine, NUMBER, client="New", new_client=True, mode="loud")
     with pytest.raises(UnknownClient):
-        update_number(engine, NUMBER, client="New")
+        change_number(engine, NUMBER, client="New")
     with pytest.raises(InvalidValue):
-        update_number(engine, NUMBER, destinations=[DEST] * 2)
+        change_number(engine, NUMBER, destinations=[DEST] * 2)
 
     assert list_numbers(engine) == before
     assert list_clients(engine) == []
@@ -390,10 +390,10 @@ def test_default_language_and_voice_change_together_in_a_clear_order(engine: Eng
     # A route's own language picks its own default voice; a pair that cannot work is refused.
     add_number(engine, NUMBER, [DEST], language="ja-JP")
     with pytest.raises(InvalidValue, match="cannot speak ja-JP"):
-        update_number(engine, NUMBER, voice="Polly.Joanna")
+        change_number(engine, NUMBER, voice="Polly.Joanna")
     with pytest.raises(InvalidValue, match="cannot speak en-US"):
-        update_number(engine, NUMBER, language=None, voice="Polly.Lea")
-    update_number(engine, NUMBER, language="en-US", voice="Polly.Joanna")
+        change_number(engine, NUMBER, language=None, voice="Polly.Lea")
+    change_number(engine, NUMBER, language="en-US", voice="Polly.Joanna")
     assert get_number(engine, NUMBER).voice == "Polly.Joanna"
 
 
