@@ -43,6 +43,8 @@ TakeOver = Literal["done", "busy", "gone"]
 log = logging.getLogger("backline.notify")
 
 _FAN_OUT_BATCH = 500
+# Ids in one UPDATE ... IN (...): within the 999 parameters older SQLite allows.
+_IDS_PER_STATEMENT = 500
 _PENDING_MAX = 5000
 
 
@@ -140,49 +142,87 @@ class Outbox:
     # -- fan-out ----------------------------------------------------------------------------
     def fan_out(self, now: str, limit: int = _FAN_OUT_BATCH) -> int:
         """Turn up to ``limit`` new events into deliveries; returns how many events."""
-        lock = " FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgresql" else ""
-        with self.transaction() as cursor:
-            rows = self._execute(
+        if self.database.dialect == "postgresql":
+            # Rows locked as they are read: two dispatchers never take the same events.
+            with self.transaction() as cursor:
+                rows, channels = self._new_events(cursor, limit, " FOR UPDATE SKIP LOCKED")
+                if rows:
+                    self._fan_out_rows(cursor, rows, channels, now)
+                return len(rows)
+        # SQLite has one write lock for the whole file, and the recorder needs it for every
+        # batch of answers: read without it, and take it only to write. Two dispatchers that
+        # read the same events write the same delivery ids (ON CONFLICT DO NOTHING), once.
+        with self.transaction(write=False) as cursor:
+            rows, channels = self._new_events(cursor, limit, "")
+        if rows:
+            with self.transaction() as cursor:
+                self._fan_out_rows(cursor, rows, channels, now)
+        return len(rows)
+
+    def _new_events(
+        self, cursor: Any, limit: int, lock: str
+    ) -> tuple[list[tuple[str, str, str]], list[tuple[Any, Any]]]:
+        """Up to ``limit`` events not fanned out yet, oldest first, and the channels that are
+        not failing (none read when there are no events)."""
+        rows = self._execute(
+            cursor,
+            "SELECT id, kind, payload FROM events WHERE fanned_out = :f "
+            "ORDER BY created_at, id LIMIT :limit" + lock,
+            {"f": False, "limit": limit},
+        ).fetchall()
+        if not rows:
+            return [], []
+        channels = self._execute(
+            cursor, f"SELECT c.id, {self._client} FROM {self._from} WHERE c.failing IS NULL"
+        ).fetchall()
+        return rows, channels
+
+    def _fan_out_rows(
+        self,
+        cursor: Any,
+        rows: list[tuple[str, str, str]],
+        channels: list[tuple[Any, Any]],
+        now: str,
+    ) -> None:
+        """One delivery per event and channel of its client (or of every client), and the
+        events marked as fanned out."""
+        deliveries = []
+        for event_id, kind, payload in rows if channels else ():
+            client = _json(payload).get("client") or None
+            deliveries += [
+                {
+                    "id": f"{event_id}@{channel_id}",
+                    "channel": int(channel_id),
+                    "event": event_id,
+                    "kind": kind,
+                    "payload": payload,
+                    "now": now,
+                }
+                for channel_id, channel_client in channels
+                if channel_client is None or channel_client == client
+            ]
+        # Batched: during a storm a pass takes in hundreds of events, and a statement (a
+        # round trip, on PostgreSQL) for each would compete with the answers.
+        self.database.execute_many(
+            cursor,
+            "INSERT INTO deliveries (id, channel_id, event_id, kind, payload, status, "
+            "created_at) VALUES (:id, :channel, :event, :kind, :payload, 'pending', :now) "
+            "ON CONFLICT (id) DO NOTHING",
+            deliveries,
+        )
+        # One statement for the whole pass (not one a row: each is a round trip on
+        # PostgreSQL, and on SQLite a step that lets go of the interpreter lock).
+        ids = [event_id for event_id, _kind, _payload in rows]
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            page = ids[start : start + _IDS_PER_STATEMENT]
+            names = {f"e{index}": event_id for index, event_id in enumerate(page)}
+            self._execute(
                 cursor,
-                "SELECT id, kind, payload FROM events WHERE fanned_out = :f "
-                "ORDER BY created_at, id LIMIT :limit" + lock,
-                {"f": False, "limit": limit},
-            ).fetchall()
-            if not rows:
-                return 0
-            channels = self._execute(
-                cursor, f"SELECT c.id, {self._client} FROM {self._from} WHERE c.failing IS NULL"
-            ).fetchall()
-            deliveries = []
-            for event_id, kind, payload in rows:
-                client = _json(payload).get("client") or None
-                deliveries += [
-                    {
-                        "id": f"{event_id}@{channel_id}",
-                        "channel": int(channel_id),
-                        "event": event_id,
-                        "kind": kind,
-                        "payload": payload,
-                        "now": now,
-                    }
-                    for channel_id, channel_client in channels
-                    if channel_client is None or channel_client == client
-                ]
-            # Batched: during a storm a pass takes in hundreds of events, and a statement (a
-            # round trip, on PostgreSQL) for each would compete with the answers.
-            self.database.execute_many(
-                cursor,
-                "INSERT INTO deliveries (id, channel_id, event_id, kind, payload, status, "
-                "created_at) VALUES (:id, :channel, :event, :kind, :payload, 'pending', :now) "
-                "ON CONFLICT (id) DO NOTHING",
-                deliveries,
+                "UPDATE events SET fanned_out = :fanned_out WHERE id IN ("
+                + ", ".join(f":{name}" for name in names)
+                + ")",
+                {"fanned_out": True, **names},
             )
-            self.database.execute_many(
-                cursor,
-                "UPDATE events SET fanned_out = :t WHERE id = :id",
-                [{"t": True, "id": event_id} for event_id, _kind, _payload in rows],
-            )
-            return len(rows)
 
     # -- claiming channels ------------------------------------------------------------------
     def claim(self, owner: str, now: float, lease_seconds: float, limit: int) -> list[Claimed]:
@@ -191,20 +231,14 @@ class Outbox:
             return []
         now_iso = iso(now)
         until = iso(now + lease_seconds)
+        if self.database.dialect == "sqlite":
+            # Most passes find nothing due: find that out without SQLite's one write lock,
+            # which the recorder needs for every batch of answers.
+            with self.transaction(write=False) as cursor:
+                if not self._due_channels(cursor, now_iso, 1):
+                    return []
         with self.transaction() as cursor:
-            ids = [
-                int(row[0])
-                for row in self._execute(
-                    cursor,
-                    "SELECT c.id FROM channels c WHERE c.failing IS NULL "
-                    "AND c.next_send_at <= :now "
-                    "AND (c.lease_until IS NULL OR c.lease_until < :now) "
-                    "AND (EXISTS (SELECT 1 FROM deliveries d WHERE d.channel_id = c.id "
-                    "AND d.status = 'pending') OR (c.wake_at <> '' AND c.wake_at <= :now)) "
-                    "ORDER BY c.next_send_at, c.id LIMIT :limit" + self._skip_locked,
-                    {"now": now_iso, "limit": limit},
-                ).fetchall()
-            ]
+            ids = self._due_channels(cursor, now_iso, limit)
             claimed = []
             for channel_id in ids:
                 self._execute(
@@ -221,6 +255,22 @@ class Outbox:
                 spec = ChannelSpec(int(row[0]), row[1], row[2], row[3], row[4], _json(row[5]))
                 claimed.append(Claimed(spec, ChannelState.from_json(row[6]), until))
             return claimed
+
+    def _due_channels(self, cursor: Any, now_iso: str, limit: int) -> list[int]:
+        """Up to ``limit`` channels, not failing or leased, with a message due now."""
+        return [
+            int(row[0])
+            for row in self._execute(
+                cursor,
+                "SELECT c.id FROM channels c WHERE c.failing IS NULL "
+                "AND c.next_send_at <= :now "
+                "AND (c.lease_until IS NULL OR c.lease_until < :now) "
+                "AND (EXISTS (SELECT 1 FROM deliveries d WHERE d.channel_id = c.id "
+                "AND d.status = 'pending') OR (c.wake_at <> '' AND c.wake_at <= :now)) "
+                "ORDER BY c.next_send_at, c.id LIMIT :limit" + self._skip_locked,
+                {"now": now_iso, "limit": limit},
+            ).fetchall()
+        ]
 
     def pending(self, channel_id: int) -> list[Item]:
         with self.transaction(write=False) as cursor:

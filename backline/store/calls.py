@@ -25,14 +25,23 @@ if TYPE_CHECKING:
 
 __all__ = ["apply", "defaults_from_settings", "events_for", "load_table"]
 
-_INSERT_CALL = """
-INSERT INTO calls (call_sid, account_sid, to_number, from_number, direction, error_code,
-                   error_url, client, route_kind, destinations, outcome, duration, answer,
-                   created_at, updated_at)
-VALUES (:call_sid, :account_sid, :to_number, :from_number, :direction, :error_code,
-        :error_url, :client, :route_kind, :destinations, :outcome, NULL, :answer, :at, :at)
-ON CONFLICT (call_sid) DO NOTHING
-"""
+_CALL_COLUMNS = (
+    "call_sid",
+    "account_sid",
+    "to_number",
+    "from_number",
+    "direction",
+    "error_code",
+    "error_url",
+    "client",
+    "route_kind",
+    "destinations",
+    "outcome",
+    "duration",
+    "answer",
+    "created_at",
+    "updated_at",
+)
 _INSERT_LEG = """
 INSERT INTO legs (call_sid, step, destinations, dial_call_sid, status, duration, answer,
                   created_at)
@@ -46,11 +55,7 @@ _UPDATE_OUTCOME = """
 UPDATE calls SET outcome = :outcome, duration = :duration, updated_at = :at
 WHERE call_sid = :call_sid AND (outcome = 'forwarding' OR updated_at < :at)
 """
-_INSERT_EVENT = """
-INSERT INTO events (id, call_sid, kind, payload, created_at, fanned_out)
-VALUES (:id, :call_sid, :kind, :payload, :at, :fanned_out)
-ON CONFLICT (id) DO NOTHING
-"""
+_EVENT_COLUMNS = ("id", "call_sid", "kind", "payload", "created_at", "fanned_out")
 
 
 def events_for(record: Record) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -95,43 +100,52 @@ def call_events(record: Record) -> list[CallEvent]:
             return callback_events(record)
 
 
-def _event_rows(record: Record) -> list[dict[str, Any]]:
+def _event_rows(record: Record) -> list[tuple[Any, ...]]:
+    """The values of the events ``record`` adds, in the order of ``_EVENT_COLUMNS``."""
     return [
-        {
-            "id": event_id,
-            "call_sid": record.call_sid,
-            "kind": kind,
-            "payload": json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-            "at": at,
-            "fanned_out": False,
-        }
+        (
+            event_id,
+            record.call_sid,
+            kind,
+            json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+            at,
+            False,
+        )
         for event_id, kind, at, payload in events_for(record)
     ]
 
 
-def _call_row(record: CallRecord) -> dict[str, Any]:
-    return {
-        "call_sid": record.call_sid,
-        "account_sid": record.account_sid,
-        "to_number": record.to_number,
-        "from_number": record.from_number,
-        "direction": record.direction,
-        "error_code": record.error_code,
-        "error_url": record.error_url,
-        "client": record.client,
-        "route_kind": record.route_kind,
-        "destinations": json.dumps(list(record.destinations)),
-        "outcome": record.outcome,
-        "answer": record.answer,
-        "at": record.at,
-    }
+def _call_row(record: CallRecord) -> tuple[Any, ...]:
+    """A new call's values, in the order of ``_CALL_COLUMNS`` (no duration until a leg ends)."""
+    return (
+        record.call_sid,
+        record.account_sid,
+        record.to_number,
+        record.from_number,
+        record.direction,
+        record.error_code,
+        record.error_url,
+        record.client,
+        record.route_kind,
+        json.dumps(list(record.destinations)),
+        record.outcome,
+        None,
+        record.answer,
+        record.at,
+        record.at,
+    )
+
+
+def _insert_events(db: Database, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+    # Event ids are fixed per call and kind: a repeated request adds nothing new.
+    db.insert_rows(cursor, "events", _EVENT_COLUMNS, rows, unless_exists="id")
 
 
 def _apply_calls(db: Database, cursor: Any, records: list[CallRecord]) -> list[str | None]:
     """Write a run of new calls with a fixed number of statements, whatever its length.
 
     During a burst of calls the group-commit batches are runs of new calls: one query finds Twilio's
-    retries among them, then the rows and their events go in as two batched inserts.
+    retries among them, then the rows and their events go in as two multi-row inserts.
     """
     sids = list(dict.fromkeys(record.call_sid for record in records))
     names = [f"s{i}" for i in range(len(sids))]
@@ -144,8 +158,8 @@ def _apply_calls(db: Database, cursor: Any, records: list[CallRecord]) -> list[s
     )
     first_answer: dict[str, str] = {str(sid): str(answer) for sid, answer in cursor.fetchall()}
     results: list[str | None] = []
-    calls: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    calls: list[tuple[Any, ...]] = []
+    events: list[tuple[Any, ...]] = []
     for record in records:
         if record.call_sid in first_answer:  # a retry: the first answer again, no new row
             results.append(first_answer[record.call_sid])
@@ -155,8 +169,8 @@ def _apply_calls(db: Database, cursor: Any, records: list[CallRecord]) -> list[s
         events.extend(_event_rows(record))
         results.append(None)
     # ON CONFLICT still guards against another process writing the same call meanwhile.
-    db.execute_many(cursor, _INSERT_CALL, calls)
-    db.execute_many(cursor, _INSERT_EVENT, events)
+    db.insert_rows(cursor, "calls", _CALL_COLUMNS, calls, unless_exists="call_sid")
+    _insert_events(db, cursor, events)
     return results
 
 
@@ -190,7 +204,7 @@ def _apply_leg(db: Database, cursor: Any, record: LegRecord) -> str | None:
             "at": record.at,
         },
     )
-    db.execute_many(cursor, _INSERT_EVENT, _event_rows(record))
+    _insert_events(db, cursor, _event_rows(record))
     return None
 
 
@@ -217,8 +231,7 @@ def apply(db: Database, connection: Connection, records: list[Record]) -> list[s
             from backline.store.callback_records import apply_callback
 
             apply_callback(db, cursor, record)
-            # Event ids are fixed per call and kind: a repeated request adds nothing new.
-            db.execute_many(cursor, _INSERT_EVENT, _event_rows(record))
+            _insert_events(db, cursor, _event_rows(record))
             results.append(None)
     if run:
         results.extend(_apply_calls(db, cursor, run))

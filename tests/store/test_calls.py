@@ -1,0 +1,106 @@
+"""The answer path's SQL: a group commit's batch of new calls goes in as multi-row inserts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from backline.core.models import Call, Defaults, Route
+from backline.core.planner import plan_first
+from backline.store import calls
+from backline.store.database import Database
+from backline.store.records import CallRecord, Record
+from backline.store.snapshot import SnapshotKeeper
+from tests.support import new_call_sid, query
+
+ROUTE = Route("+815031234567", ("+81312345678", "+81312345679"))
+
+
+def call_record(index: int) -> CallRecord:
+    call = Call(
+        call_sid=new_call_sid(),
+        to=ROUTE.number,
+        from_=f"+8190{index:08d}",
+        error_code="11200",
+        error_url="https://ivr.example.com/voice",
+    )
+    plan = plan_first(call, ROUTE, Defaults(), now=0.0)
+    return CallRecord.build(
+        call, plan, f"<Response>{index}</Response>", f"2026-11-24T05:00:{index % 60:02d}.000000Z"
+    )
+
+
+def test_a_batch_larger_than_one_statement_lands_whole_and_in_its_columns(
+    database_url: str,
+) -> None:
+    # 150 calls of 15 values each pass SQLite's 999 parameters per statement several times over.
+    new_calls = [call_record(index) for index in range(150)]
+    records: list[Record] = list(new_calls)
+    db = Database(database_url)
+    connection = db.connect()
+    try:
+        assert calls.apply(db, connection, records) == [None] * 150
+        connection.commit()
+        # The same batch again (Twilio repeating every request): the first answers, nothing new.
+        again = calls.apply(db, connection, records)
+        connection.commit()
+    finally:
+        connection.close()
+    assert again == [record.answer for record in new_calls]
+    assert query(database_url, "SELECT count(*) FROM calls") == [(150,)]
+    assert query(database_url, "SELECT count(*) FROM events") == [(150,)]
+    last = new_calls[-1]
+    row = query(
+        database_url,
+        "SELECT call_sid, to_number, from_number, error_code, error_url, destinations, outcome, "
+        "duration, answer, created_at, updated_at FROM calls WHERE call_sid = :sid",
+        sid=last.call_sid,
+    )
+    assert row == [
+        (
+            last.call_sid,
+            ROUTE.number,
+            last.from_number,
+            "11200",
+            "https://ivr.example.com/voice",
+            json.dumps(list(ROUTE.destinations)),
+            last.outcome,
+            None,
+            last.answer,
+            last.at,
+            last.at,
+        )
+    ]
+    event = query(
+        database_url,
+        "SELECT id, kind, fanned_out FROM events WHERE call_sid = :sid",
+        sid=last.call_sid,
+    )
+    assert [(e[0], e[1], bool(e[2])) for e in event] == [
+        (f"{last.call_sid}:diverted", "diverted", False)
+    ]
+
+
+def test_an_unchanged_table_keeps_its_snapshot(database_url: str, tmp_path: Path) -> None:
+    # The answers' memo knows routes by identity: a refresh that finds nothing new must keep
+    # them, and one that finds a change must not.
+    keeper = SnapshotKeeper(Database(database_url), tmp_path / "state")
+    (tmp_path / "state").mkdir()
+    first = keeper.start()
+    assert keeper.refresh()
+    assert keeper.current is first
+    db = Database(database_url)
+    connection = db.connect()
+    connection.cursor().execute(
+        db.sql(
+            "INSERT INTO numbers (number, destinations, mode, ring_timeout, caller_id, enabled, "
+            "created_at, updated_at) VALUES ('+815000000001', '[\"+81312345678\"]', "
+            "'simultaneous', 20, 'twilio-number', :on, 'now', 'now')"
+        ),
+        {"on": True},
+    )
+    connection.commit()
+    connection.close()
+    assert keeper.refresh()
+    assert keeper.current is not first
+    assert keeper.current.route_for("+815000000001") is not None
