@@ -27,7 +27,7 @@ from twilio.request_validator import RequestValidator
 from backline.config import Config, auth_tokens
 from backline.core.cleaning import bounded_int, clean_text
 from backline.core.forms import parse_form
-from backline.core.models import ACCEPT_KEY, Call, Plan, Verb, is_drill
+from backline.core.models import ACCEPT_KEY, Call, Defaults, Plan, Route, Verb, is_drill
 from backline.core.planner import (
     caller_gone,
     closed_now,
@@ -196,7 +196,10 @@ class Answerer:
         # that a normal request costs one HMAC however many tokens there are.
         self._signers: dict[str, int] = {}
         self.use_auth_tokens(config.twilio_auth_token)
-        self._answers: dict[tuple[object, ...], tuple[Plan, str]] = {}
+        # Keyed by the route's and the defaults' identity (hashing a route compares and hashes
+        # every field, on every answer); each entry holds the two objects themselves, so no
+        # other object can take their ids while it is kept.
+        self._answers: dict[tuple[object, ...], tuple[Route | None, Defaults, Plan, str]] = {}
         self._whispers: dict[tuple[object, ...], str] = {}
         self._status_url = f"{config.public_url}{STATUS_PATH}"
         self.links = _Links(config.public_url)
@@ -334,18 +337,18 @@ class Answerer:
         now = self.clock()
         if step is None:
             closed = closed_now(route, now)
-        key = (route, defaults, call.to, caller, step, status, gone, closed)
+        key = (id(route), id(defaults), call.to, caller, step, status, gone, closed)
         cached = self._answers.get(key)
-        if cached is None:
+        if cached is None or cached[0] is not route or cached[1] is not defaults:
             if step is None:
                 plan = plan_first(call, route, defaults, now=now)
             else:
                 plan = plan_after_leg(call, route, defaults, step, status, closed=closed)
-            cached = (plan, render(plan, self.links))
+            cached = (route, defaults, plan, render(plan, self.links))
             if len(self._answers) >= _ANSWER_CACHE_SIZE:
                 self._answers.clear()
             self._answers[key] = cached
-        return cached
+        return cached[2], cached[3]
 
     def plan_fallback(
         self, params: Mapping[str, str]

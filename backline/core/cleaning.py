@@ -22,6 +22,10 @@ _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 def clean_text(value: str, limit: int) -> str:
     """``value`` without control characters or lone surrogates, cut to ``limit`` characters."""
+    if value.isascii() and value.isprintable():
+        # (Nearly every value: printable ASCII holds none of _UNSTORABLE's characters, and
+        # these two tests cost a fraction of the search.)
+        return value[:limit]
     if _UNSTORABLE.search(value) is not None:
         value = _UNSTORABLE.sub("", value)
     return value[:limit]

@@ -260,7 +260,10 @@ class SnapshotKeeper:
                 self.current.channels,
                 self.current.last_drill,
             )
-            self.current = fresh
+            if changed or self.current.source != fresh.source:
+                # An unchanged table keeps the snapshot it had, and with it the routes the
+                # answers' memo knows (keyed by identity: see Answerer._planned).
+                self.current = fresh
             self.last_error = None
             if changed or not self.copy_path.exists():
                 self._save_copy(fresh)

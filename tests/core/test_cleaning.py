@@ -19,6 +19,20 @@ def test_cleaned_text_has_no_control_characters_or_surrogates_and_fits(
     cleaned.encode("utf-8")  # no lone surrogate: raises if there is one
 
 
+@given(
+    st.text(st.characters(max_codepoint=0xA0, exclude_categories=())) | st.text(),
+    st.integers(min_value=0, max_value=100),
+)
+def test_clean_text_drops_exactly_the_unstorable_characters(value: str, limit: int) -> None:
+    # Printable ASCII skips the search; it must come out as the search would leave it.
+    kept = "".join(
+        c
+        for c in value
+        if not (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF)
+    )
+    assert clean_text(value, limit) == kept[:limit]
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
