@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -33,7 +34,17 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "BACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 
+# The password of the web admin's users in the tests (long enough for the rule of 12).
+ADMIN_PASSWORD = "correct horse battery staple"
+
 _sids = itertools.count(1)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the web admin's form in ``html``."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
 
 
 def new_call_sid() -> str:

@@ -15,32 +15,25 @@ from backline.manage.engine import open_database as open_engine
 from backline.manage.numbers import add_number
 from backline.web.admin.i18n import WORDS
 from backline.web.app import create_app
-
-PASSWORD = "correct horse battery staple"
+from tests.support import ADMIN_PASSWORD, csrf_of
 
 
 @pytest.fixture
 def site(sqlite_url: str, make_config: Callable[..., Config]) -> Iterator[TestClient]:
     engine = open_engine(sqlite_url)
     tokens.create(engine, "ops")
-    users.add(engine, "hanako", PASSWORD)
-    users.add(engine, "viewer", PASSWORD, read_only=True)
+    users.add(engine, "hanako", ADMIN_PASSWORD)
+    users.add(engine, "viewer", ADMIN_PASSWORD, read_only=True)
     add_number(engine, "+815031234567", ["+81312345678"], client="Sakura Dental", new_client=True)
     with TestClient(create_app(make_config(sqlite_url)), base_url="https://testserver") as client:
         yield client
 
 
-def _csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-def sign_in(client: TestClient, user: str = "hanako", password: str = PASSWORD) -> None:
+def sign_in(client: TestClient, user: str = "hanako", password: str = ADMIN_PASSWORD) -> None:
     form = client.get("/admin/sign-in")
     response = client.post(
         "/admin/sign-in",
-        data={"csrf": _csrf(form.text), "user": user, "password": password},
+        data={"csrf": csrf_of(form.text), "user": user, "password": password},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
@@ -76,7 +69,7 @@ def test_sign_in_with_a_password_sets_a_secure_host_cookie(site: TestClient) -> 
     )
     response = site.post(
         "/admin/sign-in",
-        data={"csrf": _csrf(form.text), "user": "hanako", "password": PASSWORD},
+        data={"csrf": csrf_of(form.text), "user": "hanako", "password": ADMIN_PASSWORD},
         follow_redirects=False,
     )
     cookie = response.headers["set-cookie"]
@@ -90,14 +83,15 @@ def test_sign_in_with_a_password_sets_a_secure_host_cookie(site: TestClient) -> 
 def test_wrong_passwords_and_tokens_are_refused(site: TestClient) -> None:
     form = site.get("/admin/sign-in")
     bad = site.post(
-        "/admin/sign-in", data={"csrf": _csrf(form.text), "user": "hanako", "password": "nope" * 4}
+        "/admin/sign-in",
+        data={"csrf": csrf_of(form.text), "user": "hanako", "password": "nope" * 4},
     )
     assert bad.status_code == 401
-    bad = site.post("/admin/sign-in", data={"csrf": _csrf(form.text), "token": "bl_nope"})
+    bad = site.post("/admin/sign-in", data={"csrf": csrf_of(form.text), "token": "bl_nope"})
     assert bad.status_code == 401
     # The sign-in form's own token must come back too.
     bad = site.post(
-        "/admin/sign-in", data={"csrf": "forged", "user": "hanako", "password": PASSWORD}
+        "/admin/sign-in", data={"csrf": "forged", "user": "hanako", "password": ADMIN_PASSWORD}
     )
     assert bad.status_code == 403
     assert site.get("/admin/", follow_redirects=False).status_code == 303
@@ -110,7 +104,7 @@ def test_sign_in_with_a_token(sqlite_url: str, make_config: Callable[..., Config
         assert "backline_session" not in form.headers.get("set-cookie", "")
         done = client.post(
             "/admin/sign-in",
-            data={"csrf": _csrf(form.text), "token": token},
+            data={"csrf": csrf_of(form.text), "token": token},
             follow_redirects=False,
         )
         # Over plain HTTP the cookie cannot have the __Host- prefix (it needs Secure).
@@ -147,7 +141,7 @@ def test_editing_a_number_changes_the_answer_and_is_audited(
     page = site.get("/admin/numbers/+815031234567")
     assert "+81312345678" in page.text
     form = {
-        "csrf": _csrf(page.text),
+        "csrf": csrf_of(page.text),
         "destinations": "+81399998888\n+81311112222",
         "client": "Sakura Dental",
         "mode": "sequential",
@@ -172,7 +166,7 @@ def test_a_refused_value_names_its_field(site: TestClient) -> None:
     sign_in(site)
     page = site.get("/admin/numbers/+815031234567")
     form = {
-        "csrf": _csrf(page.text),
+        "csrf": csrf_of(page.text),
         "destinations": "+81312345678",
         "mode": "simultaneous",
         "ring_timeout": "2",
@@ -190,7 +184,7 @@ def test_the_form_sets_hours_voicemail_and_screening(site: TestClient, sqlite_ur
     sign_in(site)
     page = site.get("/admin/numbers/+815031234567")
     form = {
-        "csrf": _csrf(page.text),
+        "csrf": csrf_of(page.text),
         "destinations": "+81312345678",
         "mode": "simultaneous",
         "ring_timeout": "30",
@@ -219,7 +213,7 @@ def test_the_form_sets_hours_voicemail_and_screening(site: TestClient, sqlite_ur
     assert "sat 09:00-12:00" in saved.text and '<option value="on" selected>' in saved.text
     cleared = site.post(
         "/admin/numbers/+815031234567",
-        data={**form, "csrf": _csrf(saved.text), "screen": "", "hours": "", "closed_on": ""},
+        data={**form, "csrf": csrf_of(saved.text), "screen": "", "hours": "", "closed_on": ""},
     )
     assert cleared.status_code == 200, cleared.text
     entry = get_number(open_engine(sqlite_url), "+815031234567")
@@ -244,7 +238,7 @@ def test_a_refused_value_is_shown_next_to_its_field(
     sign_in(site)
     page = site.get("/admin/numbers/+815031234567")
     form = {
-        "csrf": _csrf(page.text),
+        "csrf": csrf_of(page.text),
         "destinations": "+81312345678",
         "mode": "simultaneous",
         "ring_timeout": "30",
@@ -281,7 +275,7 @@ def test_forms_without_the_session_token_are_refused(site: TestClient) -> None:
     page = site.get("/admin/numbers/+815031234567")
     cross_site = site.post(
         "/admin/numbers/+815031234567",
-        data={**form, "csrf": _csrf(page.text)},
+        data={**form, "csrf": csrf_of(page.text)},
         headers={"Origin": "https://evil.example"},
     )
     assert cross_site.status_code == 403
@@ -293,7 +287,7 @@ def test_read_only_users_see_but_cannot_save(site: TestClient) -> None:
     page = site.get("/admin/numbers/+815031234567")
     assert page.status_code == 200 and 'type="submit"' not in page.text
     form = {
-        "csrf": _csrf(page.text),
+        "csrf": csrf_of(page.text),
         "destinations": "+81399998888",
         "mode": "simultaneous",
         "ring_timeout": "25",
@@ -306,7 +300,7 @@ def test_read_only_users_see_but_cannot_save(site: TestClient) -> None:
 def test_sign_out_ends_the_session(site: TestClient) -> None:
     sign_in(site)
     page = site.get("/admin/")
-    site.post("/admin/sign-out", data={"csrf": _csrf(page.text)})
+    site.post("/admin/sign-out", data={"csrf": csrf_of(page.text)})
     assert site.get("/admin/", follow_redirects=False).status_code == 303
 
 
@@ -326,7 +320,9 @@ def test_send_test_from_the_clients_page(site: TestClient, sqlite_url: str) -> N
         sign_in(site)
         page = site.get("/admin/clients")
         assert f"/admin/channels/{channel.spec.id}/test" in page.text
-        done = site.post(f"/admin/channels/{channel.spec.id}/test", data={"csrf": _csrf(page.text)})
+        done = site.post(
+            f"/admin/channels/{channel.spec.id}/test", data={"csrf": csrf_of(page.text)}
+        )
         assert done.status_code == 200
         assert receiver.received, "no test message arrived"
     finally:
@@ -336,11 +332,11 @@ def test_send_test_from_the_clients_page(site: TestClient, sqlite_url: str) -> N
 def test_revoking_or_removing_ends_the_sessions(site: TestClient, sqlite_url: str) -> None:
     engine = open_engine(sqlite_url)
     sign_in(site)
-    users.set_password(engine, "hanako", PASSWORD + "!")
+    users.set_password(engine, "hanako", ADMIN_PASSWORD + "!")
     assert site.get("/admin/", follow_redirects=False).status_code == 303
     _entry, token = tokens.create(engine, "laptop")
     form = site.get("/admin/sign-in")
-    site.post("/admin/sign-in", data={"csrf": _csrf(form.text), "token": token})
+    site.post("/admin/sign-in", data={"csrf": csrf_of(form.text), "token": token})
     assert site.get("/admin/").status_code == 200
     tokens.revoke(engine, "laptop")
     assert site.get("/admin/", follow_redirects=False).status_code == 303

@@ -14,15 +14,15 @@ from backline.manage.engine import open_database
 from backline.web.admin.i18n import WORDS
 from backline.web.admin.throttle import LIMIT, SignInThrottle
 from backline.web.app import create_app
-from tests.admin.test_pages import PASSWORD, _csrf
+from tests.support import ADMIN_PASSWORD, csrf_of
 
 
 @pytest.fixture
 def site(sqlite_url: str, make_config: Callable[..., Config]) -> Iterator[TestClient]:
     engine = open_database(sqlite_url)
     tokens.create(engine, "ops")  # the admin surface is on
-    users.add(engine, "hanako", PASSWORD)
-    users.add(engine, "viewer", PASSWORD, read_only=True)
+    users.add(engine, "hanako", ADMIN_PASSWORD)
+    users.add(engine, "viewer", ADMIN_PASSWORD, read_only=True)
     with TestClient(create_app(make_config(sqlite_url)), base_url="https://testserver") as client:
         yield client
 
@@ -90,7 +90,7 @@ def _sign_in(client: TestClient, **fields: str) -> httpx.Response:
     form = client.get("/admin/sign-in", headers={"Accept-Language": "en"})
     response: httpx.Response = client.post(
         "/admin/sign-in",
-        data={"csrf": _csrf(form.text), **fields},
+        data={"csrf": csrf_of(form.text), **fields},
         headers={"Accept-Language": "en"},
         follow_redirects=False,
     )
@@ -101,13 +101,13 @@ def test_too_many_failed_sign_ins_are_refused_for_a_while(site: TestClient) -> N
     for n in range(LIMIT):
         response = _sign_in(site, user="hanako", password=f"wrong password {n}")
         assert response.status_code == 401
-    refused = _sign_in(site, user="hanako", password=PASSWORD)
+    refused = _sign_in(site, user="hanako", password=ADMIN_PASSWORD)
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
     message = WORDS["en"]["too_many_sign_ins"].format(minutes=15)
     assert message in refused.text
     # From that address, another user and a token are refused too, unchecked.
-    assert _sign_in(site, user="viewer", password=PASSWORD).status_code == 429
+    assert _sign_in(site, user="viewer", password=ADMIN_PASSWORD).status_code == 429
     assert _sign_in(site, token="bl_anything").status_code == 429
     assert site.get("/admin/", follow_redirects=False).status_code == 303
 
@@ -115,4 +115,4 @@ def test_too_many_failed_sign_ins_are_refused_for_a_while(site: TestClient) -> N
 def test_a_few_failures_then_the_right_password(site: TestClient) -> None:
     for n in range(LIMIT - 1):
         assert _sign_in(site, user="hanako", password=f"wrong {n}").status_code == 401
-    assert _sign_in(site, user="hanako", password=PASSWORD).status_code == 303
+    assert _sign_in(site, user="hanako", password=ADMIN_PASSWORD).status_code == 303

@@ -14,6 +14,7 @@ from backline.config import Config
 from backline.manage import tokens
 from backline.web.app import create_app
 from tests.cli import ok
+from tests.support import csrf_of
 from tests.twilio_account.conftest import FALLBACK, MainAccount
 
 runner = CliRunner()
@@ -252,7 +253,6 @@ def test_the_dashboard_shows_the_last_audit(
 ) -> None:
     from backline.manage import coverage
     from backline.manage.engine import open_database
-    from tests.admin.test_pages import _csrf
 
     engine = open_database(database_url)
     _entry, token = tokens.create(engine, "ops")
@@ -260,7 +260,7 @@ def test_the_dashboard_shows_the_last_audit(
         form = client.get("/admin/sign-in")
         signed = client.post(
             "/admin/sign-in",
-            data={"csrf": _csrf(form.text), "token": token},
+            data={"csrf": csrf_of(form.text), "token": token},
             follow_redirects=False,
         )
         assert signed.status_code == 303
