@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,21 @@ from tests.support import dial_params, fallback_params
 
 FALLBACK = "/twilio/voice/fallback"
 STATUS = "/twilio/voice/dial-status"
+
+
+@pytest.fixture(autouse=True)
+def event_loop_of_the_instance() -> Iterator[None]:
+    """Mangum runs every event on the thread's current event loop, creating one the first time
+    and keeping it, as a Lambda instance should. Here each test gets its own, closed when it
+    ends: a loop left behind would be dropped by the next ``asyncio.run`` in this process and
+    warned about as unclosed wherever the garbage collector happened to find it."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def events_for(deployment: Deployment) -> list[dict[str, Any]]:
