@@ -322,6 +322,12 @@ class Config:
         "The longest an answer waits for the database.",
         default=2.0,
     )
+    writer_process: bool = setting(
+        "BACKLINE_WRITER_PROCESS",
+        _flag,
+        "Write call records from a process of their own (serve only).",
+        default=True,
+    )
     answer_deadline_seconds: float = setting(
         "BACKLINE_ANSWER_DEADLINE_SECONDS",
         _seconds(0.5, 25),

@@ -47,7 +47,12 @@ class Service:
             self.database, config.state_dir, config.last_resort_forward_to
         )
         self.journal = Journal(config.state_dir / "journal.db")
-        self.recorder = Recorder(self.database, self.journal, timeout=config.db_timeout_seconds)
+        self.recorder = Recorder(
+            self.database,
+            self.journal,
+            timeout=config.db_timeout_seconds,
+            writer_process=config.writer_process,
+        )
         # ``clock``: "now" for office hours (tests give their own).
         self.answerer = Answerer(config, self.snapshot, self.recorder, clock=clock)
         # Other long-running parts (the notification dispatcher) register start/stop pairs here.
@@ -154,6 +159,9 @@ class Service:
             "set_aside": set_aside,
             "unrecorded": recorder.unrecorded,
             "lost": recorder.lost,
+            # Where the group commit's batches are written: the writer process once it is
+            # ready (serve), else this process (Lambda, BACKLINE_WRITER_PROCESS=0).
+            "writer": "process" if recorder.writer_pid is not None else "in-process",
             "signatures": signatures,
             "too_large": self.too_large,
             "drill": drill,

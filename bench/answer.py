@@ -6,8 +6,10 @@ Targets, each alone in its own process, measured in the same run with the same r
   practical limit of answering at all): Debian's nginx, one worker process, an unprivileged
   user, its own configuration in a temporary directory, access log off;
 * a bare Starlette endpoint returning a constant (bench/bare_app.py), under uvicorn;
-* backline (`backline serve`, one uvicorn worker), every call durably recorded before its answer,
-  on SQLite and on PostgreSQL (the server at 127.0.0.1:5432, when it answers).
+* backline (`backline serve`, one uvicorn worker and its writer process), every call durably
+  recorded before its answer, on SQLite and on PostgreSQL (the server at 127.0.0.1:5432, when it
+  answers); and each again with BACKLINE_WRITER_PROCESS=0, the group commit written from a
+  thread of the serving process, to show what the writer process buys.
 
 The mix is realistic: 300 numbers in the table; 9 requests in 10 for one of them, 1 in 10 for a
 number that is not (backline answers it with the apology; nginx from a default file). Every
@@ -59,7 +61,7 @@ KNOWN_NUMBERS = 300
 KNOWN_SHARE = 0.9
 # Unique requests prepared per second of measurement: more than any target here answers, so
 # that every call backline records is a new one (nginx and the bare endpoint may go round).
-POOL_RATE = 9_000
+POOL_RATE = 16_000
 OFFICES = ("+81312345678", "+81662345678", "+819011112222")
 
 WRK_SCRIPT = r"""
@@ -121,6 +123,7 @@ class Result:
     # CPU seconds over the rounds: the server's main thread, and its other threads together.
     cpu_main: float = 0.0
     cpu_others: float = 0.0
+    cpu_children: float = 0.0
 
     @property
     def cpu_note(self) -> str | None:
@@ -130,9 +133,11 @@ class Result:
             return None
         main = self.cpu_main / answered * 1e6
         others = self.cpu_others / answered * 1e6
+        children = self.cpu_children / answered * 1e6
         return (
             f"CPU per answer: {main:.0f} µs in the event loop's thread, {others:.0f} µs in "
-            f"the process's other threads, {main + others:.0f} µs in all"
+            f"the process's other threads, {children:.0f} µs in its child processes (the "
+            f"writer process), {main + others + children:.0f} µs in all"
         )
 
     @property
@@ -371,26 +376,45 @@ class Python(Target):
             self.process.terminate()
             self.process.wait()
 
-    def cpu_seconds(self) -> tuple[float, float] | None:
-        """CPU time so far of the server's main thread (the event loop) and of its other
-        threads together, from /proc; None where there is no /proc."""
+    def cpu_seconds(self) -> tuple[float, float, float] | None:
+        """CPU time so far of the server's main thread (the event loop), of its other threads
+        together, and of its child processes (backline's writer process), from /proc; None
+        where there is no /proc."""
         if self.process is None:
             return None
-        tick = os.sysconf("SC_CLK_TCK")
-        main = others = 0.0
+        pid = self.process.pid
+        main = others = children = 0.0
         try:
-            tasks = os.listdir(f"/proc/{self.process.pid}/task")
-            for task in tasks:
-                with open(f"/proc/{self.process.pid}/task/{task}/stat") as handle:
-                    fields = handle.read().rpartition(")")[2].split()
-                used = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-                if int(task) == self.process.pid:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                used = _cpu_of(f"/proc/{pid}/task/{task}/stat")
+                if int(task) == pid:
                     main += used
                 else:
                     others += used
+            for entry in os.listdir("/proc"):
+                if entry.isdigit() and _parent_of(entry) == pid:
+                    children += _cpu_of(f"/proc/{entry}/stat")
         except OSError:
             return None
-        return main, others
+        return main, others, children
+
+
+def _stat_fields(path: str) -> list[str]:
+    with open(path) as handle:
+        return handle.read().rpartition(")")[2].split()
+
+
+def _cpu_of(stat_path: str) -> float:
+    """utime + stime of a process or thread, in seconds."""
+    fields = _stat_fields(stat_path)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _parent_of(pid: str) -> int | None:
+    try:
+        return int(_stat_fields(f"/proc/{pid}/stat")[1])
+    except (OSError, IndexError, ValueError):  # gone meanwhile
+        return None
 
 
 NGINX_CONF = """
@@ -678,6 +702,10 @@ def _measure(scratch: Path, wrk: str | None, nginx: str | None, lines: list[str]
         }
         name = f"backline, durable record on {label}"
         targets.append((Python(name, ["-m", "backline.cli", "serve"], env), url))
+        # The same without the writer process (BACKLINE_WRITER_PROCESS=0): what it buys.
+        name = f"backline, durable record on {label}, writing in-process"
+        in_process = {**env, "BACKLINE_WRITER_PROCESS": "0"}
+        targets.append((Python(name, ["-m", "backline.cli", "serve"], in_process), url))
 
     script = scratch / "requests.lua"
     script.write_text(WRK_SCRIPT)
@@ -719,6 +747,7 @@ def _measure(scratch: Path, wrk: str | None, nginx: str | None, lines: list[str]
                 if before_cpu and after_cpu:
                     result.cpu_main += after_cpu[0] - before_cpu[0]
                     result.cpu_others += after_cpu[1] - before_cpu[1]
+                    result.cpu_children += after_cpu[2] - before_cpu[2]
             print(
                 f"  round {round_number + 1}: "
                 + ", ".join(f"{r.rounds[-1].rate:,.0f}" for r in results)

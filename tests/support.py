@@ -280,3 +280,34 @@ def service_env(database_url: str, state_dir: Path, **extra: str) -> dict[str, s
         "BACKLINE_STATE_DIR": str(state_dir),
         **extra,
     }
+
+
+def refuse_caller(url: str, caller: str) -> None:
+    """Make the database refuse one caller, as a constraint added by its owner would."""
+    db = Database(url)
+    connection = db.connect()
+    cursor = connection.cursor()
+    if db.dialect == "postgresql":
+        cursor.execute(
+            "ALTER TABLE calls ADD CONSTRAINT no_poison "
+            f"CHECK (from_number <> '{caller}') NOT VALID"
+        )
+    else:
+        cursor.execute(
+            "CREATE TRIGGER no_poison BEFORE INSERT ON calls "
+            f"WHEN NEW.from_number = '{caller}' BEGIN SELECT RAISE(ABORT, 'no_poison'); END"
+        )
+    connection.commit()
+    connection.close()
+
+
+def accept_everyone(url: str) -> None:
+    db = Database(url)
+    connection = db.connect()
+    cursor = connection.cursor()
+    if db.dialect == "postgresql":
+        cursor.execute("ALTER TABLE calls DROP CONSTRAINT no_poison")
+    else:
+        cursor.execute("DROP TRIGGER no_poison")
+    connection.commit()
+    connection.close()

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     # functions that use it import it themselves.
     import asyncio
 
+    from backline.store.writer_process import WriterProcess
+
 __all__ = ["Recorder"]
 
 log = logging.getLogger("backline.recorder")
@@ -66,6 +68,13 @@ def refused_values(error: BaseException) -> bool:
     if isinstance(error, ValueError | TypeError | OverflowError):
         return True
     return any(cls.__name__ in ("DataError", "IntegrityError") for cls in type(error).__mro__)
+
+
+def _reason(error: BaseException) -> str:
+    """What the recorder reports of a failed write: the database error's class and message
+    (the writer process sends them as its ``reason``)."""
+    reason = getattr(error, "reason", None)
+    return reason if isinstance(reason, str) else f"{type(error).__name__}: {error}".strip()
 
 
 def _settle(
@@ -120,7 +129,13 @@ class _Deadlines:
 
 class Recorder:
     def __init__(
-        self, database: Database, journal: Journal, *, timeout: float, retry_seconds: float = 5.0
+        self,
+        database: Database,
+        journal: Journal,
+        *,
+        timeout: float,
+        retry_seconds: float = 5.0,
+        writer_process: bool = False,
     ) -> None:
         self.database = database
         self.journal = journal
@@ -136,6 +151,12 @@ class Recorder:
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
+        # With ``writer_process``, the group commit's batches are written by a process of its
+        # own (see backline.store.writer_process), started with the writer thread.
+        self._writer_wanted = writer_process and database.sqlite_path != ":memory:"
+        self._writer: WriterProcess | None = None
+        # The SQLite file the writer process's connection was opened on.
+        self._writer_file_id: tuple[int, int] | None = None
         # When the writer began its current write; None while it waits for work.
         self._busy_since: float | None = None
         # Called (with no arguments, must not block) after records were stored anywhere: the
@@ -160,6 +181,12 @@ class Recorder:
     @property
     def last_error(self) -> str | None:
         return self._last_error
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The process id of the writer process while it takes the group commit's batches;
+        None while they are written in this process."""
+        return None if self._writer is None else self._writer.pid
 
     @property
     def unrecorded(self) -> int:
@@ -308,6 +335,13 @@ class Recorder:
         return started is not None and time.monotonic() - started > self.timeout
 
     def start(self) -> None:
+        if self._writer_wanted and self._writer is None:
+            from backline.store.writer_process import WriterProcess
+
+            self._writer = WriterProcess(
+                self.database.url, timeout=self.database.timeout, retry_seconds=self.retry_seconds
+            )
+            self._writer.start()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="backline-recorder", daemon=True)
             self._thread.start()
@@ -319,6 +353,9 @@ class Recorder:
             thread.join(timeout=self.timeout + 5)
         with self._io:
             self._drop_connection()
+            writer, self._writer = self._writer, None
+            if writer is not None:
+                writer.stop()
 
     def _run(self) -> None:
         # The writer must outlive any surprise: if it died, every answer would wait out the
@@ -411,9 +448,7 @@ class Recorder:
             self._replay_locked()
         if not self.journal.pending and time.monotonic() >= self._down_until:
             try:
-                connection = self._connect()
-                results = calls.apply(self.database, connection, records)
-                connection.commit()
+                results = self._apply(records)
                 self._last_error = None
                 return results
             except Exception as error:
@@ -425,7 +460,7 @@ class Recorder:
                         self._set_aside(refused)
                         return results
                 else:
-                    self._mark_down(f"{type(error).__name__}: {error}".strip())
+                    self._mark_down(_reason(error))
                     self._drop_connection()
                 log.warning(
                     "database write failed (%s); journaling %d record(s) locally",
@@ -436,6 +471,24 @@ class Recorder:
             return self.journal.append(records)
         except JournalUnavailable:
             return None
+
+    def _apply(self, records: list[Record]) -> list[str | None]:
+        """Write and commit one batch: in the writer process when it is ready, else here."""
+        writer = self._writer
+        if writer is not None and writer.ready():
+            file_id = None
+            if self.database.dialect == "sqlite":
+                self._check_sqlite_file()
+                file_id = self.database.sqlite_file_id()
+            was_connected = writer.connected
+            results = writer.apply(records)
+            if not was_connected:
+                self._writer_file_id = file_id
+            return results
+        connection = self._connect()
+        results = calls.apply(self.database, connection, records)
+        connection.commit()
+        return results
 
     def _store_one_by_one(
         self, records: list[Record], *, replayed: bool
@@ -553,14 +606,17 @@ class Recorder:
         if current is None:
             self._retire_connection()
             raise DatabaseFileGone(f"the database file {path} does not exist (deleted or moved)")
-        if self._connection is not None and current != self._file_id:
+        writer = self._writer
+        writer_moved = writer is not None and writer.connected and current != self._writer_file_id
+        if (self._connection is not None and current != self._file_id) or writer_moved:
             log.warning("the database file %s was replaced; writing to the new file", path)
             self._retire_connection()
 
     def check_database_file(self) -> None:
         """Look for a replaced or deleted SQLite file now, between writes (the refresh loop
         calls this, so that the old file's connection is let go as early as possible)."""
-        if self.database.dialect != "sqlite" or self._connection is None:
+        writer_connected = self._writer is not None and self._writer.connected
+        if self.database.dialect != "sqlite" or (self._connection is None and not writer_connected):
             return
         if not self._io.acquire(blocking=False):
             return  # the writer is at work, and checks before it writes anyway
@@ -582,6 +638,8 @@ class Recorder:
                 self._connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except Exception:
                 log.debug("emptying the old file's WAL failed", exc_info=True)
+        if self._writer is not None:
+            self._writer.close_connection(checkpoint=True)
         self._drop_connection()
 
     def _rollback(self) -> None:
@@ -599,6 +657,8 @@ class Recorder:
                 log.debug("closing a broken connection failed", exc_info=True)
             self._connection = None
             self._file_id = None
+        if self._writer is not None:
+            self._writer.close_connection(checkpoint=False)
 
     def _mark_down(self, reason: str) -> None:
         self._last_error = reason

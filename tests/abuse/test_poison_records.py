@@ -30,7 +30,16 @@ from tests.abuse.conftest import (
     wait_for,
 )
 from tests.processes import PrivatePostgres, Server
-from tests.support import add_number, dial_params, fallback_params, new_call_sid, query, signed_post
+from tests.support import (
+    accept_everyone,
+    add_number,
+    dial_params,
+    fallback_params,
+    new_call_sid,
+    query,
+    refuse_caller,
+    signed_post,
+)
 
 POISON_CALLER = "+819000000666"
 
@@ -81,37 +90,6 @@ def test_values_from_the_request_are_cleaned_before_the_database_sees_them(
     legs = query(database_url, "SELECT call_sid, step, duration FROM legs ORDER BY call_sid")
     assert sorted(legs) == sorted([(call["CallSid"], 0, None), (other["CallSid"], 0, None)])
     assert client.get("/healthz").json()["journal_pending"] == 0
-
-
-def refuse_caller(url: str, caller: str) -> None:
-    """Make the database refuse one caller, as a constraint added by its owner would."""
-    db = Database(url)
-    connection = db.connect()
-    cursor = connection.cursor()
-    if db.dialect == "postgresql":
-        cursor.execute(
-            "ALTER TABLE calls ADD CONSTRAINT no_poison "
-            f"CHECK (from_number <> '{caller}') NOT VALID"
-        )
-    else:
-        cursor.execute(
-            "CREATE TRIGGER no_poison BEFORE INSERT ON calls "
-            f"WHEN NEW.from_number = '{caller}' BEGIN SELECT RAISE(ABORT, 'no_poison'); END"
-        )
-    connection.commit()
-    connection.close()
-
-
-def accept_everyone(url: str) -> None:
-    db = Database(url)
-    connection = db.connect()
-    cursor = connection.cursor()
-    if db.dialect == "postgresql":
-        cursor.execute("ALTER TABLE calls DROP CONSTRAINT no_poison")
-    else:
-        cursor.execute("DROP TRIGGER no_poison")
-    connection.commit()
-    connection.close()
 
 
 @pytest.mark.slow
