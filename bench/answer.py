@@ -624,20 +624,20 @@ def _postgres(statement: str) -> bool:
     return True
 
 
-def _postgres_url() -> str | None:
+def _postgres_url(name: str = "backline_bench_answer") -> str | None:
     """A fresh database for this benchmark on the PostgreSQL server, or None without one."""
-    if not _postgres("DROP DATABASE IF EXISTS backline_bench_answer WITH (FORCE)"):
+    if not _postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"):
         return None
-    _postgres("CREATE DATABASE backline_bench_answer")
+    _postgres(f"CREATE DATABASE {name}")
     from backline.config import normalise_database_url
 
-    return normalise_database_url(_ADMIN_URL.rsplit("/", 1)[0] + "/backline_bench_answer")
+    return normalise_database_url(_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
 
 
-def _drop_postgres() -> None:
+def _drop_postgres(name: str) -> None:
     # Dropping waits for a checkpoint: the tens of thousands of calls just written are flushed
     # now, not in the middle of the next benchmark's measurements.
-    _postgres("DROP DATABASE IF EXISTS backline_bench_answer WITH (FORCE)")
+    _postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -685,27 +685,36 @@ def _measure(scratch: Path, wrk: str | None, nginx: str | None, lines: list[str]
             None,
         )
     )
-    databases = [("SQLite", f"sqlite:///{scratch}/bench.db")]
-    postgres = _postgres_url()
-    if postgres:
-        databases.append(("PostgreSQL", postgres))
-    else:
-        lines.append("PostgreSQL: no server at 127.0.0.1:5432, so no PostgreSQL figure")
-    for label, url in databases:
+    # Each backline target has a database and a state directory of its own, so that the
+    # calls recorded can be counted per target and no idle server works on another's calls.
+    # The second of each pair writes without the writer process: what that process buys.
+    variants: tuple[tuple[str, str, dict[str, str]], ...] = (
+        ("", "", {}),
+        (", writing in-process", "_in_process", {"BACKLINE_WRITER_PROCESS": "0"}),
+    )
+    databases: list[tuple[str, str, str, dict[str, str]]] = []
+    for suffix, tag, extra in variants:
+        databases.append((f"SQLite{suffix}", f"sqlite:///{scratch}/bench{tag}.db", tag, extra))
+    postgres_names: list[str] = []
+    for suffix, tag, extra in variants:
+        postgres = _postgres_url(f"backline_bench_answer{tag}")
+        if postgres is None:
+            lines.append("PostgreSQL: no server at 127.0.0.1:5432, so no PostgreSQL figure")
+            break
+        postgres_names.append(f"backline_bench_answer{tag}")
+        databases.append((f"PostgreSQL{suffix}", postgres, f"pg{tag}", extra))
+    for label, url, tag, extra in databases:
         fill_table(url)
         env = {
             "BACKLINE_DATABASE_URL": url,
             "BACKLINE_TWILIO_AUTH_TOKEN": TOKEN,
             "BACKLINE_PUBLIC_URL": PUBLIC_URL,
             "BACKLINE_LOG_LEVEL": "WARNING",
-            "BACKLINE_STATE_DIR": str(scratch / f"state-{label}"),
+            "BACKLINE_STATE_DIR": str(scratch / f"state{tag or '_sqlite'}"),
+            **extra,
         }
         name = f"backline, durable record on {label}"
         targets.append((Python(name, ["-m", "backline.cli", "serve"], env), url))
-        # The same without the writer process (BACKLINE_WRITER_PROCESS=0): what it buys.
-        name = f"backline, durable record on {label}, writing in-process"
-        in_process = {**env, "BACKLINE_WRITER_PROCESS": "0"}
-        targets.append((Python(name, ["-m", "backline.cli", "serve"], in_process), url))
 
     script = scratch / "requests.lua"
     script.write_text(WRK_SCRIPT)
@@ -772,8 +781,8 @@ def _measure(scratch: Path, wrk: str | None, nginx: str | None, lines: list[str]
     finally:
         for target, _url in targets:
             target.stop()
-    if postgres:
-        _drop_postgres()
+    for postgres_name in postgres_names:
+        _drop_postgres(postgres_name)
     if wrk:
         lines.append(f"wrk: {version([wrk, '-v'])}")
     if nginx:
