@@ -855,12 +855,15 @@ PROFILE_NOTES = [
     "thread's own CPU. Two multi-row inserts (the calls, then their events) brought it to "
     "2.5 ms. Formatting each record's timestamp with strftime was the largest single cost of "
     "planning an answer; the formatted second is now reused.",
-    "- What bounds a worker now is the interpreter lock: the CPU per answer of all its threads "
-    "together (the CPU lines under the table) is about the inverse of its answers per second. The "
-    "event loop's thread pays uvicorn's HTTP as the bare endpoint does, then the form, the "
-    "signature, the plan and the record; the other threads (mostly the recorder, then the "
-    "notification dispatcher's fan-out) write the batch. Every call is still durable before "
-    "its answer (on SQLite a WAL fsync per batch, `synchronous=FULL`).",
+    "- The interpreter lock was then what bounded a worker: the CPU per answer of all its "
+    "threads together was about the inverse of its answers per second, and a third of it was "
+    "the recorder's thread turning batches into rows. That work now runs in the writer process "
+    "(the CPU lines show it apart; compare the lines writing in-process), so the serving "
+    "process's lock goes to the event loop's thread: uvicorn's HTTP as for the bare endpoint, "
+    "then the form, the signature, the plan and the handoff of the record. During a storm the "
+    "notification dispatcher's passes are spaced to a quarter of a second, which took about a "
+    "tenth more answers a second. Every call is still durable before its answer (on SQLite a "
+    "WAL fsync per batch, `synchronous=FULL`).",
 ]
 
 
