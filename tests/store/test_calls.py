@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from backline.core.models import Call, Defaults, Route
@@ -104,3 +105,33 @@ def test_an_unchanged_table_keeps_its_snapshot(database_url: str, tmp_path: Path
     assert keeper.refresh()
     assert keeper.current is not first
     assert keeper.current.route_for("+815000000001") is not None
+
+
+def test_a_retry_gets_the_first_answer_and_adds_nothing_in_or_across_batches(
+    database_url: str,
+) -> None:
+    first = call_record(1)
+    # The answer carries what SQL quoting must survive: quotes, a percent sign, a backslash.
+    other = replace(call_record(2), answer="<Response><Say>it's 100%s \\ done</Say></Response>")
+    # Retries planned differently (office hours changed, say): their answers are not stored.
+    first_again = replace(first, answer="<Response>changed</Response>", outcome="closed")
+    other_again = replace(other, answer="<Response>changed</Response>")
+    db = Database(database_url)
+    connection = db.connect()
+    try:
+        assert calls.apply(db, connection, [first]) == [None]
+        connection.commit()
+        results = calls.apply(db, connection, [first_again, other, other_again])
+        connection.commit()
+    finally:
+        connection.close()
+    assert results == [first.answer, None, other.answer]
+    assert query(
+        database_url, "SELECT call_sid, answer, outcome FROM calls ORDER BY from_number"
+    ) == [
+        (first.call_sid, first.answer, first.outcome),
+        (other.call_sid, other.answer, other.outcome),
+    ]
+    assert query(database_url, "SELECT call_sid, kind FROM events ORDER BY id") == sorted(
+        [(first.call_sid, "diverted"), (other.call_sid, "diverted")]
+    )
