@@ -169,6 +169,8 @@ class Relay:
         self.closed = threading.Event()
         self.lock = threading.Lock()
         self.sockets: list[socket.socket] = []
+        # How many connections clients have opened through the relay.
+        self.accepted = 0
         self.port = 0
         self.listener: socket.socket | None = None
         self.restore()
@@ -188,6 +190,8 @@ class Relay:
                 client, _ = listener.accept()
             except OSError:
                 return
+            with self.lock:
+                self.accepted += 1
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
     def _connect(self, client: socket.socket) -> None:

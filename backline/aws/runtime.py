@@ -165,6 +165,8 @@ class Runtime:
             config, env = loading.result()
             config.check_can_serve()
             service = Service(config)
+            # The table's first load leaves its connection to the first record.
+            service.database.keep_spare = True
             self.kicker = DispatcherKick.from_env(env, self.aws)
         except Exception as error:
             self._boot_after = time.monotonic() + _BOOT_RETRY_SECONDS

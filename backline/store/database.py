@@ -12,16 +12,20 @@ the service's user only: they hold callers' numbers.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
 import sqlite3
+import threading
 import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from backline.core.times import iso
+
+log = logging.getLogger("backline.database")
 
 __all__ = [
     "Connection",
@@ -113,6 +117,11 @@ class Database:
         self.create = create
         self.dialect: Literal["sqlite", "postgresql"]
         self._libpq: tuple[str, dict[str, str]] | None = None
+        # A PostgreSQL connection one caller is done with, for the next caller to take instead
+        # of opening its own (see hand_over); only where ``keep_spare`` is set.
+        self.keep_spare = False
+        self._spare: Connection | None = None
+        self._spare_lock = threading.Lock()
         if url.startswith("sqlite"):
             self.dialect = "sqlite"
             path = url.removeprefix("sqlite:///")
@@ -203,9 +212,37 @@ class Database:
         )
 
     def connect(self) -> Connection:
+        if self._spare is not None:
+            with self._spare_lock:
+                spare, self._spare = self._spare, None
+            if spare is not None:
+                return spare
         if self.dialect == "sqlite":
             return connect_sqlite(self.sqlite_path, timeout=self.timeout, create=self.create)
         return self._connect_postgresql()
+
+    def hand_over(self, connection: Connection) -> None:
+        """Done with ``connection``: keep it (its transaction ended) for the next
+        :meth:`connect` when ``keep_spare`` is set and nothing is kept yet, else close it.
+
+        A cold Lambda instance loads the table of numbers and then writes its first call: one
+        PostgreSQL connection for both instead of two, and a connection (a server process
+        started, often TLS and a password exchange) is most of what a cold start waits on.
+        """
+        if self.keep_spare and self.dialect == "postgresql":
+            try:
+                connection.rollback()
+            except Exception:  # a broken connection is closed, not kept
+                log.debug("a connection handed over could not end its transaction", exc_info=True)
+            else:
+                with self._spare_lock:
+                    if self._spare is None:
+                        self._spare = connection
+                        return
+        try:
+            connection.close()
+        except Exception:  # a broken connection may refuse even to close
+            log.debug("closing a connection failed", exc_info=True)
 
     def _libpq_parameters(self) -> tuple[str, dict[str, str]]:
         """The URL as libpq reads it (``postgresql://...``) and the parameters it sets."""

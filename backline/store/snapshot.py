@@ -186,7 +186,7 @@ class SnapshotKeeper:
 
     def start(self) -> Snapshot:
         """Load before the first answer: database, else the local copy, else built-in."""
-        if self.refresh():
+        if self.refresh(hand_over=True):
             return self.current
         return self.use_saved_copy()
 
@@ -237,8 +237,12 @@ class SnapshotKeeper:
             )
         return self.current
 
-    def refresh(self) -> bool:
-        """Try to load the table; keep the current snapshot on any failure."""
+    def refresh(self, *, hand_over: bool = False) -> bool:
+        """Try to load the table; keep the current snapshot on any failure.
+
+        ``hand_over``: the connection is left to the database's next caller (the first call's
+        record, on a cold Lambda instance) where it keeps one (see Database.hand_over).
+        """
         with self._lock:
             try:
                 connection = self.database.connect()
@@ -246,7 +250,12 @@ class SnapshotKeeper:
                     routes, defaults = load_table(self.database, connection)
                     channels = load_channels(connection)
                     last_drill = load_last_drill(connection)
-                finally:
+                except BaseException:
+                    connection.close()
+                    raise
+                if hand_over:
+                    self.database.hand_over(connection)
+                else:
                     connection.close()
             except Exception as error:
                 self.last_error = f"{type(error).__name__}: {error}".strip()

@@ -35,6 +35,7 @@ from tests.aws.conftest import (
 )
 from tests.processes import Relay
 from tests.support import dial_params, fallback_params
+from tests.support import query as stored_rows
 
 FALLBACK = "/twilio/voice/fallback"
 STATUS = "/twilio/voice/dial-status"
@@ -283,6 +284,18 @@ def relayed_postgres(postgres_url: str) -> Iterator[tuple[str, Relay]]:
     relay = Relay((parts.hostname or "127.0.0.1", parts.port or 5432))
     yield postgres_url.replace(parts.netloc, f"{parts.username}@127.0.0.1:{relay.port}"), relay
     relay.close()
+
+
+def test_a_cold_instance_loads_the_table_and_records_its_first_call_on_one_connection(
+    relayed_postgres: tuple[str, Relay], make_handler: HandlerFactory
+) -> None:
+    url, relay = relayed_postgres
+    deployment = by_name("http-default-stage")
+    handler = make_handler(url, deployment.public_url)
+    call = fallback_params(TWILIO_NUMBER)
+    assert_forwarded(handler(twilio_post(deployment, FALLBACK, call), None))
+    assert relay.accepted == 1
+    assert stored_rows(url, "SELECT call_sid FROM calls") == [(call["CallSid"],)]
 
 
 def test_a_call_that_can_be_stored_nowhere_is_still_forwarded(
