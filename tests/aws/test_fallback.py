@@ -286,24 +286,33 @@ def relayed_postgres(postgres_url: str) -> Iterator[tuple[str, Relay]]:
     relay.close()
 
 
-def test_a_cold_instance_loads_the_table_and_records_its_first_call_on_one_connection(
+RELAYED = by_name("http-default-stage")
+
+
+@pytest.fixture
+def relayed_instance(
     relayed_postgres: tuple[str, Relay], make_handler: HandlerFactory
-) -> None:
+) -> tuple[FallbackHandler, Relay]:
+    """A cold Lambda instance whose database is behind the relay."""
     url, relay = relayed_postgres
-    deployment = by_name("http-default-stage")
-    handler = make_handler(url, deployment.public_url)
+    return make_handler(url, RELAYED.public_url), relay
+
+
+def test_a_cold_instance_loads_the_table_and_records_its_first_call_on_one_connection(
+    relayed_instance: tuple[FallbackHandler, Relay], postgres_url: str
+) -> None:
+    handler, relay = relayed_instance
     call = fallback_params(TWILIO_NUMBER)
-    assert_forwarded(handler(twilio_post(deployment, FALLBACK, call), None))
+    assert_forwarded(handler(twilio_post(RELAYED, FALLBACK, call), None))
     assert relay.accepted == 1
-    assert stored_rows(url, "SELECT call_sid FROM calls") == [(call["CallSid"],)]
+    assert stored_rows(postgres_url, "SELECT call_sid FROM calls") == [(call["CallSid"],)]
 
 
 def test_a_call_that_can_be_stored_nowhere_is_still_forwarded(
-    relayed_postgres: tuple[str, Relay], make_handler: HandlerFactory
+    relayed_instance: tuple[FallbackHandler, Relay],
 ) -> None:
-    url, relay = relayed_postgres
-    deployment = by_name("http-default-stage")
-    handler = make_handler(url, deployment.public_url)
+    handler, relay = relayed_instance
+    deployment = RELAYED
     handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)  # boot
     assert handler.runtime is not None and handler.runtime.service is not None
     # The database goes away and the journal is unusable (a full or lost /tmp): the caller is
@@ -318,13 +327,12 @@ def test_a_call_that_can_be_stored_nowhere_is_still_forwarded(
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_a_stalled_database_does_not_hold_the_answer(
-    relayed_postgres: tuple[str, Relay], make_handler: HandlerFactory
+    relayed_instance: tuple[FallbackHandler, Relay],
 ) -> None:
     """A database that stops answering mid-statement is bounded by no driver timeout; without
     a deadline of its own the handler would wait until Lambda killed it (a 5xx for Twilio)."""
-    url, relay = relayed_postgres
-    deployment = by_name("http-default-stage")
-    handler = make_handler(url, deployment.public_url)
+    handler, relay = relayed_instance
+    deployment = RELAYED
     handler(twilio_post(deployment, FALLBACK, fallback_params(TWILIO_NUMBER)), None)  # boot
     relay.freeze()
     for _ in range(3):
