@@ -239,10 +239,7 @@ class Database:
                     if self._spare is None:
                         self._spare = connection
                         return
-        try:
-            connection.close()
-        except Exception:  # a broken connection may refuse even to close
-            log.debug("closing a connection failed", exc_info=True)
+        close_quietly(connection)
 
     def _libpq_parameters(self) -> tuple[str, dict[str, str]]:
         """The URL as libpq reads it (``postgresql://...``) and the parameters it sets."""
@@ -277,6 +274,24 @@ class Database:
         limits = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"
         extra["options"] = f"{limits} {given['options']}" if given.get("options") else limits
         return psycopg2.connect(dsn, **extra)  # type: ignore[no-any-return]
+
+
+def close_quietly(connection: Connection, *, empty_wal: bool = False) -> None:
+    """Close a connection that may be broken, never raising; with ``empty_wal``, first move a
+    SQLite WAL into the file and empty it.
+
+    SQLite finds the -wal file by name: left as it is after the database file was replaced or
+    deleted, a new file put at the same path would read the old file's pages as its own.
+    """
+    if empty_wal:
+        try:
+            connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception:  # the old file's WAL could not be emptied: nothing more to do
+            log.debug("emptying the old file's WAL failed", exc_info=True)
+    try:
+        connection.close()
+    except Exception:  # a broken connection may refuse even to close
+        log.debug("closing a broken connection failed", exc_info=True)
 
 
 def connect_sqlite(path: str, *, timeout: float, create: bool = True) -> sqlite3.Connection:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from backline.store import calls
-from backline.store.database import Connection, Database
+from backline.store.database import Connection, Database, close_quietly
 from backline.store.journal import Journal, JournalUnavailable
 from backline.store.records import Record
 
@@ -476,10 +476,7 @@ class Recorder:
         """Write and commit one batch: in the writer process when it is ready, else here."""
         writer = self._writer
         if writer is not None and writer.ready():
-            file_id = None
-            if self.database.dialect == "sqlite":
-                self._check_sqlite_file()
-                file_id = self.database.sqlite_file_id()
+            file_id = self._check_sqlite_file() if self.database.dialect == "sqlite" else None
             was_connected = writer.connected
             results = writer.apply(records)
             if not was_connected:
@@ -511,7 +508,7 @@ class Recorder:
                 connection.commit()
             except Exception as error:
                 self._rollback()
-                reason = f"{type(error).__name__}: {error}".strip()
+                reason = _reason(error)
                 if not refused_values(error):
                     self._mark_down(reason)
                     self._drop_connection()
@@ -567,7 +564,7 @@ class Recorder:
                         stored = self._store_one_by_one(records, replayed=True)
                     if stored is None:
                         if not refused_values(error):
-                            self._mark_down(f"{type(error).__name__}: {error}".strip())
+                            self._mark_down(_reason(error))
                             self._drop_connection()
                         return replayed
                     refused = stored[1]
@@ -598,9 +595,10 @@ class Recorder:
             self._file_id = self.database.sqlite_file_id()
         return self._connection
 
-    def _check_sqlite_file(self) -> None:
+    def _check_sqlite_file(self) -> tuple[int, int]:
         """Notice a SQLite file deleted or replaced since the connection was opened: writing on
-        would go into a file nobody will ever read (a stat costs a microsecond)."""
+        would go into a file nobody will ever read (a stat costs a microsecond). Returns the
+        file's (device, inode)."""
         current = self.database.sqlite_file_id()
         path = self.database.sqlite_path
         if current is None:
@@ -611,6 +609,7 @@ class Recorder:
         if (self._connection is not None and current != self._file_id) or writer_moved:
             log.warning("the database file %s was replaced; writing to the new file", path)
             self._retire_connection()
+        return current
 
     def check_database_file(self) -> None:
         """Look for a replaced or deleted SQLite file now, between writes (the refresh loop
@@ -628,19 +627,9 @@ class Recorder:
             self._io.release()
 
     def _retire_connection(self) -> None:
-        """Let go of a connection whose file is no longer at its path, emptying the WAL first.
-
-        SQLite finds the -wal file by name: left as it is, a new database file put at the same
-        path would read the old file's pages from it as its own.
-        """
-        if self._connection is not None:
-            try:
-                self._connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except Exception:
-                log.debug("emptying the old file's WAL failed", exc_info=True)
-        if self._writer is not None:
-            self._writer.close_connection(checkpoint=True)
-        self._drop_connection()
+        """Let go of the connections (this process's and the writer's) whose file is no longer
+        at its path, emptying the WAL first (see ``close_quietly``)."""
+        self._drop_connection(empty_wal=True)
 
     def _rollback(self) -> None:
         if self._connection is not None:
@@ -649,16 +638,13 @@ class Recorder:
             except Exception:  # a broken connection: the next write opens a new one
                 self._drop_connection()
 
-    def _drop_connection(self) -> None:
+    def _drop_connection(self, *, empty_wal: bool = False) -> None:
         if self._connection is not None:
-            try:
-                self._connection.close()
-            except Exception:  # a broken connection may refuse even to close
-                log.debug("closing a broken connection failed", exc_info=True)
+            close_quietly(self._connection, empty_wal=empty_wal)
             self._connection = None
             self._file_id = None
         if self._writer is not None:
-            self._writer.close_connection(checkpoint=False)
+            self._writer.close_connection(checkpoint=empty_wal)
 
     def _mark_down(self, reason: str) -> None:
         self._last_error = reason

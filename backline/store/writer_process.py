@@ -257,7 +257,7 @@ class WriterProcess:
 def _serve(input_fd: int, output_fd: int) -> None:
     """The writer's loop: one request, one reply, until its input ends."""
     from backline.store import calls
-    from backline.store.database import Connection, Database
+    from backline.store.database import Connection, Database, close_quietly
     from backline.store.recorder import refused_values
 
     url, timeout = _read_frame(input_fd)
@@ -266,18 +266,9 @@ def _serve(input_fd: int, output_fd: int) -> None:
 
     def close(*, checkpoint: bool) -> None:
         nonlocal connection
-        if connection is None:
-            return
-        try:
-            if checkpoint:
-                connection.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except Exception:  # the old file's WAL could not be emptied: nothing more to do
-            log.debug("emptying the old file's WAL failed", exc_info=True)
-        try:
-            connection.close()
-        except Exception:  # a broken connection may refuse even to close
-            log.debug("closing a broken connection failed", exc_info=True)
-        connection = None
+        if connection is not None:
+            close_quietly(connection, empty_wal=checkpoint)
+            connection = None
 
     _write_frame(output_fd, _READY)
     while True:
