@@ -6,6 +6,7 @@ is returned again.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -176,21 +177,47 @@ def _apply_calls(db: Database, cursor: Any, records: list[CallRecord]) -> list[s
     return results
 
 
+# New calls carry no duration (a leg brings it) and were last updated when created: those two
+# columns are not sent.
+_SENT_CALL_COLUMNS = tuple(name for name in _CALL_COLUMNS if name not in ("duration", "updated_at"))
+_SENT_CALL_INDEXES = tuple(_CALL_COLUMNS.index(name) for name in _SENT_CALL_COLUMNS)
+_SENT_EVENT_COLUMNS = _EVENT_COLUMNS[:-1]  # every new event is not fanned out yet
+
+# Each column goes as one text array: the statement's text is the same for every batch, and the
+# driver quotes a few long strings instead of every value (a Python-level call per row).
 _CALLS_AND_EVENTS = (
-    "WITH new AS (INSERT INTO calls ({call_columns}) VALUES {calls} "
-    "ON CONFLICT (call_sid) DO NOTHING RETURNING call_sid){events} SELECT call_sid FROM new"
-)
-_EVENTS_OF_NEW_CALLS = (
-    ", added AS (INSERT INTO events ({event_columns}) SELECT * FROM (VALUES {events}) "
-    "AS v ({event_columns}) WHERE v.call_sid IN (SELECT call_sid FROM new) "
-    "ON CONFLICT (id) DO NOTHING)"
+    "WITH new AS (INSERT INTO calls ({calls}) SELECT {call_values} FROM unnest({call_arrays}) "
+    "AS c ({sent_calls}) ON CONFLICT (call_sid) DO NOTHING RETURNING call_sid), "
+    "added AS (INSERT INTO events ({events}) SELECT {event_values}, false FROM "
+    "unnest({event_arrays}) AS e ({sent_events}) WHERE e.call_sid IN (SELECT call_sid FROM new) "
+    "ON CONFLICT (id) DO NOTHING) SELECT call_sid FROM new"
+).format(
+    calls=", ".join(_CALL_COLUMNS),
+    call_values=", ".join(
+        "NULL" if name == "duration" else "c.created_at" if name == "updated_at" else f"c.{name}"
+        for name in _CALL_COLUMNS
+    ),
+    call_arrays=", ".join(["%s::text[]"] * len(_SENT_CALL_COLUMNS)),
+    sent_calls=", ".join(_SENT_CALL_COLUMNS),
+    events=", ".join(_EVENT_COLUMNS),
+    event_values=", ".join(f"e.{name}" for name in _SENT_EVENT_COLUMNS),
+    event_arrays=", ".join(["%s::text[]"] * len(_SENT_EVENT_COLUMNS)),
+    sent_events=", ".join(_SENT_EVENT_COLUMNS),
 )
 
 
-def _values(cursor: Any, rows: list[tuple[Any, ...]]) -> str:
-    """Rows as SQL literals for a VALUES list, quoted by the driver."""
-    template = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
-    return ", ".join(cursor.mogrify(template, row).decode() for row in rows)
+def text_array(values: Iterable[str | None]) -> str:
+    """``values`` as a PostgreSQL array literal of text: ``{"a","b\"c",NULL}``.
+
+    Every element is double-quoted, with its backslashes and double quotes escaped, as the
+    array input syntax asks; None is a bare NULL. The literal then goes to the driver as one
+    string parameter, which it quotes. (Records are cleaned of NUL, which text cannot hold.)
+    """
+    quoted = (
+        "NULL" if value is None else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        for value in values
+    )
+    return "{" + ",".join(quoted) + "}"
 
 
 def _apply_calls_postgresql(cursor: Any, records: list[CallRecord]) -> list[str | None]:
@@ -203,17 +230,13 @@ def _apply_calls_postgresql(cursor: Any, records: list[CallRecord]) -> list[str 
     first: dict[str, CallRecord] = {}
     for record in records:
         first.setdefault(record.call_sid, record)
-    events = [row for record in first.values() for row in _event_rows(record)]
+    call_columns = list(zip(*(_call_row(record) for record in first.values()), strict=True))
+    event_rows = [row for record in first.values() for row in _event_rows(record)]
+    event_columns = list(zip(*event_rows, strict=True)) or [()] * len(_EVENT_COLUMNS)
     cursor.execute(
-        _CALLS_AND_EVENTS.format(
-            call_columns=", ".join(_CALL_COLUMNS),
-            calls=_values(cursor, [_call_row(record) for record in first.values()]),
-            events=_EVENTS_OF_NEW_CALLS.format(
-                event_columns=", ".join(_EVENT_COLUMNS), events=_values(cursor, events)
-            )
-            if events
-            else "",
-        )
+        _CALLS_AND_EVENTS,
+        [text_array(call_columns[index]) for index in _SENT_CALL_INDEXES]
+        + [text_array(event_columns[index]) for index in range(len(_SENT_EVENT_COLUMNS))],
     )
     new = {str(row[0]) for row in cursor.fetchall()}
     stored_before = [sid for sid in first if sid not in new]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backline.core.models import Call, Defaults, Route
 from backline.core.planner import plan_first
 from backline.store import calls
-from backline.store.database import Database
+from backline.store.database import Connection, Database
 from backline.store.records import CallRecord, Record
 from backline.store.snapshot import SnapshotKeeper
 from tests.support import new_call_sid, query
@@ -135,3 +141,58 @@ def test_a_retry_gets_the_first_answer_and_adds_nothing_in_or_across_batches(
     assert query(database_url, "SELECT call_sid, kind FROM events ORDER BY id") == sorted(
         [(first.call_sid, "diverted"), (other.call_sid, "diverted")]
     )
+
+
+@pytest.fixture(scope="module")
+def postgres_connection(postgres_url: str) -> Iterator[Connection]:
+    connection = Database(postgres_url).connect()
+    yield connection
+    connection.close()
+
+
+# Any text PostgreSQL can hold: no NUL, no lone surrogates (records are cleaned of both).
+_storable = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
+
+# What has a meaning of its own in an array literal.
+_awkward = st.sampled_from(['"', "\\", "{}", "NULL", " a,b "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), _storable, _awkward)))
+def test_a_text_array_reads_back_as_the_values_it_was_built_from(
+    postgres_connection: Connection, values: list[str | None]
+) -> None:
+    cursor: Any = postgres_connection.cursor()
+    cursor.execute("SELECT %s::text[]", (calls.text_array(values),))
+    assert cursor.fetchone()[0] == values
+    postgres_connection.rollback()
+
+
+def test_a_call_of_awkward_values_lands_as_it_was_given(database_url: str) -> None:
+    # What array literals and SQL quoting must both survive, in every column that is sent.
+    awkward = replace(
+        call_record(3),
+        account_sid='AC"1\\',
+        from_number="NULL",
+        error_url="https://ivr.example.com/{voice},x",
+        client=None,
+        answer="<Response><Say>「営業時間外」 it's 100%s \\ done, {ok}</Say></Response>",
+    )
+    named = replace(call_record(4), client=' "NULL" ')
+    db = Database(database_url)
+    connection = db.connect()
+    try:
+        assert calls.apply(db, connection, [awkward, named]) == [None, None]
+        connection.commit()
+    finally:
+        connection.close()
+    assert query(
+        database_url,
+        "SELECT account_sid, from_number, error_url, client, answer, duration FROM calls "
+        "ORDER BY to_number, created_at",
+    ) == [
+        (awkward.account_sid, "NULL", awkward.error_url, None, awkward.answer, None),
+        (named.account_sid, named.from_number, named.error_url, ' "NULL" ', named.answer, None),
+    ]
+    payloads = query(database_url, "SELECT payload FROM events ORDER BY created_at")
+    assert [json.loads(str(row[0]))["client"] for row in payloads] == [None, ' "NULL" ']
