@@ -31,6 +31,7 @@ from backline.core.models import ACCEPT_KEY, Call, Defaults, Plan, Route, Verb, 
 from backline.core.planner import (
     caller_gone,
     closed_now,
+    leg_status,
     may_record,
     plan_after_leg,
     plan_after_voicemail,
@@ -376,7 +377,7 @@ class Answerer:
         self, params: Mapping[str, str], step: int, *, closed: bool = False
     ) -> tuple[Plan, str, LegRecord | None]:
         call = Call.from_params(params)
-        status = params.get("DialCallStatus", "")
+        status = leg_status(params.get("DialCallStatus", ""), params.get("DialBridged", ""))
         plan, answer = self._planned(call, step, status, closed)
         record = None
         if call.call_sid and not is_drill(call.call_sid):

@@ -165,6 +165,7 @@ def drill_number(
                     DialCallStatus="no-answer",
                     DialCallSid=f"{call_sid}-{index}"[:64],
                     DialCallDuration="0",
+                    DialBridged="false",
                 )
             case _:
                 assert_never(step)

@@ -208,6 +208,7 @@ def run_simulation(
                 DialCallStatus="no-answer" if hung_up else outcome,
                 DialCallSid="CA" + secrets.token_hex(16),
                 DialCallDuration="42" if outcome == "completed" else "0",
+                DialBridged="true" if outcome in ("completed", "answered") else "false",
             )
             status, body = sender.post(action, leg)
             yield f"POST {action} (DialCallStatus {outcome}) -> {status}", _readable(body)

@@ -91,14 +91,20 @@ def fallback_params(
     }
 
 
-def dial_params(call: dict[str, str], status: str, duration: int = 0) -> dict[str, str]:
-    """What Twilio posts to the <Dial action> URL when a leg ends."""
+def dial_params(
+    call: dict[str, str], status: str, duration: int = 0, *, bridged: bool | None = None
+) -> dict[str, str]:
+    """What Twilio posts to the <Dial action> URL when a leg ends (``DialBridged``: whether the
+    leg was connected to the caller; by default, when its status is an answer)."""
+    if bridged is None:
+        bridged = status in ("completed", "answered")
     return dict(
         call,
         CallStatus="in-progress",
         DialCallStatus=status,
         DialCallSid=new_call_sid(),
         DialCallDuration=str(duration),
+        DialBridged="true" if bridged else "false",
     )
 
 

@@ -362,6 +362,13 @@ def _note_handling(entry: NumberEntry) -> None:
             f"{validation.TRANSCRIPTION_MAX_SECONDS} s; longer ones are recorded, not transcribed",
             err=True,
         )
+    if entry.transcribe and (entry.language or "").lower() != "en-us":
+        typer.echo(
+            "note: Twilio transcribes voicemails in American English (en-US) only; "
+            f"in {entry.language or 'the default language'} a message is recorded, but its "
+            "transcription is wrong or empty",
+            err=True,
+        )
     if entry.screen and all(map(validation.is_sip, entry.destinations)):
         typer.echo(
             "note: screening plays its whisper on phone numbers; sip: destinations are not "

@@ -62,6 +62,15 @@ def _survey(database_url: str | None, subaccounts: bool) -> _Survey:
         signed_in = credentials(settings)
     except MissingCredentials as error:
         fail(str(error))
+    if subaccounts and signed_in.username != signed_in.account_sid:
+        # Twilio denies a main account's API keys every subaccount resource (and a standard
+        # key cannot even list the subaccounts): say so before asking, not once per account.
+        fail(
+            f"--subaccounts needs the main account's auth token, and {signed_in.kind} is set: "
+            "Twilio refuses a main account's API keys access to its subaccounts. Unset "
+            "BACKLINE_TWILIO_API_KEY and BACKLINE_TWILIO_API_SECRET for this run, or check "
+            "each subaccount with a key of its own (BACKLINE_TWILIO_ACCOUNT_SID set to it)"
+        )
     try:
         routes = [
             RouteFacts(entry.number, entry.caller_id, entry.client, entry.enabled)

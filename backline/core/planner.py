@@ -47,6 +47,7 @@ __all__ = [
     "closed_now",
     "closed_treatment",
     "dial_groups",
+    "leg_status",
     "may_record",
     "normalise_dial_status",
     "plan_after_leg",
@@ -79,6 +80,20 @@ _ENDED_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"}
 def normalise_dial_status(status: str) -> Outcome:
     """Map a DialCallStatus onto an outcome; an unknown status counts as a failed leg."""
     return _DIAL_STATUSES.get(status.strip().lower(), "failed")
+
+
+def leg_status(dial_status: str, dial_bridged: str) -> str:
+    """The DialCallStatus to plan with: Twilio's, except that a leg picked up but never
+    connected to the caller (``DialBridged=false``) is not an answer.
+
+    With screening, a destination's voicemail, or a person who presses no key or another key,
+    hears the whisper and is hung up on: the telephone network saw an answer, but nobody took
+    the call, and the hunt must go on whatever status Twilio reports for it. Without
+    ``DialBridged`` (an older request, a test), Twilio's status stands.
+    """
+    if dial_bridged.strip().lower() == "false" and normalise_dial_status(dial_status) == "answered":
+        return "no-answer"
+    return dial_status
 
 
 def caller_gone(call_status: str) -> bool:

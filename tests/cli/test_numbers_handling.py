@@ -166,6 +166,10 @@ def test_the_operator_is_told_what_will_not_happen(database_url: str) -> None:
     assert result.exit_code == 0, result.stderr
     assert "--when-closed applies only outside the number's hours" in result.stderr
     assert "at most 120 s" in result.stderr
+    assert "American English (en-US) only; in the default language" in result.stderr
+    english = invoke(database_url, "numbers", "add", "+815012345679", "-f", DEST, "--transcribe",
+                     "--language", "en-US")  # fmt: skip
+    assert english.exit_code == 0 and "American English" not in english.stderr
     assert "sip: destinations are not screened" in result.stderr
 
 

@@ -13,6 +13,7 @@ from backline.core.models import Call, Defaults, Dial, Hangup, Plan, Route, Say
 from backline.core.planner import (
     caller_gone,
     dial_groups,
+    leg_status,
     normalise_dial_status,
     plan_after_leg,
     plan_first,
@@ -329,3 +330,13 @@ def test_last_resort_is_a_japanese_apology() -> None:
     root = ElementTree.fromstring(LAST_RESORT_TWIML.encode())
     assert [c.tag for c in root] == ["Say", "Hangup"]
     assert root[0].get("language") == "ja-JP" and root[0].get("voice")
+
+
+@pytest.mark.parametrize("status", ["completed", "answered", "busy", "no-answer", "failed", ""])
+@pytest.mark.parametrize("bridged", ["true", "false", "False", ""])
+def test_a_leg_never_connected_to_the_caller_is_not_an_answer(status: str, bridged: str) -> None:
+    planned = normalise_dial_status(leg_status(status, bridged))
+    if bridged.lower() == "false":
+        assert planned != "answered"  # a voicemail that heard the whisper and hung up
+    else:
+        assert planned == normalise_dial_status(status)  # Twilio's status stands

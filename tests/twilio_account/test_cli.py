@@ -228,6 +228,24 @@ def test_an_api_key_or_the_twilio_librarys_own_variables(
     assert with_key.exit_code == 0, with_key.output
     assert account.api.requests[-1].user == key
 
+    # Twilio denies a main account's keys every subaccount: refused before asking anything.
+    asked = len(account.api.requests)
+    for command in ("audit", "sync"):
+        refused = run(
+            account,
+            sqlite_url,
+            "twilio",
+            command,
+            "--subaccounts",
+            BACKLINE_TWILIO_AUTH_TOKEN="",
+            BACKLINE_TWILIO_API_KEY=key,
+            BACKLINE_TWILIO_API_SECRET=secret,
+        )
+        assert refused.exit_code == 2, refused.output
+        assert "--subaccounts needs the main account's auth token" in refused.stderr
+        assert secret not in refused.output
+    assert len(account.api.requests) == asked
+
     with_library_names = run(
         account,
         sqlite_url,

@@ -286,8 +286,9 @@ def test_a_voicemail_that_picks_up_cannot_take_a_screened_call(
     gather = whisper[0]
     assert gather.get("numDigits") == "1"
     assert "Sakura Dental" in (gather[0].text or "")
-    # No key: Twilio runs past the <Gather> into the <Hangup>; that leg ends unanswered.
-    second = twilio.post(dial.get("action"), dial_params(call, "no-answer"))
+    # No key: Twilio runs past the <Gather> into the <Hangup>; that leg ends without joining the
+    # caller. Whether Twilio calls it no-answer or completed, DialBridged=false: the hunt goes on.
+    second = twilio.post(dial.get("action"), dial_params(call, "completed", bridged=False))
     (number,) = second[0].iter("Number")
     assert number.text == OFFICE[1] and number.get("url") == whisper_url
 
