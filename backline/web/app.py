@@ -9,6 +9,7 @@ Starlette, whose routes serve the same Twilio endpoint (for HEAD, and the 405 to
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,14 @@ from backline.web.surface import ManagementSurface
 from backline.web.twilio import Scope, TwilioEndpoints
 
 __all__ = ["TwilioFirst", "create_app", "twilio_routes"]
+
+# How long the event loop's thread may hold the interpreter lock while the recorder's thread
+# waits for it (Python's default is 5 ms). Each group commit's reply wakes the recorder's thread,
+# which must take the lock to settle the batch and send the next one; the event loop lets go of
+# it at every system call, but takes it straight back, so the recorder often waited out the whole
+# interval, and every answer waiting on the commit with it. At 0.5 ms, `make bench` answered
+# about a tenth more calls a second on SQLite and on PostgreSQL.
+_SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 def twilio_routes(endpoints: TwilioEndpoints) -> list[Route]:
@@ -76,12 +85,15 @@ def create_app(config: Config | None = None, *, service: Service | None = None) 
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(_SWITCH_INTERVAL_SECONDS)
         service.start()
         try:
             yield
         finally:
             endpoints.close()
             service.stop()
+            sys.setswitchinterval(switch_interval)
 
     # /api and /admin: answered only while the admin surface is on (docs/admin.md), and
     # loaded on first use, so the answer path never imports them.

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from starlette.testclient import TestClient
 
+from backline.config import Config
+from backline.web import app
 from tests.support import (
     PUBLIC_URL,
     add_number,
@@ -268,3 +272,12 @@ def test_a_drill_is_answered_like_a_call_and_recorded_nowhere(
     # A drill is signed like anything else: unsigned, it is refused.
     body, headers = signed_post(FALLBACK, drill_params, token="not-the-account-token")
     assert client.post(FALLBACK, content=body, headers=headers).status_code == 403
+
+
+def test_the_recorder_waits_at_most_half_a_millisecond_for_the_interpreter_lock(
+    sqlite_url: str, make_config: Callable[..., Config]
+) -> None:
+    before = sys.getswitchinterval()
+    with TestClient(app.create_app(make_config(sqlite_url))):
+        assert sys.getswitchinterval() == app._SWITCH_INTERVAL_SECONDS == 0.0005
+    assert sys.getswitchinterval() == before  # given back when the server stops
