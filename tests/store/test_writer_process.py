@@ -17,13 +17,16 @@ from pathlib import Path
 import pytest
 
 from backline.manage.migrate import upgrade
+from backline.store import calls
 from backline.store.database import Database
 from backline.store.journal import Journal
 from backline.store.recorder import Recorder
 from backline.store.records import CallRecord
+from backline.store.writer_process import BatchWriter
 from tests.support import (
     accept_everyone,
     call_record,
+    empty_postgres,
     new_call_sid,
     query,
     refuse_caller,
@@ -214,3 +217,68 @@ def test_the_writer_ends_with_a_server_killed_with_sigkill(sqlite_url: str, tmp_
         server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
+# -- the statement for new calls, prepared once per PostgreSQL connection -------------------------
+
+
+def prepared_here(writer: BatchWriter) -> list[tuple[str, int]]:
+    """The statements prepared on the writer's connection, and how often each ran."""
+    assert writer.connection is not None
+    cursor = writer.connection.cursor()
+    cursor.execute(
+        "SELECT name, generic_plans + custom_plans FROM pg_prepared_statements ORDER BY name"
+    )
+    rows = [(str(name), int(runs)) for name, runs in cursor.fetchall()]
+    writer.connection.commit()
+    return rows
+
+
+def test_the_writer_runs_one_prepared_statement_for_new_calls(postgres_url: str) -> None:
+    empty_postgres(postgres_url)
+    writer = BatchWriter(Database(postgres_url, create=False))
+    try:
+        first = [call_record(new_call_sid()) for _ in range(3)]
+        assert writer.write(first) == [None, None, None]
+        retried = dataclasses.replace(first[0], answer="<Response><Hangup/></Response>")
+        second = [call_record(new_call_sid()), retried]
+        # A retry gets the first answer back, through the prepared statement too.
+        assert writer.write(second) == [None, "<Response/>"]
+        assert writer.prepared
+        assert prepared_here(writer) == [(calls.PREPARED_CALLS, 2)]
+    finally:
+        writer.close(checkpoint=False)
+    stored = [record.call_sid for record in first + second[:1]]
+    assert stored_sids(postgres_url) == sorted(stored)
+    assert query(postgres_url, "SELECT count(*) FROM events") == [(4,)]
+
+
+def test_a_prepared_statement_gone_from_the_session_costs_no_call(postgres_url: str) -> None:
+    """Behind a pooler that hands out a server connection per transaction, the next batch may
+    run where nothing was prepared: it is written with the plain statement instead."""
+    empty_postgres(postgres_url)
+    writer = BatchWriter(Database(postgres_url, create=False))
+    try:
+        before = [call_record(new_call_sid())]
+        writer.write(before)
+        assert writer.connection is not None
+        writer.connection.cursor().execute(f"DEALLOCATE {calls.PREPARED_CALLS}")
+        writer.connection.commit()
+        after = [call_record(new_call_sid()), call_record(new_call_sid())]
+        assert writer.write(after) == [None, None]
+        assert not writer.prepared
+        assert prepared_here(writer) == []
+        later = [call_record(new_call_sid())]
+        assert writer.write(later) == [None]  # and on, plain
+    finally:
+        writer.close(checkpoint=False)
+    assert stored_sids(postgres_url) == sorted(r.call_sid for r in before + after + later)
+
+
+def test_sqlite_needs_no_prepared_statement(sqlite_url: str) -> None:
+    writer = BatchWriter(Database(sqlite_url, create=False))
+    try:
+        assert writer.write([call_record(new_call_sid())]) == [None]
+        assert not writer.prepared
+    finally:
+        writer.close(checkpoint=False)
