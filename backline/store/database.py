@@ -221,6 +221,13 @@ class Database:
             return connect_sqlite(self.sqlite_path, timeout=self.timeout, create=self.create)
         return self._connect_postgresql()
 
+    def connect_autocommit(self) -> Connection:
+        """A new PostgreSQL connection in autocommit mode: each statement is a transaction of
+        its own unless the caller sends BEGIN (the group commit's writer process does)."""
+        connection: Any = self._connect_postgresql()
+        connection.autocommit = True
+        return connection  # type: ignore[no-any-return]
+
     def hand_over(self, connection: Connection) -> None:
         """Done with ``connection``: keep it (its transaction ended) for the next
         :meth:`connect` when ``keep_spare`` is set and nothing is kept yet, else close it.

@@ -20,13 +20,14 @@ from backline.manage.migrate import upgrade
 from backline.store import calls
 from backline.store.database import Database
 from backline.store.journal import Journal
-from backline.store.recorder import Recorder
+from backline.store.recorder import Recorder, refused_values
 from backline.store.records import CallRecord
 from backline.store.writer_process import BatchWriter
 from tests.support import (
     accept_everyone,
     call_record,
     empty_postgres,
+    leg_record,
     new_call_sid,
     query,
     refuse_caller,
@@ -282,3 +283,36 @@ def test_sqlite_needs_no_prepared_statement(sqlite_url: str) -> None:
         assert not writer.prepared
     finally:
         writer.close(checkpoint=False)
+
+
+def test_a_batch_with_legs_is_one_transaction_on_postgresql(postgres_url: str) -> None:
+    """The writer's connection commits each statement by itself, which suits a batch of new
+    calls (one statement); any other batch is wrapped in a transaction, so a refused record
+    leaves nothing of its batch behind and the connection goes on."""
+    empty_postgres(postgres_url)
+    refuse_caller(postgres_url, POISON_CALLER)
+    writer = BatchWriter(Database(postgres_url, create=False))
+    try:
+        good = call_record(new_call_sid())
+        poison = dataclasses.replace(call_record(new_call_sid()), from_number=POISON_CALLER)
+        with pytest.raises(Exception) as refused:
+            writer.write([good, leg_record(good.call_sid), poison])
+        assert refused_values(refused.value)
+        writer.rollback()
+        assert stored_sids(postgres_url) == []
+        assert query(postgres_url, "SELECT count(*) FROM legs") == [(0,)]
+        assert writer.write([good, leg_record(good.call_sid)]) == [None, None]
+        # A batch of new calls is one statement: refused as a whole, the connection unharmed.
+        with pytest.raises(Exception) as refused:
+            writer.write([call_record(new_call_sid()), poison])
+        assert refused_values(refused.value)
+        writer.rollback()
+        later = call_record(new_call_sid())
+        assert writer.write([later]) == [None]
+    finally:
+        writer.close(checkpoint=False)
+        accept_everyone(postgres_url)
+    assert stored_sids(postgres_url) == sorted([good.call_sid, later.call_sid])
+    assert query(
+        postgres_url, "SELECT outcome FROM calls WHERE call_sid = :sid", sid=good.call_sid
+    ) == [("answered",)]
