@@ -36,7 +36,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from backline.store.database import Connection, Database
+from backline.store import calls
+from backline.store.database import Connection, Database, close_quietly
 from backline.store.records import CallRecord, Record
 
 __all__ = ["WriteFailed", "WriteRefused", "WriterProcess"]
@@ -280,8 +281,6 @@ class BatchWriter:
     def write(self, records: Sequence[Record]) -> list[str | None]:
         """Store ``records`` and commit; what ``calls.apply`` returns. On failure the caller
         calls :meth:`rollback` (or :meth:`close`)."""
-        from backline.store import calls
-
         connection = self.connection
         if connection is None:
             if self.autocommit:
@@ -304,8 +303,6 @@ class BatchWriter:
             return self._write(connection, records)
 
     def _write(self, connection: Connection, records: Sequence[Record]) -> list[str | None]:
-        from backline.store import calls
-
         if not self.autocommit:
             results = calls.apply(self.database, connection, records, prepared=self.prepared)
             connection.commit()
@@ -322,8 +319,6 @@ class BatchWriter:
 
     def _prepare(self, connection: Connection) -> bool:
         """Prepare on a new PostgreSQL connection; a failure only means writing without."""
-        from backline.store import calls
-
         if self.database.dialect != "postgresql":
             return False
         try:
@@ -347,8 +342,6 @@ class BatchWriter:
             self.close(checkpoint=False)
 
     def close(self, *, checkpoint: bool) -> None:
-        from backline.store.database import close_quietly
-
         if self.connection is not None:
             close_quietly(self.connection, empty_wal=checkpoint)
             self.connection = None
