@@ -263,3 +263,93 @@ def relayed(database_url: str) -> tuple[str, Relay]:
     netloc = parts.netloc.rsplit("@", 1)
     auth = netloc[0] + "@" if len(netloc) == 2 else ""
     return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{relay.port}")), relay
+
+
+_PGBOUNCER_INI = """\
+[databases]
+* = host={host} port={port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {listen}
+unix_socket_dir =
+auth_type = trust
+auth_file = {root}/users.txt
+pool_mode = transaction
+; Each transaction on the next server connection: what a busy pool does to a client.
+server_round_robin = 1
+default_pool_size = 4
+logfile = {root}/pgbouncer.log
+pidfile = {root}/pgbouncer.pid
+"""
+
+
+class PgBouncer:
+    """Debian's PgBouncer in transaction mode, in front of the test server, as a pooler in
+    production would be: each transaction of a client may run on another server connection,
+    and the ``options`` startup parameter is refused (no ``ignore_startup_parameters``)."""
+
+    def __init__(self, database_url: str) -> None:
+        from urllib.parse import urlsplit
+
+        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        if not os.path.exists(binary):
+            if os.environ.get("BACKLINE_TEST_REQUIRE_PGBOUNCER") == "1":
+                pytest.fail("PgBouncer is required but not installed (apt-get install pgbouncer)")
+            pytest.skip("PgBouncer is not installed (apt-get install pgbouncer)")
+        parts = urlsplit(database_url)
+        self.database_url = database_url
+        self.port = free_port()
+        # Its own directory under the system temporary directory, handed to an unprivileged
+        # user when this runs as root: PgBouncer refuses to run as root.
+        self.root = Path(tempfile.mkdtemp(prefix="backline-pgbouncer-"))
+        (self.root / "users.txt").write_text(f'"{parts.username or "postgres"}" ""\n')
+        ini = self.root / "pgbouncer.ini"
+        ini.write_text(
+            _PGBOUNCER_INI.format(
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or 5432,
+                listen=self.port,
+                root=self.root,
+            )
+        )
+        command = [binary, str(ini)]
+        if os.geteuid() == 0:
+            os.chmod(self.root, 0o755)  # noqa: S103 (PgBouncer's user must reach its files)
+            subprocess.run(["chown", "-R", "nobody", str(self.root)], check=True)
+            command = ["runuser", "-u", "nobody", "--", *command]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("PgBouncer did not start") from None
+                time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        """The test database's URL, through PgBouncer."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.database_url)
+        auth = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{self.port}"))
+
+    def stop(self) -> None:
+        # PgBouncer itself, not only runuser in front of it.
+        try:
+            os.kill(int((self.root / "pgbouncer.pid").read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -33,8 +33,39 @@ __all__ = [
     "connect_sqlite",
     "private_directory",
     "private_file",
+    "refuses_startup_options",
+    "startup_options_refused",
     "utc_now",
 ]
+
+
+# backline's own server-side limits go in the `options` startup parameter, which some
+# connection poolers refuse outright. Endpoints known to refuse it, by host name, get none;
+# any other server that refuses it is asked again without (see _connect_postgresql).
+_NO_STARTUP_OPTIONS_HOSTS = (
+    # RDS Proxy: <proxy>.proxy-<id>.<region>.rds.amazonaws.com, and custom endpoints below it.
+    re.compile(r"(^|\.)proxy-[a-z0-9]+\.[a-z0-9-]+\.rds\.amazonaws\.com(\.cn)?$"),
+)
+# How poolers word that refusal: PgBouncer before 1.20, PgBouncer since (an option it does not
+# track), RDS Proxy.
+_STARTUP_OPTIONS_REFUSED = (
+    "unsupported startup parameter: options",
+    "unsupported options startup parameter",
+    "support command-line options",
+)
+
+
+def refuses_startup_options(hosts: str) -> bool:
+    """Whether one of ``hosts`` (libpq's ``host``, comma-separated) is a pooler endpoint known
+    to refuse the ``options`` startup parameter."""
+    names = [name.strip().lower().rstrip(".") for name in hosts.split(",")]
+    return any(pattern.search(name) for pattern in _NO_STARTUP_OPTIONS_HOSTS for name in names)
+
+
+def startup_options_refused(error: BaseException) -> bool:
+    """Whether a failed connection says the server will not take startup options."""
+    text = str(error).lower()
+    return any(wording in text for wording in _STARTUP_OPTIONS_REFUSED)
 
 
 class Connection(Protocol):
@@ -117,6 +148,8 @@ class Database:
         self.create = create
         self.dialect: Literal["sqlite", "postgresql"]
         self._libpq: tuple[str, dict[str, str]] | None = None
+        # Whether to send backline's timeouts as startup options (see _connect_postgresql).
+        self._startup_options = True
         # A PostgreSQL connection one caller is done with, for the next caller to take instead
         # of opening its own (see hand_over); only where ``keep_spare`` is set.
         self.keep_spare = False
@@ -276,11 +309,38 @@ class Database:
         # What the URL says wins: psycopg2 merges keyword arguments over the URL's own, so
         # only the ones it leaves unset are passed.
         extra = {key: value for key, value in ours.items() if key not in given}
-        # A statement that hangs (locks, a stalled server) is cut off by the server. The URL's
-        # own options come after ours, so a setting it makes there wins too.
-        limits = f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"
-        extra["options"] = f"{limits} {given['options']}" if given.get("options") else limits
+        if "options" in given:
+            # A statement that hangs (locks, a stalled server) is cut off by the server. The
+            # URL's own options come after ours, so a setting it makes there wins too.
+            extra["options"] = f"{self._limits()} {given['options']}"
+            return psycopg2.connect(dsn, **extra)  # type: ignore[no-any-return]
+        if self._startup_options and refuses_startup_options(given.get("host", "")):
+            self._startup_options = False
+            log.info("connecting through a pooler that takes no startup options: %s", _NO_LIMITS)
+        if not self._startup_options:
+            return psycopg2.connect(dsn, **extra)  # type: ignore[no-any-return]
+        try:
+            return psycopg2.connect(dsn, options=self._limits(), **extra)  # type: ignore[no-any-return]
+        except psycopg2.OperationalError as error:
+            if not startup_options_refused(error):
+                raise
+        # A connection pooler that refuses startup options (PgBouncer unless told to ignore
+        # them): connect without, from now on, rather than never.
+        self._startup_options = False
+        log.warning("the database server refuses startup options: %s", _NO_LIMITS)
         return psycopg2.connect(dsn, **extra)  # type: ignore[no-any-return]
+
+    def _limits(self) -> str:
+        milliseconds = int(self.timeout * 1000)
+        return f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}"
+
+
+# What connecting without startup options costs, and what to do about it.
+_NO_LIMITS = (
+    "backline's statement_timeout and lock_timeout are not set on its connections; set them "
+    "for its database role instead (ALTER ROLE ... SET statement_timeout = '2s', and the same "
+    "for lock_timeout; see docs/deploy.md)"
+)
 
 
 def close_quietly(connection: Connection, *, empty_wal: bool = False) -> None:
