@@ -45,7 +45,7 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from bench.tools import find_or_install, version
+from bench.tools import as_nobody, find_or_install, stop_server, version
 
 CALLERS = 32
 # Seconds per round and rounds per target. The rounds go round the targets in turn, so that
@@ -463,11 +463,8 @@ class Nginx(Target):
         conf.write_text(NGINX_CONF.format(root=self.root, port=port))
         command = [self.binary, "-p", str(self.root), "-e", str(self.root / "error.log")]
         command += ["-c", str(conf)]
-        if os.geteuid() == 0:
-            # Unprivileged, as it would serve: the temporary directory is handed over.
-            os.chmod(self.root, 0o755)  # noqa: S103 (nginx's user must reach its files)
-            subprocess.run(["chown", "-R", "nobody", str(self.root)], check=True)
-            command = ["runuser", "-u", "nobody", "--", *command]
+        # Unprivileged, as it would serve.
+        command = as_nobody(self.root, command)
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -475,19 +472,7 @@ class Nginx(Target):
         return port
 
     def stop(self) -> None:
-        pid_file = self.root / "nginx.pid"
-        if pid_file.exists():
-            try:
-                os.kill(int(pid_file.read_text().strip()), 15)
-            except (OSError, ValueError):
-                pass
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_server(self.root, self.root / "nginx.pid", self.process)
 
 
 # -- the load --------------------------------------------------------------------------------------

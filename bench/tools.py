@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,35 @@ def find_or_install(binary: str, package: str) -> tuple[str | None, str]:
         return found, f"{binary}: installed from Debian's {package} package ({found})"
     reason = (done.stderr.strip().splitlines() or ["no reason given"])[-1]
     return None, f"{binary}: could not install the {package} package ({reason})"
+
+
+def as_nobody(root: Path, command: list[str]) -> list[str]:
+    """``command`` to run as the unprivileged user ``nobody`` when this is a root shell, with
+    ``root`` (the server's own directory under the system's temporary directory) handed over
+    to it: servers such as nginx and PgBouncer should not, or will not, run as root."""
+    if os.geteuid() != 0:
+        return command
+    os.chmod(root, 0o755)  # noqa: S103 (the server's user must reach its files)
+    subprocess.run(["chown", "-R", "nobody", str(root)], check=True)
+    return ["runuser", "-u", "nobody", "--", *command]
+
+
+def stop_server(root: Path, pid_file: Path, process: subprocess.Popen[bytes] | None) -> None:
+    """Stop a server started with :func:`as_nobody` and remove its directory: the server by
+    the process id it wrote (``runuser`` in front of it may not pass a signal on), then the
+    process started."""
+    try:
+        os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    if process is not None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def version(command: list[str]) -> str:

@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from bench.tools import as_nobody, find, stop_server
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -291,8 +293,8 @@ class PgBouncer:
     def __init__(self, database_url: str) -> None:
         from urllib.parse import urlsplit
 
-        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-        if not os.path.exists(binary):
+        binary = find("pgbouncer")
+        if binary is None:
             if os.environ.get("BACKLINE_TEST_REQUIRE_PGBOUNCER") == "1":
                 pytest.fail("PgBouncer is required but not installed (apt-get install pgbouncer)")
             pytest.skip("PgBouncer is not installed (apt-get install pgbouncer)")
@@ -300,7 +302,7 @@ class PgBouncer:
         self.database_url = database_url
         self.port = free_port()
         # Its own directory under the system temporary directory, handed to an unprivileged
-        # user when this runs as root: PgBouncer refuses to run as root.
+        # user when this runs as root (PgBouncer refuses to run as root).
         self.root = Path(tempfile.mkdtemp(prefix="backline-pgbouncer-"))
         (self.root / "users.txt").write_text(f'"{parts.username or "postgres"}" ""\n')
         ini = self.root / "pgbouncer.ini"
@@ -312,13 +314,10 @@ class PgBouncer:
                 root=self.root,
             )
         )
-        command = [binary, str(ini)]
-        if os.geteuid() == 0:
-            os.chmod(self.root, 0o755)  # noqa: S103 (PgBouncer's user must reach its files)
-            subprocess.run(["chown", "-R", "nobody", str(self.root)], check=True)
-            command = ["runuser", "-u", "nobody", "--", *command]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            as_nobody(self.root, [binary, str(ini)]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 15
         while True:
@@ -341,15 +340,4 @@ class PgBouncer:
         return urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{self.port}"))
 
     def stop(self) -> None:
-        # PgBouncer itself, not only runuser in front of it.
-        try:
-            os.kill(int((self.root / "pgbouncer.pid").read_text().strip()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        stop_server(self.root, self.root / "pgbouncer.pid", self.process)
