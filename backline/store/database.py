@@ -148,7 +148,8 @@ class Database:
         self.create = create
         self.dialect: Literal["sqlite", "postgresql"]
         self._libpq: tuple[str, dict[str, str]] | None = None
-        # Whether to send backline's timeouts as startup options (see _connect_postgresql).
+        # Whether to send backline's timeouts as startup options: not to a pooler known to
+        # refuse them, nor to a server that did (see _connect_postgresql).
         self._startup_options = True
         # A PostgreSQL connection one caller is done with, for the next caller to take instead
         # of opening its own (see hand_over); only where ``keep_spare`` is set.
@@ -288,6 +289,11 @@ class Database:
 
             dsn = "postgresql://" + self.url.split("://", 1)[1]
             self._libpq = (dsn, dict(parse_dsn(dsn)))
+            if refuses_startup_options(self._libpq[1].get("host", "")):
+                self._startup_options = False
+                log.info(
+                    "connecting through a pooler that takes no startup options: %s", _NO_LIMITS
+                )
         return self._libpq
 
     def _connect_postgresql(self) -> Connection:
@@ -314,20 +320,16 @@ class Database:
             # URL's own options come after ours, so a setting it makes there wins too.
             extra["options"] = f"{self._limits()} {given['options']}"
             return psycopg2.connect(dsn, **extra)  # type: ignore[no-any-return]
-        if self._startup_options and refuses_startup_options(given.get("host", "")):
+        if self._startup_options:
+            try:
+                return psycopg2.connect(dsn, options=self._limits(), **extra)  # type: ignore[no-any-return]
+            except psycopg2.OperationalError as error:
+                if not startup_options_refused(error):
+                    raise
+            # A connection pooler that refuses startup options (PgBouncer unless told to
+            # ignore them): connect without, from now on, rather than never.
             self._startup_options = False
-            log.info("connecting through a pooler that takes no startup options: %s", _NO_LIMITS)
-        if not self._startup_options:
-            return psycopg2.connect(dsn, **extra)  # type: ignore[no-any-return]
-        try:
-            return psycopg2.connect(dsn, options=self._limits(), **extra)  # type: ignore[no-any-return]
-        except psycopg2.OperationalError as error:
-            if not startup_options_refused(error):
-                raise
-        # A connection pooler that refuses startup options (PgBouncer unless told to ignore
-        # them): connect without, from now on, rather than never.
-        self._startup_options = False
-        log.warning("the database server refuses startup options: %s", _NO_LIMITS)
+            log.warning("the database server refuses startup options: %s", _NO_LIMITS)
         return psycopg2.connect(dsn, **extra)  # type: ignore[no-any-return]
 
     def _limits(self) -> str:
